@@ -1,0 +1,326 @@
+//! Genomes: what a problem's individuals carry, and how they are named and shown.
+
+use std::fmt::Write as _;
+
+use crate::rng::Rng;
+
+/// A genome the engine can digest, deduplicate, report and move between threads.
+///
+/// Implemented for `Vec<i64>` (integer vectors), `Vec<f64>` (real vectors), `Vec<u32>`
+/// (permutations) and [`Bits`] (packed bit strings); a problem may bring its own type.
+pub trait Genome: Clone + Send + Sync + 'static {
+    /// Appends the genome's canonical bytes: equal genomes must write equal bytes, on every
+    /// platform. The individual's [`Key`](crate::Key) is the digest of these bytes.
+    fn write_canonical(&self, out: &mut Vec<u8>);
+
+    /// Appends the genome as JSON, as the final report prints it (e.g. `[2, 37, 49, 62, 81]`).
+    fn write_json(&self, out: &mut String);
+
+    /// The genome as a JSON string.
+    fn to_json(&self) -> String {
+        let mut s = String::new();
+        self.write_json(&mut s);
+        s
+    }
+}
+
+fn write_json_list<T>(items: &[T], out: &mut String, mut item: impl FnMut(&T, &mut String)) {
+    out.push('[');
+    for (i, x) in items.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        item(x, out);
+    }
+    out.push(']');
+}
+
+impl Genome for Vec<i64> {
+    fn write_canonical(&self, out: &mut Vec<u8>) {
+        out.reserve(self.len() * 8);
+        for x in self {
+            out.extend_from_slice(&x.to_le_bytes());
+        }
+    }
+    fn write_json(&self, out: &mut String) {
+        write_json_list(self, out, |x, o| {
+            let _ = write!(o, "{x}");
+        });
+    }
+}
+
+impl Genome for Vec<u32> {
+    fn write_canonical(&self, out: &mut Vec<u8>) {
+        out.reserve(self.len() * 4);
+        for x in self {
+            out.extend_from_slice(&x.to_le_bytes());
+        }
+    }
+    fn write_json(&self, out: &mut String) {
+        write_json_list(self, out, |x, o| {
+            let _ = write!(o, "{x}");
+        });
+    }
+}
+
+impl Genome for Vec<f64> {
+    fn write_canonical(&self, out: &mut Vec<u8>) {
+        out.reserve(self.len() * 8);
+        for &x in self {
+            // -0.0 and 0.0 are the same gene; every NaN is the same (invalid) gene.
+            let bits = if x == 0.0 {
+                0
+            } else if x.is_nan() {
+                f64::NAN.to_bits()
+            } else {
+                x.to_bits()
+            };
+            out.extend_from_slice(&bits.to_le_bytes());
+        }
+    }
+    fn write_json(&self, out: &mut String) {
+        write_json_list(self, out, |x, o| {
+            if x.is_finite() {
+                // Rust's shortest round-trip form; always valid JSON for finite values.
+                let _ = write!(o, "{x:?}");
+            } else {
+                o.push_str("null");
+            }
+        });
+    }
+}
+
+/// A bit string packed 64 to a word: crossover, mutation, fitness and digest work on whole
+/// words. Bits past `len` in the last word are always zero.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Bits {
+    words: Vec<u64>,
+    len: usize,
+}
+
+impl Bits {
+    /// `len` zero bits.
+    pub fn zeros(len: usize) -> Self {
+        Self { words: vec![0; len.div_ceil(64)], len }
+    }
+
+    /// `len` uniformly random bits.
+    pub fn random(len: usize, rng: &mut Rng) -> Self {
+        let mut words: Vec<u64> = (0..len.div_ceil(64)).map(|_| rng.next_u64()).collect();
+        mask_tail(&mut words, len);
+        Self { words, len }
+    }
+
+    /// Bits from booleans.
+    pub fn from_bools(bools: &[bool]) -> Self {
+        let mut b = Self::zeros(bools.len());
+        for (i, &v) in bools.iter().enumerate() {
+            b.set(i, v);
+        }
+        b
+    }
+
+    /// The number of bits.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether there are no bits.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Bit `i`. Panics if `i >= len` (a programming error, like slice indexing).
+    #[inline]
+    pub fn get(&self, i: usize) -> bool {
+        assert!(i < self.len, "bit {i} out of {}", self.len);
+        self.words[i / 64] >> (i % 64) & 1 == 1
+    }
+
+    /// Sets bit `i`. Panics if `i >= len`.
+    #[inline]
+    pub fn set(&mut self, i: usize, v: bool) {
+        assert!(i < self.len, "bit {i} out of {}", self.len);
+        let m = 1u64 << (i % 64);
+        if v {
+            self.words[i / 64] |= m;
+        } else {
+            self.words[i / 64] &= !m;
+        }
+    }
+
+    /// Flips bit `i`. Panics if `i >= len`.
+    #[inline]
+    pub fn flip(&mut self, i: usize) {
+        assert!(i < self.len, "bit {i} out of {}", self.len);
+        self.words[i / 64] ^= 1u64 << (i % 64);
+    }
+
+    /// The number of set bits.
+    #[inline]
+    pub fn count_ones(&self) -> usize {
+        self.words.iter().map(|w| w.count_ones() as usize).sum()
+    }
+
+    /// The packed words, least significant bit first.
+    pub fn words(&self) -> &[u64] {
+        &self.words
+    }
+
+    /// Iterates over the bits.
+    pub fn iter(&self) -> impl Iterator<Item = bool> + '_ {
+        (0..self.len).map(|i| self.get(i))
+    }
+
+    /// Uniform crossover: each bit from `self` or `other` with equal chance, 64 bits per
+    /// random draw. Both parents must have the same length.
+    pub fn uniform_crossover(&self, other: &Self, rng: &mut Rng) -> Self {
+        assert_eq!(self.len, other.len, "crossover of bit strings of different lengths");
+        let mut words: Vec<u64> = self
+            .words
+            .iter()
+            .zip(&other.words)
+            .map(|(&a, &b)| {
+                let m = rng.next_u64();
+                (a & m) | (b & !m)
+            })
+            .collect();
+        mask_tail(&mut words, self.len);
+        Self { words, len: self.len }
+    }
+
+    /// One-point crossover: bits before a random cut from `self`, the rest from `other`.
+    pub fn one_point_crossover(&self, other: &Self, rng: &mut Rng) -> Self {
+        assert_eq!(self.len, other.len, "crossover of bit strings of different lengths");
+        let cut = rng.index(self.len + 1);
+        let mut words = other.words.clone();
+        for (i, w) in words.iter_mut().enumerate() {
+            let lo = i * 64;
+            let m = if cut >= lo + 64 {
+                u64::MAX
+            } else if cut <= lo {
+                0
+            } else {
+                (1u64 << (cut - lo)) - 1
+            };
+            *w = (self.words[i] & m) | (*w & !m);
+        }
+        Self { words, len: self.len }
+    }
+
+    /// Flips each bit independently with probability `p`, drawing geometric gaps between
+    /// flips so that the cost is proportional to the number of flips. Returns that number.
+    pub fn flip_each(&mut self, p: f64, rng: &mut Rng) -> usize {
+        if p <= 0.0 || self.len == 0 {
+            return 0;
+        }
+        if p >= 1.0 {
+            for w in &mut self.words {
+                *w = !*w;
+            }
+            mask_tail(&mut self.words, self.len);
+            return self.len;
+        }
+        let mut flips = 0;
+        let mut i = rng.geometric(p);
+        while i < self.len as u64 {
+            self.flip(i as usize);
+            flips += 1;
+            i = i.saturating_add(1).saturating_add(rng.geometric(p));
+        }
+        flips
+    }
+}
+
+fn mask_tail(words: &mut [u64], len: usize) {
+    if len % 64 != 0 {
+        if let Some(last) = words.last_mut() {
+            *last &= (1u64 << (len % 64)) - 1;
+        }
+    }
+}
+
+impl Genome for Bits {
+    fn write_canonical(&self, out: &mut Vec<u8>) {
+        out.reserve(8 + self.words.len() * 8);
+        out.extend_from_slice(&(self.len as u64).to_le_bytes());
+        for w in &self.words {
+            out.extend_from_slice(&w.to_le_bytes());
+        }
+    }
+    fn write_json(&self, out: &mut String) {
+        out.reserve(self.len * 3);
+        out.push('[');
+        for i in 0..self.len {
+            if i > 0 {
+                out.push_str(", ");
+            }
+            out.push(if self.get(i) { '1' } else { '0' });
+        }
+        out.push(']');
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_matches_the_original_format() {
+        assert_eq!(vec![2i64, 37, 49, 62, 81].to_json(), "[2, 37, 49, 62, 81]");
+        assert_eq!(vec![0.5f64, -1.0].to_json(), "[0.5, -1.0]");
+        assert_eq!(Bits::from_bools(&[true, false, true]).to_json(), "[1, 0, 1]");
+    }
+
+    #[test]
+    fn canonical_bytes_identify_genomes() {
+        let key = |g: &dyn Fn(&mut Vec<u8>)| {
+            let mut v = Vec::new();
+            g(&mut v);
+            v
+        };
+        assert_eq!(
+            key(&|o| vec![0.0f64].write_canonical(o)),
+            key(&|o| vec![-0.0f64].write_canonical(o))
+        );
+        assert_ne!(
+            key(&|o| Bits::zeros(3).write_canonical(o)),
+            key(&|o| Bits::zeros(4).write_canonical(o))
+        );
+    }
+
+    #[test]
+    fn tail_bits_stay_zero() {
+        let mut r = Rng::new(1);
+        let mut a = Bits::random(70, &mut r);
+        let b = Bits::random(70, &mut r);
+        assert_eq!(a.words()[1] >> 6, 0);
+        a.flip_each(1.0, &mut r);
+        assert_eq!(a.words()[1] >> 6, 0);
+        let c = a.uniform_crossover(&b, &mut r);
+        assert_eq!(c.words()[1] >> 6, 0);
+        assert_eq!(c.iter().count(), 70);
+    }
+
+    #[test]
+    fn one_point_crossover_takes_a_prefix_and_a_suffix() {
+        let mut r = Rng::new(2);
+        let ones = Bits::from_bools(&[true; 130]);
+        let zeros = Bits::zeros(130);
+        for _ in 0..50 {
+            let c = ones.one_point_crossover(&zeros, &mut r);
+            let bits: Vec<bool> = c.iter().collect();
+            let cut = bits.iter().take_while(|&&b| b).count();
+            assert!(bits[cut..].iter().all(|&b| !b), "{bits:?}");
+        }
+    }
+
+    #[test]
+    fn bit_flip_rate_is_p() {
+        let mut r = Rng::new(4);
+        let mut b = Bits::zeros(1000);
+        let flips: usize = (0..2000).map(|_| b.flip_each(0.001, &mut r)).sum();
+        let mean = flips as f64 / 2000.0;
+        assert!((mean - 1.0).abs() < 0.1, "mean flips {mean}");
+    }
+}

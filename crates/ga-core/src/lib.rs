@@ -1,0 +1,37 @@
+//! `ga-core`: the Exelixi genetic-algorithm engine.
+//!
+//! It owns the GA's semantics: the [`Problem`] trait users implement, [`Genome`]s and their
+//! [`Key`] digests, the standard operators in [`ops`], the run [`Params`] (with the original
+//! Exelixi's defaults), the fitness [`Histogram`] and its cutoff, and the [`Engine`] that
+//! runs a population generation by generation, evaluating fitness in parallel on a rayon
+//! pool the caller sizes. A seed fixes a run: the same seed prints the same result on one
+//! thread or many.
+//!
+//! **Boundary:** no I/O, no async, no network. This crate never depends on tokio, tonic,
+//! prost, hyper or any Mesos type; the services layer builds on it, never the reverse.
+//!
+//! ```
+//! use ga_core::{Engine, problems::OneMax};
+//! let outcome = Engine::new(OneMax { bits: 64 }).seed(1).run(&mut |_: &_| {}).unwrap();
+//! assert_eq!(outcome.best().unwrap().fitness, 1.0);
+//! ```
+
+mod engine;
+mod error;
+mod genome;
+mod key;
+pub mod ops;
+mod params;
+mod problem;
+pub mod problems;
+pub mod rng;
+mod stats;
+
+pub use engine::{Engine, Individual, Observer, Outcome, key_of, sort_report};
+pub use error::{Error, Result};
+pub use genome::{Bits, Genome};
+pub use key::{Key, KeySet};
+pub use params::{Params, Selection, StopReason};
+pub use problem::Problem;
+pub use rng::Rng;
+pub use stats::{GenerationStats, Histogram};

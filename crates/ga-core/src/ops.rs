@@ -1,0 +1,226 @@
+//! Standard variation and selection operators, for use inside a [`Problem`](crate::Problem).
+//!
+//! Crossovers take two parents of equal length and return a child; mutations change a
+//! genome in place. [`Bits`](crate::Bits) has word-parallel versions of its own.
+
+use crate::rng::Rng;
+
+/// Uniform crossover: each gene from either parent with equal chance (one random word per
+/// 64 genes). Panics if the parents differ in length.
+pub fn uniform<T: Copy>(a: &[T], b: &[T], rng: &mut Rng) -> Vec<T> {
+    assert_eq!(a.len(), b.len(), "crossover of parents of different lengths");
+    let mut child = Vec::with_capacity(a.len());
+    for (ca, cb) in a.chunks(64).zip(b.chunks(64)) {
+        let mask = rng.next_u64();
+        for (i, (&x, &y)) in ca.iter().zip(cb).enumerate() {
+            child.push(if mask >> i & 1 == 1 { x } else { y });
+        }
+    }
+    child
+}
+
+/// One-point crossover: genes before a random cut from `a`, the rest from `b`.
+pub fn one_point<T: Copy>(a: &[T], b: &[T], rng: &mut Rng) -> Vec<T> {
+    assert_eq!(a.len(), b.len(), "crossover of parents of different lengths");
+    let cut = rng.index(a.len() + 1);
+    a[..cut].iter().chain(&b[cut..]).copied().collect()
+}
+
+/// Two-point crossover: the genes between two random cuts from `b`, the rest from `a`.
+pub fn two_point<T: Copy>(a: &[T], b: &[T], rng: &mut Rng) -> Vec<T> {
+    assert_eq!(a.len(), b.len(), "crossover of parents of different lengths");
+    let (mut i, mut j) = (rng.index(a.len() + 1), rng.index(a.len() + 1));
+    if i > j {
+        std::mem::swap(&mut i, &mut j);
+    }
+    let mut child = a.to_vec();
+    child[i..j].copy_from_slice(&b[i..j]);
+    child
+}
+
+/// Order crossover (OX1, Davis 1985) for permutations of `0..n`: the child keeps a random
+/// slice of `a` in place and fills the other positions with the remaining values in the
+/// order they appear in `b`, starting after the slice. Parents must be permutations of the
+/// same `0..n`.
+pub fn order(a: &[u32], b: &[u32], rng: &mut Rng) -> Vec<u32> {
+    assert_eq!(a.len(), b.len(), "crossover of parents of different lengths");
+    let n = a.len();
+    if n < 2 {
+        return a.to_vec();
+    }
+    let (mut i, mut j) = (rng.index(n), rng.index(n));
+    if i > j {
+        std::mem::swap(&mut i, &mut j);
+    }
+    let mut taken = vec![false; n];
+    let mut child = vec![0u32; n];
+    for k in i..=j {
+        child[k] = a[k];
+        taken[a[k] as usize] = true;
+    }
+    let mut pos = (j + 1) % n;
+    for step in 0..n {
+        let v = b[(j + 1 + step) % n];
+        if !taken[v as usize] {
+            child[pos] = v;
+            taken[v as usize] = true;
+            pos = (pos + 1) % n;
+        }
+    }
+    child
+}
+
+/// Gaussian mutation: each gene, with probability `p`, moves by a normal step of standard
+/// deviation `sigma` and is clamped to `[lo, hi]`. Returns how many genes moved.
+pub fn gaussian(genes: &mut [f64], p: f64, sigma: f64, lo: f64, hi: f64, rng: &mut Rng) -> usize {
+    each_with_probability(genes.len(), p, rng, |i, rng| {
+        genes[i] = (genes[i] + sigma * rng.normal()).clamp(lo, hi);
+    })
+}
+
+/// Random-reset mutation: each gene, with probability `p`, is replaced by a uniform value in
+/// `lo..=hi`. Returns how many genes were reset.
+pub fn random_reset(genes: &mut [i64], p: f64, lo: i64, hi: i64, rng: &mut Rng) -> usize {
+    each_with_probability(genes.len(), p, rng, |i, rng| {
+        genes[i] = rng.range_i64(lo, hi);
+    })
+}
+
+/// Swap mutation: exchanges two random positions.
+pub fn swap<T>(genes: &mut [T], rng: &mut Rng) {
+    if genes.len() >= 2 {
+        let i = rng.index(genes.len());
+        let j = rng.index(genes.len());
+        genes.swap(i, j);
+    }
+}
+
+/// Inversion mutation: reverses a random slice (for a tour, a 2-opt move).
+pub fn inversion<T>(genes: &mut [T], rng: &mut Rng) {
+    if genes.len() >= 2 {
+        let (mut i, mut j) = (rng.index(genes.len()), rng.index(genes.len()));
+        if i > j {
+            std::mem::swap(&mut i, &mut j);
+        }
+        genes[i..=j].reverse();
+    }
+}
+
+/// Tournament selection: the fittest of `k` uniform draws (with replacement) among
+/// `fitness`, returned as an index; ties go to the earliest draw. `fitness` must not be
+/// empty and `k` must be at least 1.
+#[inline]
+pub fn tournament(fitness: &[f64], k: usize, rng: &mut Rng) -> usize {
+    let mut best = rng.index(fitness.len());
+    for _ in 1..k {
+        let c = rng.index(fitness.len());
+        if fitness[c] > fitness[best] {
+            best = c;
+        }
+    }
+    best
+}
+
+/// Visits each index in `0..n` with probability `p`, skipping geometrically between visits.
+fn each_with_probability(n: usize, p: f64, rng: &mut Rng, mut f: impl FnMut(usize, &mut Rng)) -> usize {
+    if p <= 0.0 {
+        return 0;
+    }
+    if p >= 1.0 {
+        for i in 0..n {
+            f(i, rng);
+        }
+        return n;
+    }
+    let mut count = 0;
+    let mut i = rng.geometric(p);
+    while i < n as u64 {
+        f(i as usize, rng);
+        count += 1;
+        i = i.saturating_add(1).saturating_add(rng.geometric(p));
+    }
+    count
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::{prop_assert, prop_assert_eq, proptest};
+
+    fn is_permutation(v: &[u32]) -> bool {
+        let mut s = v.to_vec();
+        s.sort_unstable();
+        s.iter().enumerate().all(|(i, &x)| x as usize == i)
+    }
+
+    fn perm(n: usize, seed: u64) -> Vec<u32> {
+        let mut v: Vec<u32> = (0..n as u32).collect();
+        Rng::new(seed).shuffle(&mut v);
+        v
+    }
+
+    proptest! {
+        #[test]
+        fn order_crossover_yields_a_permutation(n in 1usize..60, s1: u64, s2: u64, s3: u64) {
+            let (a, b) = (perm(n, s1), perm(n, s2));
+            let c = order(&a, &b, &mut Rng::new(s3));
+            prop_assert!(is_permutation(&c));
+        }
+
+        #[test]
+        fn mutations_keep_permutations(n in 1usize..60, s1: u64, s2: u64) {
+            let mut a = perm(n, s1);
+            let mut r = Rng::new(s2);
+            swap(&mut a, &mut r);
+            inversion(&mut a, &mut r);
+            prop_assert!(is_permutation(&a));
+        }
+
+        #[test]
+        fn crossovers_take_each_gene_from_a_parent(n in 0usize..200, s: u64) {
+            let a: Vec<i64> = (0..n as i64).collect();
+            let b: Vec<i64> = (0..n as i64).map(|x| -x - 1).collect();
+            let mut r = Rng::new(s);
+            for c in [uniform(&a, &b, &mut r), one_point(&a, &b, &mut r), two_point(&a, &b, &mut r)] {
+                prop_assert_eq!(c.len(), n);
+                for (i, g) in c.iter().enumerate() {
+                    prop_assert!(*g == a[i] || *g == b[i]);
+                }
+            }
+        }
+
+        #[test]
+        fn gaussian_respects_bounds(s: u64, sigma in 0.0f64..10.0) {
+            let mut g = vec![0.0; 30];
+            gaussian(&mut g, 0.5, sigma, -1.0, 1.0, &mut Rng::new(s));
+            prop_assert!(g.iter().all(|x| (-1.0..=1.0).contains(x)));
+        }
+    }
+
+    #[test]
+    fn uniform_mixes_about_half() {
+        let a = vec![1i64; 10_000];
+        let b = vec![0i64; 10_000];
+        let c = uniform(&a, &b, &mut Rng::new(9));
+        let ones: i64 = c.iter().sum();
+        assert!((4_700..5_300).contains(&ones), "{ones}");
+    }
+
+    #[test]
+    fn tournament_prefers_the_fit() {
+        let fitness: Vec<f64> = (0..100).map(|i| i as f64 / 100.0).collect();
+        let mut r = Rng::new(3);
+        let mean = (0..10_000).map(|_| tournament(&fitness, 3, &mut r)).sum::<usize>() as f64 / 1e4;
+        // The maximum of 3 uniform draws on 0..100 has mean ≈ 74.
+        assert!((70.0..78.0).contains(&mean), "{mean}");
+        assert_eq!(tournament(&[0.3], 5, &mut r), 0);
+    }
+
+    #[test]
+    fn random_reset_rate() {
+        let mut g = vec![0i64; 1000];
+        let n = random_reset(&mut g, 1.0, 5, 5, &mut Rng::new(1));
+        assert_eq!(n, 1000);
+        assert!(g.iter().all(|&x| x == 5));
+    }
+}

@@ -1,0 +1,194 @@
+//! Run parameters, with the original Exelixi's defaults, and the termination test.
+
+use crate::error::{Error, Result};
+use crate::stats::GenerationStats;
+
+/// How parents are chosen each generation.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Selection {
+    /// The original Exelixi scheme: individuals whose rounded fitness reaches the cutoff
+    /// survive and breed in random pairs; the poor-fit ones are mutated with probability
+    /// `mutation_rate` or evicted (at least three stay); fresh genomes backfill the rest.
+    Cutoff,
+    /// A generational GA: `elites` best individuals carry over; every other slot gets a child
+    /// of two parents chosen by tournaments of `size`, bred with probability
+    /// `crossover_rate` (else a copy of the first parent), then mutated with probability
+    /// `mutation_rate`.
+    Tournament {
+        /// Contestants per tournament (at least 1).
+        size: usize,
+        /// Best individuals copied unchanged into the next generation.
+        elites: usize,
+        /// Probability that a child is bred from two parents rather than copied.
+        crossover_rate: f64,
+    },
+}
+
+/// Why a run stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StopReason {
+    /// An individual reached `target_fitness`.
+    TargetReached,
+    /// The fitness MSE against 1.0 fell to `term_limit` or below.
+    Converged,
+    /// `max_indiv` individuals were admitted.
+    Budget,
+    /// `n_gen` generations ran.
+    Generations,
+    /// A generation could breed no genome that was not seen before.
+    Exhausted,
+}
+
+impl StopReason {
+    /// A short lower-case name, e.g. for JSON output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StopReason::TargetReached => "target",
+            StopReason::Converged => "converged",
+            StopReason::Budget => "budget",
+            StopReason::Generations => "generations",
+            StopReason::Exhausted => "exhausted",
+        }
+    }
+}
+
+/// The GA's parameters. [`Default`] gives the original Exelixi's values.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Params {
+    /// Individuals per shard (`n_pop`, default 23).
+    pub n_pop: usize,
+    /// Generations at most (`n_gen`, default 10).
+    pub n_gen: u32,
+    /// Stop when the fitness MSE against 1.0 is at most this (default 5.0e-3).
+    pub term_limit: f64,
+    /// Decimals kept when fitness is binned into the histogram (default 3).
+    pub hist_granularity: u32,
+    /// Share of the population above the fitness cutoff (default 0.2).
+    pub selection_rate: f64,
+    /// Probability of mutation (default 0.02): of a poor-fit individual under
+    /// [`Selection::Cutoff`], of each child under [`Selection::Tournament`].
+    pub mutation_rate: f64,
+    /// Stop once this many individuals were admitted in the run (default 2000).
+    pub max_indiv: u64,
+    /// Parent selection (default [`Selection::Cutoff`], the original's).
+    pub selection: Selection,
+    /// Stop as soon as an individual reaches this fitness (default none, as the original).
+    pub target_fitness: Option<f64>,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Self {
+            n_pop: 23,
+            n_gen: 10,
+            term_limit: 5.0e-3,
+            hist_granularity: 3,
+            selection_rate: 0.2,
+            mutation_rate: 0.02,
+            max_indiv: 2000,
+            selection: Selection::Cutoff,
+            target_fitness: None,
+        }
+    }
+}
+
+fn invalid(name: &'static str, value: impl ToString, expected: &'static str) -> Error {
+    Error::InvalidParam { name, value: value.to_string(), expected }
+}
+
+fn unit(name: &'static str, v: f64) -> Result<()> {
+    if (0.0..=1.0).contains(&v) { Ok(()) } else { Err(invalid(name, v, "a number in [0, 1]")) }
+}
+
+impl Params {
+    /// Checks every parameter, naming the first one out of its domain.
+    pub fn validate(&self) -> Result<()> {
+        if self.n_pop < 2 {
+            return Err(invalid("pop", self.n_pop, "at least 2"));
+        }
+        if self.n_gen == 0 {
+            return Err(invalid("gens", self.n_gen, "at least 1"));
+        }
+        if !(self.term_limit >= 0.0 && self.term_limit.is_finite()) {
+            return Err(invalid("term-limit", self.term_limit, "a finite number >= 0"));
+        }
+        if self.hist_granularity > 9 {
+            return Err(invalid("hist-granularity", self.hist_granularity, "0 to 9 decimals"));
+        }
+        if !(self.selection_rate > 0.0 && self.selection_rate <= 1.0) {
+            return Err(invalid("selection-rate", self.selection_rate, "a number in (0, 1]"));
+        }
+        unit("mutation-rate", self.mutation_rate)?;
+        if self.max_indiv == 0 {
+            return Err(invalid("max-indiv", self.max_indiv, "at least 1"));
+        }
+        if let Some(t) = self.target_fitness {
+            unit("target", t)?;
+        }
+        if let Selection::Tournament { size, elites, crossover_rate } = self.selection {
+            if size == 0 {
+                return Err(invalid("tournament-size", size, "at least 1"));
+            }
+            if elites >= self.n_pop {
+                return Err(invalid("elites", elites, "fewer than the population"));
+            }
+            unit("crossover-rate", crossover_rate)?;
+        }
+        Ok(())
+    }
+
+    /// The original termination test, extended with `target_fitness`: the reason to stop
+    /// after the generation `stats` describes, if any.
+    pub fn stop_reason(&self, stats: &GenerationStats) -> Option<StopReason> {
+        if self.target_fitness.is_some_and(|t| stats.best >= t) {
+            Some(StopReason::TargetReached)
+        } else if stats.mse <= self.term_limit {
+            Some(StopReason::Converged)
+        } else if stats.total_indiv >= self.max_indiv {
+            Some(StopReason::Budget)
+        } else if stats.generation + 1 >= self.n_gen {
+            Some(StopReason::Generations)
+        } else {
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_originals() {
+        let p = Params::default();
+        assert_eq!((p.n_pop, p.n_gen, p.hist_granularity, p.max_indiv), (23, 10, 3, 2000));
+        assert_eq!((p.term_limit, p.selection_rate, p.mutation_rate), (5.0e-3, 0.2, 0.02));
+        assert!(p.validate().is_ok());
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let bad = |f: fn(&mut Params)| {
+            let mut p = Params::default();
+            f(&mut p);
+            p.validate().unwrap_err().to_string()
+        };
+        assert!(bad(|p| p.n_pop = 0).starts_with("invalid pop: 0"));
+        assert!(bad(|p| p.selection_rate = 1.5).starts_with("invalid selection-rate: 1.5"));
+        assert!(bad(|p| p.selection_rate = f64::NAN).contains("selection-rate"));
+        assert!(bad(|p| p.mutation_rate = -0.1).contains("mutation-rate"));
+        assert!(bad(|p| p.term_limit = f64::INFINITY).contains("term-limit"));
+        assert!(bad(|p| p.hist_granularity = 12).contains("hist-granularity"));
+        assert!(bad(|p| p.n_gen = 0).contains("gens"));
+        assert!(bad(|p| p.max_indiv = 0).contains("max-indiv"));
+        assert!(bad(|p| p.target_fitness = Some(2.0)).contains("target"));
+        assert!(
+            bad(|p| p.selection = Selection::Tournament { size: 0, elites: 0, crossover_rate: 0.5 })
+                .contains("tournament-size")
+        );
+        assert!(
+            bad(|p| p.selection = Selection::Tournament { size: 2, elites: 23, crossover_rate: 0.5 })
+                .contains("elites")
+        );
+    }
+}

@@ -1,0 +1,61 @@
+//! The [`Problem`] trait: what a user writes to put the engine to work.
+
+use crate::genome::Genome;
+use crate::params::{Params, StopReason};
+use crate::rng::Rng;
+use crate::stats::GenerationStats;
+
+/// A problem for the GA: how to make, vary and score genomes (the original's
+/// `FeatureFactory`). Methods take `&self` and must be deterministic given their inputs and
+/// `rng`, so that a seed reproduces a run on any number of threads.
+pub trait Problem: Send + Sync {
+    /// The genome type.
+    type Genome: Genome;
+
+    /// A fresh random genome.
+    fn random_genome(&self, rng: &mut Rng) -> Self::Genome;
+
+    /// Mutates a genome in place.
+    fn mutate(&self, genome: &mut Self::Genome, rng: &mut Rng);
+
+    /// A child of two parents.
+    fn breed(&self, mother: &Self::Genome, father: &Self::Genome, rng: &mut Rng) -> Self::Genome;
+
+    /// Fitness in `[0, 1]`, higher is better. Called once per admitted genome, possibly on
+    /// several threads at once. A value outside `[0, 1]` (or NaN) stops the run with
+    /// [`Error::InvalidFitness`](crate::Error::InvalidFitness).
+    fn fitness(&self, genome: &Self::Genome) -> f64;
+
+    /// The parameters this problem runs best with. Defaults to the original's.
+    fn params(&self) -> Params {
+        Params::default()
+    }
+
+    /// Whether to stop after the generation `stats` describes. Defaults to the original's
+    /// test ([`Params::stop_reason`]).
+    fn stop(&self, stats: &GenerationStats, params: &Params) -> Option<StopReason> {
+        params.stop_reason(stats)
+    }
+}
+
+impl<P: Problem + ?Sized> Problem for &P {
+    type Genome = P::Genome;
+    fn random_genome(&self, rng: &mut Rng) -> Self::Genome {
+        (**self).random_genome(rng)
+    }
+    fn mutate(&self, genome: &mut Self::Genome, rng: &mut Rng) {
+        (**self).mutate(genome, rng)
+    }
+    fn breed(&self, mother: &Self::Genome, father: &Self::Genome, rng: &mut Rng) -> Self::Genome {
+        (**self).breed(mother, father, rng)
+    }
+    fn fitness(&self, genome: &Self::Genome) -> f64 {
+        (**self).fitness(genome)
+    }
+    fn params(&self) -> Params {
+        (**self).params()
+    }
+    fn stop(&self, stats: &GenerationStats, params: &Params) -> Option<StopReason> {
+        (**self).stop(stats, params)
+    }
+}

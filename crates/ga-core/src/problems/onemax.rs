@@ -1,0 +1,43 @@
+use crate::genome::Bits;
+use crate::params::Params;
+use crate::rng::Rng;
+use crate::Problem;
+
+/// OneMax: maximise the number of ones in a string of `bits` bits. Uniform crossover,
+/// bit-flip mutation at rate 1/`bits`; fitness is the share of ones, so the optimum is 1.0.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OneMax {
+    /// String length.
+    pub bits: usize,
+}
+
+impl Default for OneMax {
+    fn default() -> Self {
+        Self { bits: 100 }
+    }
+}
+
+impl Problem for OneMax {
+    type Genome = Bits;
+
+    fn random_genome(&self, rng: &mut Rng) -> Bits {
+        Bits::random(self.bits, rng)
+    }
+
+    fn mutate(&self, genome: &mut Bits, rng: &mut Rng) {
+        genome.flip_each(1.0 / self.bits as f64, rng);
+    }
+
+    fn breed(&self, mother: &Bits, father: &Bits, rng: &mut Rng) -> Bits {
+        mother.uniform_crossover(father, rng)
+    }
+
+    #[inline]
+    fn fitness(&self, genome: &Bits) -> f64 {
+        if self.bits == 0 { 1.0 } else { genome.count_ones() as f64 / self.bits as f64 }
+    }
+
+    fn params(&self) -> Params {
+        super::generational(1_000_000)
+    }
+}
