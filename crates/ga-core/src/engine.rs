@@ -77,6 +77,10 @@ const RETRIES: u32 = 8;
 /// costs more than it saves on small batches (see docs/PERFORMANCE.md).
 const PARALLEL_MIN_NS: f64 = 40_000.0;
 
+/// The most threads [`Engine::threads`] accepts: far beyond useful, well below what exhausts
+/// the memory for thread stacks.
+pub const MAX_THREADS: usize = 1024;
+
 /// The GA engine for one problem.
 ///
 /// ```
@@ -95,7 +99,12 @@ impl<P: Problem> Engine<P> {
     /// An engine with the problem's own parameters, seed 0 and no extra threads.
     pub fn new(problem: P) -> Self {
         let params = problem.params();
-        Self { problem, params, seed: 0, pool: None }
+        Self {
+            problem,
+            params,
+            seed: 0,
+            pool: None,
+        }
     }
 
     /// Replaces the parameters (validated when the run starts).
@@ -111,8 +120,16 @@ impl<P: Problem> Engine<P> {
     }
 
     /// Evaluates (and breeds) on a new pool of `threads` threads; 1 means the calling
-    /// thread only, 0 means one per core. The output does not depend on this.
+    /// thread only, 0 means one per core, at most [`MAX_THREADS`]. The output does not
+    /// depend on this.
     pub fn threads(mut self, threads: usize) -> Result<Self> {
+        if threads > MAX_THREADS {
+            return Err(Error::InvalidParam {
+                name: "threads",
+                value: threads.to_string(),
+                expected: "0 (one per core) to 1024",
+            });
+        }
         self.pool = if threads == 1 {
             None
         } else {
@@ -120,7 +137,10 @@ impl<P: Problem> Engine<P> {
                 .num_threads(threads)
                 .thread_name(|i| format!("ga-fitness-{i}"))
                 .build()
-                .map_err(|e| Error::ThreadPool { threads, reason: e.to_string() })?;
+                .map_err(|e| Error::ThreadPool {
+                    threads,
+                    reason: e.to_string(),
+                })?;
             Some(Arc::new(pool))
         };
         Ok(self)
@@ -146,9 +166,13 @@ impl<P: Problem> Engine<P> {
     /// hot loop, exposed for callers that hold their own populations.
     pub fn evaluate(&self, genomes: &[P::Genome]) -> Result<Vec<f64>> {
         let fitness: Vec<f64> = match &self.pool {
-            Some(pool) if genomes.len() > 1 => {
-                pool.install(|| genomes.par_iter().with_min_len(64).map(|g| self.problem.fitness(g)).collect())
-            }
+            Some(pool) if genomes.len() > 1 => pool.install(|| {
+                genomes
+                    .par_iter()
+                    .with_min_len(64)
+                    .map(|g| self.problem.fitness(g))
+                    .collect()
+            }),
             _ => genomes.iter().map(|g| self.problem.fitness(g)).collect(),
         };
         for (g, &f) in genomes.iter().zip(&fitness) {
@@ -215,7 +239,10 @@ fn check_fitness<G: Genome>(f: f64, genome: &G) -> Result<()> {
     if (0.0..=1.0).contains(&f) {
         Ok(())
     } else {
-        Err(Error::InvalidFitness { value: f, genome: genome.to_json() })
+        Err(Error::InvalidFitness {
+            value: f,
+            genome: genome.to_json(),
+        })
     }
 }
 
@@ -242,7 +269,10 @@ struct Cost<'a> {
 
 impl<'a> Cost<'a> {
     fn new(pool: Option<&'a rayon::ThreadPool>) -> Self {
-        Self { pool, ns_per_item: f64::INFINITY }
+        Self {
+            pool,
+            ns_per_item: f64::INFINITY,
+        }
     }
 
     /// `f(0), …, f(n-1)`, in order, in parallel when the batch is worth it.
@@ -262,7 +292,13 @@ impl<'a> Cost<'a> {
             1
         };
         let start = Instant::now();
-        let out: Vec<R> = pool.install(|| (0..n).into_par_iter().with_min_len(min_len).map(f).collect());
+        let out: Vec<R> = pool.install(|| {
+            (0..n)
+                .into_par_iter()
+                .with_min_len(min_len)
+                .map(f)
+                .collect()
+        });
         self.observe(start, n, pool.current_num_threads());
         out
     }
@@ -272,7 +308,11 @@ impl<'a> Cost<'a> {
             return;
         }
         let per = start.elapsed().as_nanos() as f64 * threads as f64 / n as f64;
-        self.ns_per_item = if self.ns_per_item.is_finite() { 0.7 * self.ns_per_item + 0.3 * per } else { per };
+        self.ns_per_item = if self.ns_per_item.is_finite() {
+            0.7 * self.ns_per_item + 0.3 * per
+        } else {
+            per
+        };
     }
 }
 
@@ -305,7 +345,12 @@ impl<P: Problem> Run<'_, P> {
         self.admit_keyed(genome, key, born)
     }
 
-    fn admit_keyed(&mut self, genome: P::Genome, key: Key, born: u32) -> Option<Candidate<P::Genome>> {
+    fn admit_keyed(
+        &mut self,
+        genome: P::Genome,
+        key: Key,
+        born: u32,
+    ) -> Option<Candidate<P::Genome>> {
         if self.seen.insert(key) {
             Some(Candidate { genome, key, born })
         } else {
@@ -315,16 +360,26 @@ impl<P: Problem> Run<'_, P> {
     }
 
     /// Evaluates admitted candidates (in parallel when worth it).
-    fn evaluate(&mut self, candidates: Vec<Candidate<P::Genome>>) -> Result<Vec<Individual<P::Genome>>> {
+    fn evaluate(
+        &mut self,
+        candidates: Vec<Candidate<P::Genome>>,
+    ) -> Result<Vec<Individual<P::Genome>>> {
         let problem = &self.engine.problem;
-        let fitness = self.eval_cost.map(candidates.len(), |i| problem.fitness(&candidates[i].genome));
+        let fitness = self
+            .eval_cost
+            .map(candidates.len(), |i| problem.fitness(&candidates[i].genome));
         self.evaluations += candidates.len() as u64;
         candidates
             .into_iter()
             .zip(fitness)
             .map(|(c, f)| {
                 check_fitness(f, &c.genome)?;
-                Ok(Individual { genome: c.genome, key: c.key, fitness: f, born: c.born })
+                Ok(Individual {
+                    genome: c.genome,
+                    key: c.key,
+                    fitness: f,
+                    born: c.born,
+                })
             })
             .collect()
     }
@@ -358,12 +413,19 @@ impl<P: Problem> Run<'_, P> {
         Ok(())
     }
 
-    fn next_generation(&mut self, generation: u32, cutoff_bin: u32, hist: &Histogram) -> Result<()> {
+    fn next_generation(
+        &mut self,
+        generation: u32,
+        cutoff_bin: u32,
+        hist: &Histogram,
+    ) -> Result<()> {
         match self.engine.params.selection {
             Selection::Cutoff => self.next_by_cutoff(generation, cutoff_bin, hist),
-            Selection::Tournament { size, elites, crossover_rate } => {
-                self.next_by_tournament(generation, size, elites, crossover_rate)
-            }
+            Selection::Tournament {
+                size,
+                elites,
+                crossover_rate,
+            } => self.next_by_tournament(generation, size, elites, crossover_rate),
         }
     }
 
@@ -374,7 +436,9 @@ impl<P: Problem> Run<'_, P> {
         let mut rng = Rng::stream(self.engine.seed, &[STREAM_CUTOFF, u64::from(generation)]);
         let members = std::mem::take(&mut self.members);
         let mut size = members.len();
-        let (mut kept, poor): (Vec<_>, Vec<_>) = members.into_iter().partition(|m| hist.bin(m.fitness) >= cutoff_bin);
+        let (mut kept, poor): (Vec<_>, Vec<_>) = members
+            .into_iter()
+            .partition(|m| hist.bin(m.fitness) >= cutoff_bin);
         let survivors = kept.len();
         let mut fresh = Vec::new();
         for ind in poor {
@@ -393,14 +457,20 @@ impl<P: Problem> Run<'_, P> {
         }
         // Pairs of random survivors breed the shard back to n_pop (all remaining members
         // when fewer than two survived); fresh genomes backfill what breeding could not.
-        let parents = if survivors >= 2 { survivors } else { kept.len() };
+        let parents = if survivors >= 2 {
+            survivors
+        } else {
+            kept.len()
+        };
         let budget = RETRIES as usize * n_pop;
         let mut attempts = 0;
         while parents >= 2 && kept.len() + fresh.len() < n_pop && attempts < budget {
             attempts += 1;
             let a = rng.index(parents);
             let b = (a + 1 + rng.index(parents - 1)) % parents;
-            let child = self.problem().breed(&kept[a].genome, &kept[b].genome, &mut rng);
+            let child = self
+                .problem()
+                .breed(&kept[a].genome, &kept[b].genome, &mut rng);
             if let Some(c) = self.admit(child, generation) {
                 fresh.push(c);
             }
@@ -420,7 +490,13 @@ impl<P: Problem> Run<'_, P> {
 
     /// A generational step: elites carry over, tournaments choose parents, every child
     /// comes from its own stream so children can be bred on any number of threads.
-    fn next_by_tournament(&mut self, generation: u32, size: usize, elites: usize, crossover_rate: f64) -> Result<()> {
+    fn next_by_tournament(
+        &mut self,
+        generation: u32,
+        size: usize,
+        elites: usize,
+        crossover_rate: f64,
+    ) -> Result<()> {
         let seed = self.engine.seed;
         let n_pop = self.engine.params.n_pop;
         let mutation_rate = self.engine.params.mutation_rate;
@@ -474,7 +550,13 @@ impl<P: Problem> Run<'_, P> {
         next.extend(children);
         // Slots left empty by exhausted retries go to the best of the rest of the old
         // population, so the population never shrinks.
-        next.extend(order.iter().skip(elites).take(missing).map(|&i| members[i].clone()));
+        next.extend(
+            order
+                .iter()
+                .skip(elites)
+                .take(missing)
+                .map(|&i| members[i].clone()),
+        );
         self.members = next;
         Ok(())
     }
@@ -486,9 +568,19 @@ impl<P: Problem> Run<'_, P> {
         stop: StopReason,
         last: GenerationStats,
     ) -> Outcome<P::Genome> {
-        let mut report: Vec<_> = self.members.into_iter().filter(|m| hist.bin(m.fitness) >= cutoff_bin).collect();
+        let mut report: Vec<_> = self
+            .members
+            .into_iter()
+            .filter(|m| hist.bin(m.fitness) >= cutoff_bin)
+            .collect();
         sort_report(&mut report);
-        Outcome { report, stop, last, evaluations: self.evaluations, duplicates: self.duplicates }
+        Outcome {
+            report,
+            stop,
+            last,
+            evaluations: self.evaluations,
+            duplicates: self.duplicates,
+        }
     }
 }
 
@@ -497,7 +589,14 @@ impl<P: Problem> Run<'_, P> {
 pub fn sort_report<G: Genome>(report: &mut Vec<Individual<G>>) {
     let mut keyed: Vec<(i64, u32, String, Individual<G>)> = report
         .drain(..)
-        .map(|m| ((m.fitness * 1e4).round() as i64, m.born, m.genome.to_json(), m))
+        .map(|m| {
+            (
+                (m.fitness * 1e4).round() as i64,
+                m.born,
+                m.genome.to_json(),
+                m,
+            )
+        })
         .collect();
     keyed.sort_by(|a, b| (b.0, b.1, &b.2).cmp(&(a.0, a.1, &a.2)));
     report.extend(keyed.into_iter().map(|k| k.3));

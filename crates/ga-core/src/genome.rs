@@ -101,7 +101,10 @@ pub struct Bits {
 impl Bits {
     /// `len` zero bits.
     pub fn zeros(len: usize) -> Self {
-        Self { words: vec![0; len.div_ceil(64)], len }
+        Self {
+            words: vec![0; len.div_ceil(64)],
+            len,
+        }
     }
 
     /// `len` uniformly random bits.
@@ -175,7 +178,10 @@ impl Bits {
     /// Uniform crossover: each bit from `self` or `other` with equal chance, 64 bits per
     /// random draw. Both parents must have the same length.
     pub fn uniform_crossover(&self, other: &Self, rng: &mut Rng) -> Self {
-        assert_eq!(self.len, other.len, "crossover of bit strings of different lengths");
+        assert_eq!(
+            self.len, other.len,
+            "crossover of bit strings of different lengths"
+        );
         let mut words: Vec<u64> = self
             .words
             .iter()
@@ -186,12 +192,18 @@ impl Bits {
             })
             .collect();
         mask_tail(&mut words, self.len);
-        Self { words, len: self.len }
+        Self {
+            words,
+            len: self.len,
+        }
     }
 
     /// One-point crossover: bits before a random cut from `self`, the rest from `other`.
     pub fn one_point_crossover(&self, other: &Self, rng: &mut Rng) -> Self {
-        assert_eq!(self.len, other.len, "crossover of bit strings of different lengths");
+        assert_eq!(
+            self.len, other.len,
+            "crossover of bit strings of different lengths"
+        );
         let cut = rng.index(self.len + 1);
         let mut words = other.words.clone();
         for (i, w) in words.iter_mut().enumerate() {
@@ -205,7 +217,10 @@ impl Bits {
             };
             *w = (self.words[i] & m) | (*w & !m);
         }
-        Self { words, len: self.len }
+        Self {
+            words,
+            len: self.len,
+        }
     }
 
     /// Flips each bit independently with probability `p`, drawing geometric gaps between
@@ -269,7 +284,10 @@ mod tests {
     fn json_matches_the_original_format() {
         assert_eq!(vec![2i64, 37, 49, 62, 81].to_json(), "[2, 37, 49, 62, 81]");
         assert_eq!(vec![0.5f64, -1.0].to_json(), "[0.5, -1.0]");
-        assert_eq!(Bits::from_bools(&[true, false, true]).to_json(), "[1, 0, 1]");
+        assert_eq!(
+            Bits::from_bools(&[true, false, true]).to_json(),
+            "[1, 0, 1]"
+        );
     }
 
     #[test]

@@ -27,7 +27,7 @@ pub mod problems;
 pub mod rng;
 mod stats;
 
-pub use engine::{Engine, Individual, Observer, Outcome, key_of, sort_report};
+pub use engine::{Engine, Individual, MAX_THREADS, Observer, Outcome, key_of, sort_report};
 pub use error::{Error, Result};
 pub use genome::{Bits, Genome};
 pub use key::{Key, KeySet};

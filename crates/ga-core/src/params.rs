@@ -93,11 +93,19 @@ impl Default for Params {
 }
 
 fn invalid(name: &'static str, value: impl ToString, expected: &'static str) -> Error {
-    Error::InvalidParam { name, value: value.to_string(), expected }
+    Error::InvalidParam {
+        name,
+        value: value.to_string(),
+        expected,
+    }
 }
 
 fn unit(name: &'static str, v: f64) -> Result<()> {
-    if (0.0..=1.0).contains(&v) { Ok(()) } else { Err(invalid(name, v, "a number in [0, 1]")) }
+    if (0.0..=1.0).contains(&v) {
+        Ok(())
+    } else {
+        Err(invalid(name, v, "a number in [0, 1]"))
+    }
 }
 
 impl Params {
@@ -110,13 +118,25 @@ impl Params {
             return Err(invalid("gens", self.n_gen, "at least 1"));
         }
         if !(self.term_limit >= 0.0 && self.term_limit.is_finite()) {
-            return Err(invalid("term-limit", self.term_limit, "a finite number >= 0"));
+            return Err(invalid(
+                "term-limit",
+                self.term_limit,
+                "a finite number >= 0",
+            ));
         }
         if self.hist_granularity > 9 {
-            return Err(invalid("hist-granularity", self.hist_granularity, "0 to 9 decimals"));
+            return Err(invalid(
+                "hist-granularity",
+                self.hist_granularity,
+                "0 to 9 decimals",
+            ));
         }
         if !(self.selection_rate > 0.0 && self.selection_rate <= 1.0) {
-            return Err(invalid("selection-rate", self.selection_rate, "a number in (0, 1]"));
+            return Err(invalid(
+                "selection-rate",
+                self.selection_rate,
+                "a number in (0, 1]",
+            ));
         }
         unit("mutation-rate", self.mutation_rate)?;
         if self.max_indiv == 0 {
@@ -125,7 +145,12 @@ impl Params {
         if let Some(t) = self.target_fitness {
             unit("target", t)?;
         }
-        if let Selection::Tournament { size, elites, crossover_rate } = self.selection {
+        if let Selection::Tournament {
+            size,
+            elites,
+            crossover_rate,
+        } = self.selection
+        {
             if size == 0 {
                 return Err(invalid("tournament-size", size, "at least 1"));
             }
@@ -161,8 +186,14 @@ mod tests {
     #[test]
     fn defaults_are_the_originals() {
         let p = Params::default();
-        assert_eq!((p.n_pop, p.n_gen, p.hist_granularity, p.max_indiv), (23, 10, 3, 2000));
-        assert_eq!((p.term_limit, p.selection_rate, p.mutation_rate), (5.0e-3, 0.2, 0.02));
+        assert_eq!(
+            (p.n_pop, p.n_gen, p.hist_granularity, p.max_indiv),
+            (23, 10, 3, 2000)
+        );
+        assert_eq!(
+            (p.term_limit, p.selection_rate, p.mutation_rate),
+            (5.0e-3, 0.2, 0.02)
+        );
         assert!(p.validate().is_ok());
     }
 
@@ -183,12 +214,20 @@ mod tests {
         assert!(bad(|p| p.max_indiv = 0).contains("max-indiv"));
         assert!(bad(|p| p.target_fitness = Some(2.0)).contains("target"));
         assert!(
-            bad(|p| p.selection = Selection::Tournament { size: 0, elites: 0, crossover_rate: 0.5 })
-                .contains("tournament-size")
+            bad(|p| p.selection = Selection::Tournament {
+                size: 0,
+                elites: 0,
+                crossover_rate: 0.5
+            })
+            .contains("tournament-size")
         );
         assert!(
-            bad(|p| p.selection = Selection::Tournament { size: 2, elites: 23, crossover_rate: 0.5 })
-                .contains("elites")
+            bad(|p| p.selection = Selection::Tournament {
+                size: 2,
+                elites: 23,
+                crossover_rate: 0.5
+            })
+            .contains("elites")
         );
     }
 }

@@ -40,7 +40,9 @@ impl Rng {
         // An all-zero state is the one fixed point of xoshiro; SplitMix64 never yields four
         // zeros in a row, but the guard costs nothing.
         if s == [0; 4] {
-            return Self { s: [GOLDEN_GAMMA, 1, 2, 3] };
+            return Self {
+                s: [GOLDEN_GAMMA, 1, 2, 3],
+            };
         }
         Self { s }
     }
@@ -139,7 +141,11 @@ impl Rng {
     pub fn geometric(&mut self, p: f64) -> u64 {
         let u = 1.0 - self.next_f64();
         let k = (u.ln() / (-p).ln_1p()).floor();
-        if k >= u64::MAX as f64 { u64::MAX } else { k as u64 }
+        if k >= u64::MAX as f64 {
+            u64::MAX
+        } else {
+            k as u64
+        }
     }
 
     /// Fisher–Yates shuffle.
@@ -160,7 +166,10 @@ mod tests {
         // State {1, 2, 3, 4}: the first outputs of the authors' reference C code.
         let mut r = Rng { s: [1, 2, 3, 4] };
         let got: Vec<u64> = (0..4).map(|_| r.next_u64()).collect();
-        assert_eq!(got, [41943041, 58720359, 3588806011781223, 3591011842654386]);
+        assert_eq!(
+            got,
+            [41943041, 58720359, 3588806011781223, 3591011842654386]
+        );
     }
 
     #[test]

@@ -1,9 +1,9 @@
 use std::f64::consts::TAU;
 
+use crate::Problem;
 use crate::ops;
 use crate::params::Params;
 use crate::rng::Rng;
-use crate::Problem;
 
 /// The Rastrigin function in `dims` dimensions on `[-5.12, 5.12]`:
 /// `f(x) = 10n + Σ (x_i² − 10 cos 2πx_i)`, minimum 0 at the origin. Fitness is
@@ -25,7 +25,10 @@ const BOUND: f64 = 5.12;
 impl Rastrigin {
     /// The function's value (lower is better).
     pub fn value(&self, x: &[f64]) -> f64 {
-        10.0 * x.len() as f64 + x.iter().map(|&v| v * v - 10.0 * (TAU * v).cos()).sum::<f64>()
+        10.0 * x.len() as f64
+            + x.iter()
+                .map(|&v| v * v - 10.0 * (TAU * v).cos())
+                .sum::<f64>()
     }
 }
 
@@ -33,7 +36,9 @@ impl Problem for Rastrigin {
     type Genome = Vec<f64>;
 
     fn random_genome(&self, rng: &mut Rng) -> Vec<f64> {
-        (0..self.dims).map(|_| rng.range_f64(-BOUND, BOUND)).collect()
+        (0..self.dims)
+            .map(|_| rng.range_f64(-BOUND, BOUND))
+            .collect()
     }
 
     /// Gaussian steps on about one gene in `dims`, with a step size drawn log-uniformly
@@ -56,6 +61,9 @@ impl Problem for Rastrigin {
     }
 
     fn params(&self) -> Params {
-        Params { target_fitness: Some(0.999), ..super::generational(500_000) }
+        Params {
+            target_fitness: Some(0.999),
+            ..super::generational(500_000)
+        }
     }
 }
