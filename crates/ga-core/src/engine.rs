@@ -208,7 +208,7 @@ impl<P: Problem> Engine<P> {
             observer.on_generation(&stats);
             let cutoff_bin = hist.cutoff_bin(self.params.selection_rate);
             let stop = match cutoff_bin {
-                None => Some(StopReason::Exhausted),
+                None => Some(StopReason::Stalled),
                 Some(_) => self.problem.stop(&stats, &self.params),
             };
             if let (Some(stop), cutoff_bin) = (stop, cutoff_bin.unwrap_or(0)) {
@@ -229,7 +229,7 @@ impl<P: Problem> Engine<P> {
                 );
                 observer.on_generation(&stats);
                 let cutoff_bin = hist.cutoff_bin(self.params.selection_rate).unwrap_or(0);
-                return Ok(run.finish(&hist, cutoff_bin, StopReason::Exhausted, stats));
+                return Ok(run.finish(&hist, cutoff_bin, StopReason::Stalled, stats));
             }
         }
     }

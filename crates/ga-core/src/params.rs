@@ -35,8 +35,11 @@ pub enum StopReason {
     Budget,
     /// `n_gen` generations ran.
     Generations,
-    /// A generation could breed no genome that was not seen before.
-    Exhausted,
+    /// A generation admitted no new individual: every genome bred had been seen before
+    /// (a small search space), or, under [`Selection::Cutoff`], every individual reached the
+    /// cutoff so the original's rule kept them all and bred nothing (the original idled like
+    /// this until `n_gen`).
+    Stalled,
 }
 
 impl StopReason {
@@ -47,7 +50,7 @@ impl StopReason {
             StopReason::Converged => "converged",
             StopReason::Budget => "budget",
             StopReason::Generations => "generations",
-            StopReason::Exhausted => "exhausted",
+            StopReason::Stalled => "stalled",
         }
     }
 }

@@ -1,0 +1,176 @@
+//! The `exelixi` binary as a user runs it: output format, reproducibility, bad input.
+
+use std::process::{Command, Output};
+
+fn exelixi(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_exelixi"))
+        .args(args)
+        .output()
+        .expect("exelixi runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8(o.stdout.clone()).expect("utf-8 output")
+}
+
+fn is_sci(s: &str) -> bool {
+    // C's %.2e: d.dde±dd
+    let b = s.as_bytes();
+    b.len() == 8
+        && b[0].is_ascii_digit()
+        && b[1] == b'.'
+        && b[2..4].iter().all(u8::is_ascii_digit)
+        && b[4] == b'e'
+        && (b[5] == b'+' || b[5] == b'-')
+        && b[6..].iter().all(u8::is_ascii_digit)
+}
+
+#[test]
+fn the_default_run_prints_the_originals_report() {
+    let o = exelixi(&["run", "--seed", "7"]);
+    assert!(o.status.success(), "{o:?}");
+    let text = stdout(&o);
+    let lines: Vec<&str> = text.lines().collect();
+    let gens: Vec<&&str> = lines.iter().filter(|l| l.starts_with("gen\t")).collect();
+    let indivs: Vec<&&str> = lines.iter().filter(|l| l.starts_with("indiv\t")).collect();
+    assert_eq!(
+        gens.len() + indivs.len(),
+        lines.len(),
+        "unexpected lines in {text}"
+    );
+    assert!(!gens.is_empty() && gens.len() <= 10);
+    for (n, line) in gens.iter().enumerate() {
+        let f: Vec<&str> = line.split('\t').collect();
+        assert_eq!(f.len(), 14, "{line}");
+        assert_eq!(
+            [f[0], f[2], f[4], f[6], f[8], f[10], f[12]],
+            ["gen", "size", "total", "mse", "max", "med", "avg"]
+        );
+        assert_eq!(f[1], n.to_string());
+        assert_eq!(f[3], "23", "n_pop 23 on one shard");
+        assert!(f[5].parse::<u64>().is_ok());
+        assert!(
+            [f[7], f[9], f[11], f[13]].iter().all(|v| is_sci(v)),
+            "{line}"
+        );
+    }
+    assert!(!indivs.is_empty());
+    let mut last = f64::INFINITY;
+    for line in &indivs {
+        let f: Vec<&str> = line.split('\t').collect();
+        assert_eq!(f.len(), 4, "{line}");
+        assert_eq!(f[1].len(), 6, "fitness as %.4f: {line}");
+        let fitness: f64 = f[1].parse().unwrap();
+        assert!(fitness <= last, "best first");
+        last = fitness;
+        assert!(f[2].parse::<u32>().is_ok());
+        let genome: Vec<i64> = serde_json::from_str(f[3]).unwrap();
+        assert_eq!(genome.len(), 5);
+        assert!(genome.windows(2).all(|w| w[0] <= w[1]), "sorted genome");
+        let sum: i64 = genome.iter().sum();
+        assert_eq!(
+            format!("{:.4}", (1.0 - (sum - 231).abs() as f64 / 231.0).max(0.0)),
+            f[1]
+        );
+    }
+}
+
+#[test]
+fn seed_7_prints_byte_identical_output_on_one_thread_and_two() {
+    for problem in ["sum231", "onemax", "tsp"] {
+        let args = |t: &'static str| {
+            [
+                "run",
+                "--problem",
+                problem,
+                "--seed",
+                "7",
+                "--threads",
+                t,
+                "--max-indiv",
+                "20000",
+            ]
+        };
+        let one = exelixi(&args("1"));
+        let two = exelixi(&args("2"));
+        assert!(one.status.success() && two.status.success());
+        assert!(!one.stdout.is_empty());
+        assert_eq!(one.stdout, two.stdout, "{problem}");
+    }
+}
+
+#[test]
+fn json_mode_prints_one_object_per_generation_and_a_result() {
+    let o = exelixi(&["run", "--seed", "3", "--json"]);
+    assert!(o.status.success());
+    let text = stdout(&o);
+    let values: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    let (result, gens) = values.split_last().unwrap();
+    for (n, g) in gens.iter().enumerate() {
+        assert_eq!(g["gen"], n);
+        assert_eq!(g["size"], 23);
+        assert!(g["avg"].as_f64().is_some());
+    }
+    let r = &result["result"];
+    assert!(r["stop"].is_string());
+    let individuals = r["individuals"].as_array().unwrap();
+    assert!(!individuals.is_empty());
+    assert_eq!(individuals[0]["genome"].as_array().unwrap().len(), 5);
+    assert_eq!(individuals[0]["key"].as_str().unwrap().len(), 16);
+}
+
+#[test]
+fn bad_input_gets_one_clear_line_and_exit_code_2() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["run", "--problem", "nope"], "unknown problem"),
+        (&["run", "--pop", "0"], "invalid pop: 0"),
+        (
+            &["run", "--selection-rate", "1.5"],
+            "invalid selection-rate: 1.5",
+        ),
+        (&["run", "--pop", "many"], "'many'"),
+        (&["run", "--mutation-rate", "x"], "'x'"),
+        (&["run", "--threads", "99999999"], "invalid threads"),
+        (&["run", "--problem", "tsp", "--size", "3"], "--size"),
+        (
+            &["run", "--elites", "500", "--selection", "tournament"],
+            "invalid elites",
+        ),
+        (&["run", "--no-such-flag"], "--no-such-flag"),
+    ];
+    for (args, needle) in cases {
+        let o = exelixi(args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(
+            err.starts_with("error: ") && err.contains(needle),
+            "{args:?}: {err}"
+        );
+        assert!(!err.contains("panicked"));
+        assert!(o.stdout.is_empty());
+    }
+}
+
+#[test]
+fn every_builtin_problem_runs() {
+    for problem in ga_core::problems::NAMES {
+        let o = exelixi(&[
+            "run",
+            "--problem",
+            problem,
+            "--max-indiv",
+            "3000",
+            "--seed",
+            "1",
+        ]);
+        assert!(o.status.success(), "{problem}: {o:?}");
+        assert!(
+            stdout(&o).lines().any(|l| l.starts_with("indiv\t")),
+            "{problem}"
+        );
+    }
+}
