@@ -187,7 +187,7 @@ impl<P: Problem> Engine<P> {
         let mut run = Run {
             engine: self,
             members: Vec::new(),
-            seen: KeySet::new(),
+            seen: KeySet::with_capacity(expected_keys(&self.params)),
             duplicates: 0,
             evaluations: 0,
             breed_cost: Cost::new(self.pool.as_deref()),
@@ -233,6 +233,13 @@ impl<P: Problem> Engine<P> {
             }
         }
     }
+}
+
+/// How many keys a run will likely admit, to size the seen-set once instead of rehashing
+/// as it grows (capped: an unbounded run grows the set as it goes).
+fn expected_keys(p: &Params) -> usize {
+    let by_generations = (p.n_pop as u64).saturating_mul(u64::from(p.n_gen).saturating_add(1));
+    by_generations.min(p.max_indiv).min(1 << 20) as usize
 }
 
 fn check_fitness<G: Genome>(f: f64, genome: &G) -> Result<()> {
@@ -389,8 +396,9 @@ impl<P: Problem> Run<'_, P> {
         let seed = self.engine.seed;
         let n = self.engine.params.n_pop;
         let problem = &self.engine.problem;
+        let streams = Rng::family(seed, &[STREAM_INIT]);
         let fresh = self.breed_cost.map(n, |i| {
-            let g = problem.random_genome(&mut Rng::stream(seed, &[STREAM_INIT, i as u64]));
+            let g = problem.random_genome(&mut streams.stream(i as u64));
             let k = key_of(&g);
             (g, k)
         });
@@ -518,8 +526,9 @@ impl<P: Problem> Run<'_, P> {
         };
         let slots = n_pop.saturating_sub(elites);
         let gen64 = u64::from(generation);
+        let streams = Rng::family(seed, &[STREAM_CHILD, gen64]);
         let bred = self.breed_cost.map(slots, |i| {
-            let g = child(&mut Rng::stream(seed, &[STREAM_CHILD, gen64, i as u64]));
+            let g = child(&mut streams.stream(i as u64));
             let k = key_of(&g);
             (g, k)
         });
@@ -541,22 +550,19 @@ impl<P: Problem> Run<'_, P> {
             admitted.extend(found);
         }
         let children = self.evaluate(admitted)?;
-        // Best first; ties keep population order, so the choice of elites is deterministic.
-        let mut order: Vec<usize> = (0..members.len()).collect();
-        order.sort_by(|&a, &b| fitness[b].total_cmp(&fitness[a]));
+        // The elites, then (only when retries left slots empty) the best of the rest of the
+        // old population, so the population never shrinks. Ranked by fitness, ties by
+        // position: a total order, so the choice is deterministic.
+        let missing = n_pop.saturating_sub(elites + children.len());
+        let ranked = best_indices(&fitness, elites + missing);
         let mut next = Vec::with_capacity(n_pop);
-        next.extend(order.iter().take(elites).map(|&i| members[i].clone()));
-        let missing = n_pop.saturating_sub(next.len() + children.len());
-        next.extend(children);
-        // Slots left empty by exhausted retries go to the best of the rest of the old
-        // population, so the population never shrinks.
         next.extend(
-            order
+            ranked[..elites.min(ranked.len())]
                 .iter()
-                .skip(elites)
-                .take(missing)
                 .map(|&i| members[i].clone()),
         );
+        next.extend(children);
+        next.extend(ranked.iter().skip(elites).map(|&i| members[i].clone()));
         self.members = next;
         Ok(())
     }
@@ -585,19 +591,29 @@ impl<P: Problem> Run<'_, P> {
 }
 
 /// Orders a final report best first: by fitness as printed (4 decimals), then the latest
-/// born, then by genome JSON descending, the order of the original's reverse-sorted lines.
-pub fn sort_report<G: Genome>(report: &mut Vec<Individual<G>>) {
-    let mut keyed: Vec<(i64, u32, String, Individual<G>)> = report
-        .drain(..)
-        .map(|m| {
-            (
-                (m.fitness * 1e4).round() as i64,
-                m.born,
-                m.genome.to_json(),
-                m,
-            )
-        })
-        .collect();
-    keyed.sort_by(|a, b| (b.0, b.1, &b.2).cmp(&(a.0, a.1, &a.2)));
-    report.extend(keyed.into_iter().map(|k| k.3));
+/// born (as the original's reverse-sorted lines did), then by key, so that the order is
+/// total and the same however the population was split.
+pub fn sort_report<G>(report: &mut [Individual<G>]) {
+    report.sort_by(|a, b| {
+        let printed = |m: &Individual<G>| (m.fitness * 1e4).round() as i64;
+        (printed(b), b.born)
+            .cmp(&(printed(a), a.born))
+            .then(a.key.cmp(&b.key))
+    });
+}
+
+/// The indices of the `k` best fitness values, best first, ties by lower index.
+fn best_indices(fitness: &[f64], k: usize) -> Vec<usize> {
+    let k = k.min(fitness.len());
+    let rank = |a: &usize, b: &usize| fitness[*b].total_cmp(&fitness[*a]).then(a.cmp(b));
+    let mut idx: Vec<usize> = (0..fitness.len()).collect();
+    if k == 0 {
+        return Vec::new();
+    }
+    if k < idx.len() {
+        idx.select_nth_unstable_by(k - 1, rank);
+        idx.truncate(k);
+    }
+    idx.sort_unstable_by(rank);
+    idx
 }

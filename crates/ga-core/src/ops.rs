@@ -153,12 +153,13 @@ fn each_with_probability(
         }
         return n;
     }
+    let gap = crate::rng::Geometric::new(p);
     let mut count = 0;
-    let mut i = rng.geometric(p);
+    let mut i = rng.geometric_ln(gap);
     while i < n as u64 {
         f(i as usize, rng);
         count += 1;
-        i = i.saturating_add(1).saturating_add(rng.geometric(p));
+        i = i.saturating_add(1).saturating_add(rng.geometric_ln(gap));
     }
     count
 }
