@@ -23,49 +23,32 @@ fn onemax(c: &mut Criterion) {
     let engine = Engine::new(&problem).params(params.clone()).seed(1);
     let evaluations = engine.run(&mut |_: &_| {}).unwrap().evaluations;
     g.throughput(Throughput::Elements(evaluations));
-    g.bench_function("full", |b| {
-        b.iter(|| black_box(engine.run(&mut |_: &_| {}).unwrap().evaluations))
-    });
+    g.bench_function("full", |b| b.iter(|| black_box(engine.run(&mut |_: &_| {}).unwrap().evaluations)));
 
     let zero = ZeroCostOneMax(problem.clone());
     let engine = Engine::new(&zero).params(params).seed(1);
     let evaluations = engine.run(&mut |_: &_| {}).unwrap().evaluations;
     g.throughput(Throughput::Elements(evaluations));
-    g.bench_function("zero_cost_fitness", |b| {
-        b.iter(|| black_box(engine.run(&mut |_: &_| {}).unwrap().evaluations))
-    });
+    g.bench_function("zero_cost_fitness", |b| b.iter(|| black_box(engine.run(&mut |_: &_| {}).unwrap().evaluations)));
 
     let mut rng = Rng::new(3);
     let genomes: Vec<_> = (0..100).map(|_| problem.random_genome(&mut rng)).collect();
     g.throughput(Throughput::Elements(genomes.len() as u64));
-    g.bench_function("fitness_only", |b| {
-        b.iter(|| {
-            genomes
-                .iter()
-                .map(|x| problem.fitness(black_box(x)))
-                .sum::<f64>()
-        })
-    });
+    g.bench_function("fitness_only", |b| b.iter(|| genomes.iter().map(|x| problem.fitness(black_box(x))).sum::<f64>()));
     g.finish();
 }
 
 fn rastrigin_million(c: &mut Criterion) {
     let problem = Rastrigin { dims: 30 };
     let mut rng = Rng::new(5);
-    let genomes: Vec<Vec<f64>> = (0..1_000_000)
-        .map(|_| problem.random_genome(&mut rng))
-        .collect();
+    let genomes: Vec<Vec<f64>> = (0..1_000_000).map(|_| problem.random_genome(&mut rng)).collect();
     let mut g = c.benchmark_group("rastrigin30_1e6");
     g.sample_size(10);
     g.throughput(Throughput::Elements(genomes.len() as u64));
     for threads in [1, 2] {
         let engine = Engine::new(&problem).threads(threads).unwrap();
         g.bench_function(format!("threads_{threads}"), |b| {
-            b.iter_batched(
-                || (),
-                |()| black_box(engine.evaluate(&genomes).unwrap().len()),
-                BatchSize::SmallInput,
-            )
+            b.iter_batched(|| (), |()| black_box(engine.evaluate(&genomes).unwrap().len()), BatchSize::SmallInput)
         });
     }
     g.finish();

@@ -16,8 +16,5 @@ fn main() {
             .evaluations;
     }
     let secs = start.elapsed().as_secs_f64();
-    println!(
-        "{evals} offspring in {secs:.3} s: {:.2} M/s",
-        evals as f64 / secs / 1e6
-    );
+    println!("{evals} offspring in {secs:.3} s: {:.2} M/s", evals as f64 / secs / 1e6);
 }

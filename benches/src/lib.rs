@@ -12,11 +12,7 @@ pub fn onemax_protocol(generations: u32) -> Params {
         max_indiv: u64::MAX,
         target_fitness: None,
         term_limit: 0.0,
-        selection: Selection::Tournament {
-            size: 3,
-            elites: 1,
-            crossover_rate: 0.8,
-        },
+        selection: Selection::Tournament { size: 3, elites: 1, crossover_rate: 0.8 },
         ..OneMax::default().params()
     }
 }

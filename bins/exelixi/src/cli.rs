@@ -39,10 +39,7 @@ impl FromStr for ProblemName {
             "knapsack" => Self::Knapsack,
             "tsp" => Self::Tsp,
             _ => {
-                return Err(format!(
-                    "unknown problem (expected one of: {})",
-                    ga_core::problems::NAMES.join(", ")
-                ));
+                return Err(format!("unknown problem (expected one of: {})", ga_core::problems::NAMES.join(", ")));
             }
         })
     }
@@ -65,52 +62,62 @@ pub struct RunArgs {
     /// Problem size: genes for sum231 (5), bits for onemax (100), dimensions for rastrigin (10).
     #[arg(long, value_name = "N")]
     pub size: Option<usize>,
-    /// Individuals in the population (n_pop).
-    #[arg(long, value_name = "N")]
-    pub pop: Option<usize>,
-    /// Generations at most (n_gen).
-    #[arg(long, value_name = "N")]
-    pub gens: Option<u32>,
     /// Run seed; the same seed prints the same output on any number of threads.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub seed: u64,
     /// Fitness threads; 0 means one per core.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub threads: usize,
-    /// Stop when the fitness MSE against 1.0 is at most this.
-    #[arg(long, value_name = "X")]
-    pub term_limit: Option<f64>,
-    /// Decimals kept when binning fitness into the histogram.
-    #[arg(long, value_name = "N")]
-    pub hist_granularity: Option<u32>,
-    /// Share of the population above the fitness cutoff.
-    #[arg(long, value_name = "X")]
-    pub selection_rate: Option<f64>,
-    /// Probability of mutating a poor-fit individual (cutoff) or a child (tournament).
-    #[arg(long, value_name = "X")]
-    pub mutation_rate: Option<f64>,
-    /// Stop once this many individuals were evaluated.
-    #[arg(long, value_name = "N")]
-    pub max_indiv: Option<u64>,
-    /// Parent selection.
-    #[arg(long, value_name = "KIND")]
-    pub selection: Option<SelectionName>,
-    /// Contestants per tournament.
-    #[arg(long, value_name = "N")]
-    pub tournament_size: Option<usize>,
-    /// Best individuals copied into the next generation (tournament selection).
-    #[arg(long, value_name = "N")]
-    pub elites: Option<usize>,
-    /// Probability that a child is bred from two parents (tournament selection).
-    #[arg(long, value_name = "X")]
-    pub crossover_rate: Option<f64>,
-    /// Stop as soon as an individual reaches this fitness.
-    #[arg(long, value_name = "X")]
-    pub target: Option<f64>,
     /// Print one JSON object per generation and one for the result instead of the report.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub params: ParamFlags,
 }
+
+/// The GA parameter flags; each one given overrides the problem's own default.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ParamFlags {
+    /// Individuals in the population (n_pop).
+    #[arg(long, value_name = "N")]
+    pop: Option<usize>,
+    /// Generations at most (n_gen).
+    #[arg(long, value_name = "N")]
+    gens: Option<u32>,
+    /// Stop when the fitness MSE against 1.0 is at most this.
+    #[arg(long, value_name = "X")]
+    term_limit: Option<f64>,
+    /// Decimals kept when binning fitness into the histogram.
+    #[arg(long, value_name = "N")]
+    hist_granularity: Option<u32>,
+    /// Share of the population above the fitness cutoff.
+    #[arg(long, value_name = "X")]
+    selection_rate: Option<f64>,
+    /// Probability of mutating a poor-fit individual (cutoff) or a child (tournament).
+    #[arg(long, value_name = "X")]
+    mutation_rate: Option<f64>,
+    /// Stop once this many individuals were evaluated.
+    #[arg(long, value_name = "N")]
+    max_indiv: Option<u64>,
+    /// Parent selection.
+    #[arg(long, value_name = "KIND")]
+    selection: Option<SelectionName>,
+    /// Contestants per tournament.
+    #[arg(long, value_name = "N")]
+    tournament_size: Option<usize>,
+    /// Best individuals copied into the next generation (tournament selection).
+    #[arg(long, value_name = "N")]
+    elites: Option<usize>,
+    /// Probability that a child is bred from two parents (tournament selection).
+    #[arg(long, value_name = "X")]
+    crossover_rate: Option<f64>,
+    /// Stop as soon as an individual reaches this fitness.
+    #[arg(long, value_name = "X")]
+    target: Option<f64>,
+}
+
+/// The largest `--size`: a million genes, bits or dimensions per genome.
+const MAX_SIZE: usize = 1_000_000;
 
 /// A validated run.
 #[derive(Debug, Clone)]
@@ -120,28 +127,14 @@ pub struct RunConfig {
     pub seed: u64,
     pub threads: usize,
     pub json: bool,
-    /// Flags that override the problem's own parameters.
-    pub overrides: RunArgsOverrides,
+    pub params: ParamFlags,
 }
 
-/// The parameter flags, applied over a problem's defaults by [`RunArgsOverrides::apply`].
-#[derive(Debug, Clone, Default)]
-pub struct RunArgsOverrides {
-    pop: Option<usize>,
-    gens: Option<u32>,
-    term_limit: Option<f64>,
-    hist_granularity: Option<u32>,
-    selection_rate: Option<f64>,
-    mutation_rate: Option<f64>,
-    max_indiv: Option<u64>,
-    selection: Option<SelectionName>,
-    tournament_size: Option<usize>,
-    elites: Option<usize>,
-    crossover_rate: Option<f64>,
-    target: Option<f64>,
-}
+impl ParamFlags {
+    fn tournament_flags(&self) -> bool {
+        self.tournament_size.is_some() || self.elites.is_some() || self.crossover_rate.is_some()
+    }
 
-impl RunArgsOverrides {
     /// The problem's parameters with the flags laid over them, validated.
     pub fn apply(&self, mut p: Params) -> Result<Params, ga_core::Error> {
         macro_rules! set {
@@ -152,34 +145,19 @@ impl RunArgsOverrides {
         if self.target.is_some() {
             p.target_fitness = self.target;
         }
-        let (mut size, mut elites, mut crossover_rate) = match p.selection {
-            Selection::Tournament {
-                size,
-                elites,
-                crossover_rate,
-            } => (size, elites, crossover_rate),
+        let (size, elites, crossover_rate) = match p.selection {
+            Selection::Tournament { size, elites, crossover_rate } => (size, elites, crossover_rate),
             Selection::Cutoff => (3, 1, 0.9),
         };
-        size = self.tournament_size.unwrap_or(size);
-        elites = self.elites.unwrap_or(elites);
-        crossover_rate = self.crossover_rate.unwrap_or(crossover_rate);
-        let tournament_flags = self.tournament_size.is_some()
-            || self.elites.is_some()
-            || self.crossover_rate.is_some();
+        let tournament = Selection::Tournament {
+            size: self.tournament_size.unwrap_or(size),
+            elites: self.elites.unwrap_or(elites),
+            crossover_rate: self.crossover_rate.unwrap_or(crossover_rate),
+        };
         p.selection = match self.selection {
             Some(SelectionName::Cutoff) => Selection::Cutoff,
-            Some(SelectionName::Tournament) => Selection::Tournament {
-                size,
-                elites,
-                crossover_rate,
-            },
-            None if matches!(p.selection, Selection::Tournament { .. }) || tournament_flags => {
-                Selection::Tournament {
-                    size,
-                    elites,
-                    crossover_rate,
-                }
-            }
+            Some(SelectionName::Tournament) => tournament,
+            None if matches!(p.selection, Selection::Tournament { .. }) || self.tournament_flags() => tournament,
             None => Selection::Cutoff,
         };
         p.validate()?;
@@ -194,35 +172,22 @@ impl TryFrom<RunArgs> for RunConfig {
         if a.size.is_some() && matches!(a.problem, ProblemName::Knapsack | ProblemName::Tsp) {
             return Err("invalid size: --size applies to sum231, onemax and rastrigin only".into());
         }
-        if a.size == Some(0) {
-            return Err("invalid size: 0 (expected at least 1)".into());
+        if let Some(size) = a.size.filter(|s| !(1..=MAX_SIZE).contains(s)) {
+            return Err(format!("invalid size: {size} (expected 1 to {MAX_SIZE})"));
         }
-        if a.selection == Some(SelectionName::Cutoff)
-            && (a.tournament_size.is_some() || a.elites.is_some() || a.crossover_rate.is_some())
-        {
-            return Err("invalid selection: --tournament-size, --elites and --crossover-rate need --selection tournament".into());
+        if a.params.selection == Some(SelectionName::Cutoff) && a.params.tournament_flags() {
+            return Err(
+                "invalid selection: --tournament-size, --elites and --crossover-rate need --selection tournament"
+                    .into(),
+            );
         }
-        let overrides = RunArgsOverrides {
-            pop: a.pop,
-            gens: a.gens,
-            term_limit: a.term_limit,
-            hist_granularity: a.hist_granularity,
-            selection_rate: a.selection_rate,
-            mutation_rate: a.mutation_rate,
-            max_indiv: a.max_indiv,
-            selection: a.selection,
-            tournament_size: a.tournament_size,
-            elites: a.elites,
-            crossover_rate: a.crossover_rate,
-            target: a.target,
-        };
         Ok(RunConfig {
             problem: a.problem,
             size: a.size,
             seed: a.seed,
             threads: a.threads,
             json: a.json,
-            overrides,
+            params: a.params,
         })
     }
 }

@@ -22,10 +22,7 @@ fn main() -> ExitCode {
         Err(e) if e.use_stderr() => {
             // clap's first line names the flag and the problem; its usage tip follows.
             let text = e.to_string();
-            eprintln!(
-                "{}",
-                text.lines().next().unwrap_or("error: bad command line")
-            );
+            eprintln!("{}", text.lines().next().unwrap_or("error: bad command line"));
             return ExitCode::from(EXIT_USAGE);
         }
         Err(e) => {
@@ -50,25 +47,9 @@ fn usage_error(msg: &str) -> ExitCode {
 fn run(config: &RunConfig) -> ExitCode {
     let size = config.size;
     let result = match config.problem {
-        ProblemName::Sum231 => run_problem(
-            Sum231 {
-                length: size.unwrap_or(5),
-                ..Sum231::default()
-            },
-            config,
-        ),
-        ProblemName::OneMax => run_problem(
-            OneMax {
-                bits: size.unwrap_or(100),
-            },
-            config,
-        ),
-        ProblemName::Rastrigin => run_problem(
-            Rastrigin {
-                dims: size.unwrap_or(10),
-            },
-            config,
-        ),
+        ProblemName::Sum231 => run_problem(Sum231 { length: size.unwrap_or(5), ..Sum231::default() }, config),
+        ProblemName::OneMax => run_problem(OneMax { bits: size.unwrap_or(100) }, config),
+        ProblemName::Rastrigin => run_problem(Rastrigin { dims: size.unwrap_or(10) }, config),
         ProblemName::Knapsack => run_problem(Knapsack::p07(), config),
         ProblemName::Tsp => run_problem(Tsp::berlin52(), config),
     };
@@ -102,16 +83,10 @@ impl std::fmt::Display for RunError {
 }
 
 fn run_problem<P: Problem>(problem: P, config: &RunConfig) -> Result<(), RunError> {
-    let params = config
-        .overrides
-        .apply(problem.params())
-        .map_err(RunError::Usage)?;
+    let params = config.params.apply(problem.params()).map_err(RunError::Usage)?;
     let mut progress = progress::Progress::new(&params);
-    let engine = Engine::new(problem)
-        .params(params)
-        .seed(config.seed)
-        .threads(config.threads)
-        .map_err(RunError::Usage)?;
+    let engine =
+        Engine::new(problem).params(params).seed(config.seed).threads(config.threads).map_err(RunError::Usage)?;
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     let mut write_error: Option<io::Error> = None;
@@ -120,11 +95,8 @@ fn run_problem<P: Problem>(problem: P, config: &RunConfig) -> Result<(), RunErro
         if write_error.is_some() {
             return;
         }
-        let line = if config.json {
-            report::generation_json(stats).to_string()
-        } else {
-            report::generation_line(stats)
-        };
+        let line =
+            if config.json { report::generation_json(stats).to_string() } else { report::generation_line(stats) };
         if let Err(e) = writeln!(out, "{line}").and_then(|()| out.flush()) {
             write_error = Some(e);
         }
@@ -134,7 +106,5 @@ fn run_problem<P: Problem>(problem: P, config: &RunConfig) -> Result<(), RunErro
         return Err(RunError::Output(e));
     }
     let outcome = outcome.map_err(RunError::Engine)?;
-    report::write_outcome(&mut out, &outcome, config.json)
-        .and_then(|()| out.flush())
-        .map_err(RunError::Output)
+    report::write_outcome(&mut out, &outcome, config.json).and_then(|()| out.flush()).map_err(RunError::Output)
 }

@@ -14,20 +14,11 @@ pub struct Progress {
 
 impl Progress {
     pub fn new(params: &Params) -> Self {
-        Self {
-            enabled: std::io::stderr().is_terminal(),
-            last: None,
-            n_gen: params.n_gen,
-            max_indiv: params.max_indiv,
-        }
+        Self { enabled: std::io::stderr().is_terminal(), last: None, n_gen: params.n_gen, max_indiv: params.max_indiv }
     }
 
     pub fn update(&mut self, s: &GenerationStats) {
-        if !self.enabled
-            || self
-                .last
-                .is_some_and(|t| t.elapsed() < Duration::from_millis(50))
-        {
+        if !self.enabled || self.last.is_some_and(|t| t.elapsed() < Duration::from_millis(50)) {
             return;
         }
         self.last = Some(Instant::now());

@@ -49,11 +49,7 @@ pub fn generation_json(s: &GenerationStats) -> serde_json::Value {
 }
 
 /// Writes the final report: `indiv` lines, best first, or one JSON object.
-pub fn write_outcome<G: Genome>(
-    out: &mut impl Write,
-    outcome: &Outcome<G>,
-    as_json: bool,
-) -> io::Result<()> {
+pub fn write_outcome<G: Genome>(out: &mut impl Write, outcome: &Outcome<G>, as_json: bool) -> io::Result<()> {
     if as_json {
         let individuals: Vec<_> = outcome
             .report
@@ -75,13 +71,7 @@ pub fn write_outcome<G: Genome>(
         writeln!(out, "{result}")
     } else {
         for m in &outcome.report {
-            writeln!(
-                out,
-                "indiv\t{:.4}\t{}\t{}",
-                m.fitness,
-                m.born,
-                m.genome.to_json()
-            )?;
+            writeln!(out, "indiv\t{:.4}\t{}\t{}", m.fitness, m.born, m.genome.to_json())?;
         }
         Ok(())
     }

@@ -3,10 +3,7 @@
 use std::process::{Command, Output};
 
 fn exelixi(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_exelixi"))
-        .args(args)
-        .output()
-        .expect("exelixi runs")
+    Command::new(env!("CARGO_BIN_EXE_exelixi")).args(args).output().expect("exelixi runs")
 }
 
 fn stdout(o: &Output) -> String {
@@ -33,26 +30,16 @@ fn the_default_run_prints_the_originals_report() {
     let lines: Vec<&str> = text.lines().collect();
     let gens: Vec<&&str> = lines.iter().filter(|l| l.starts_with("gen\t")).collect();
     let indivs: Vec<&&str> = lines.iter().filter(|l| l.starts_with("indiv\t")).collect();
-    assert_eq!(
-        gens.len() + indivs.len(),
-        lines.len(),
-        "unexpected lines in {text}"
-    );
+    assert_eq!(gens.len() + indivs.len(), lines.len(), "unexpected lines in {text}");
     assert!(!gens.is_empty() && gens.len() <= 10);
     for (n, line) in gens.iter().enumerate() {
         let f: Vec<&str> = line.split('\t').collect();
         assert_eq!(f.len(), 14, "{line}");
-        assert_eq!(
-            [f[0], f[2], f[4], f[6], f[8], f[10], f[12]],
-            ["gen", "size", "total", "mse", "max", "med", "avg"]
-        );
+        assert_eq!([f[0], f[2], f[4], f[6], f[8], f[10], f[12]], ["gen", "size", "total", "mse", "max", "med", "avg"]);
         assert_eq!(f[1], n.to_string());
         assert_eq!(f[3], "23", "n_pop 23 on one shard");
         assert!(f[5].parse::<u64>().is_ok());
-        assert!(
-            [f[7], f[9], f[11], f[13]].iter().all(|v| is_sci(v)),
-            "{line}"
-        );
+        assert!([f[7], f[9], f[11], f[13]].iter().all(|v| is_sci(v)), "{line}");
     }
     assert!(!indivs.is_empty());
     let mut last = f64::INFINITY;
@@ -68,29 +55,15 @@ fn the_default_run_prints_the_originals_report() {
         assert_eq!(genome.len(), 5);
         assert!(genome.windows(2).all(|w| w[0] <= w[1]), "sorted genome");
         let sum: i64 = genome.iter().sum();
-        assert_eq!(
-            format!("{:.4}", (1.0 - (sum - 231).abs() as f64 / 231.0).max(0.0)),
-            f[1]
-        );
+        assert_eq!(format!("{:.4}", (1.0 - (sum - 231).abs() as f64 / 231.0).max(0.0)), f[1]);
     }
 }
 
 #[test]
 fn seed_7_prints_byte_identical_output_on_one_thread_and_two() {
     for problem in ["sum231", "onemax", "tsp"] {
-        let args = |t: &'static str| {
-            [
-                "run",
-                "--problem",
-                problem,
-                "--seed",
-                "7",
-                "--threads",
-                t,
-                "--max-indiv",
-                "20000",
-            ]
-        };
+        let args =
+            |t: &'static str| ["run", "--problem", problem, "--seed", "7", "--threads", t, "--max-indiv", "20000"];
         let one = exelixi(&args("1"));
         let two = exelixi(&args("2"));
         assert!(one.status.success() && two.status.success());
@@ -104,10 +77,7 @@ fn json_mode_prints_one_object_per_generation_and_a_result() {
     let o = exelixi(&["run", "--seed", "3", "--json"]);
     assert!(o.status.success());
     let text = stdout(&o);
-    let values: Vec<serde_json::Value> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("a JSON line"))
-        .collect();
+    let values: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).expect("a JSON line")).collect();
     let (result, gens) = values.split_last().unwrap();
     for (n, g) in gens.iter().enumerate() {
         assert_eq!(g["gen"], n);
@@ -127,29 +97,23 @@ fn bad_input_gets_one_clear_line_and_exit_code_2() {
     let cases: &[(&[&str], &str)] = &[
         (&["run", "--problem", "nope"], "unknown problem"),
         (&["run", "--pop", "0"], "invalid pop: 0"),
-        (
-            &["run", "--selection-rate", "1.5"],
-            "invalid selection-rate: 1.5",
-        ),
+        (&["run", "--selection-rate", "1.5"], "invalid selection-rate: 1.5"),
         (&["run", "--pop", "many"], "'many'"),
         (&["run", "--mutation-rate", "x"], "'x'"),
         (&["run", "--threads", "99999999"], "invalid threads"),
         (&["run", "--problem", "tsp", "--size", "3"], "--size"),
-        (
-            &["run", "--elites", "500", "--selection", "tournament"],
-            "invalid elites",
-        ),
+        (&["run", "--elites", "500", "--selection", "tournament"], "invalid elites"),
         (&["run", "--no-such-flag"], "--no-such-flag"),
+        (&["run", "--problem", "onemax", "--size", "1000000000000"], "invalid size"),
+        (&["run", "--pop", "99999999999999"], "invalid pop"),
+        (&["run", "--seed", "1e3"], "'1e3'"),
     ];
     for (args, needle) in cases {
         let o = exelixi(args);
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
         assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
-        assert!(
-            err.starts_with("error: ") && err.contains(needle),
-            "{args:?}: {err}"
-        );
+        assert!(err.starts_with("error: ") && err.contains(needle), "{args:?}: {err}");
         assert!(!err.contains("panicked"));
         assert!(o.stdout.is_empty());
     }
@@ -158,19 +122,8 @@ fn bad_input_gets_one_clear_line_and_exit_code_2() {
 #[test]
 fn every_builtin_problem_runs() {
     for problem in ga_core::problems::NAMES {
-        let o = exelixi(&[
-            "run",
-            "--problem",
-            problem,
-            "--max-indiv",
-            "3000",
-            "--seed",
-            "1",
-        ]);
+        let o = exelixi(&["run", "--problem", problem, "--max-indiv", "3000", "--seed", "1"]);
         assert!(o.status.success(), "{problem}: {o:?}");
-        assert!(
-            stdout(&o).lines().any(|l| l.starts_with("indiv\t")),
-            "{problem}"
-        );
+        assert!(stdout(&o).lines().any(|l| l.starts_with("indiv\t")), "{problem}");
     }
 }

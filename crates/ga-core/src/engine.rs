@@ -99,12 +99,7 @@ impl<P: Problem> Engine<P> {
     /// An engine with the problem's own parameters, seed 0 and no extra threads.
     pub fn new(problem: P) -> Self {
         let params = problem.params();
-        Self {
-            problem,
-            params,
-            seed: 0,
-            pool: None,
-        }
+        Self { problem, params, seed: 0, pool: None }
     }
 
     /// Replaces the parameters (validated when the run starts).
@@ -137,10 +132,7 @@ impl<P: Problem> Engine<P> {
                 .num_threads(threads)
                 .thread_name(|i| format!("ga-fitness-{i}"))
                 .build()
-                .map_err(|e| Error::ThreadPool {
-                    threads,
-                    reason: e.to_string(),
-                })?;
+                .map_err(|e| Error::ThreadPool { threads, reason: e.to_string() })?;
             Some(Arc::new(pool))
         };
         Ok(self)
@@ -166,13 +158,9 @@ impl<P: Problem> Engine<P> {
     /// hot loop, exposed for callers that hold their own populations.
     pub fn evaluate(&self, genomes: &[P::Genome]) -> Result<Vec<f64>> {
         let fitness: Vec<f64> = match &self.pool {
-            Some(pool) if genomes.len() > 1 => pool.install(|| {
-                genomes
-                    .par_iter()
-                    .with_min_len(64)
-                    .map(|g| self.problem.fitness(g))
-                    .collect()
-            }),
+            Some(pool) if genomes.len() > 1 => {
+                pool.install(|| genomes.par_iter().with_min_len(64).map(|g| self.problem.fitness(g)).collect())
+            }
             _ => genomes.iter().map(|g| self.problem.fitness(g)).collect(),
         };
         for (g, &f) in genomes.iter().zip(&fitness) {
@@ -196,6 +184,8 @@ impl<P: Problem> Engine<P> {
         run.init()?;
         let granularity = self.params.hist_granularity;
         let mut generation = 0u32;
+        // Whether the last step admitted nothing new: then this generation is the last.
+        let mut stalled = false;
         loop {
             let hist = Histogram::of(granularity, run.members.iter().map(|m| m.fitness));
             let stats = GenerationStats::from_histogram(
@@ -206,31 +196,18 @@ impl<P: Problem> Engine<P> {
                 self.params.selection_rate,
             );
             observer.on_generation(&stats);
-            let cutoff_bin = hist.cutoff_bin(self.params.selection_rate);
-            let stop = match cutoff_bin {
-                None => Some(StopReason::Stalled),
-                Some(_) => self.problem.stop(&stats, &self.params),
+            let (stop, cutoff_bin) = match hist.cutoff_bin(self.params.selection_rate) {
+                None => (Some(StopReason::Stalled), 0),
+                Some(bin) if stalled => (Some(StopReason::Stalled), bin),
+                Some(bin) => (self.problem.stop(&stats, &self.params), bin),
             };
-            if let (Some(stop), cutoff_bin) = (stop, cutoff_bin.unwrap_or(0)) {
+            if let Some(stop) = stop {
                 return Ok(run.finish(&hist, cutoff_bin, stop, stats));
             }
             let before = run.evaluations;
-            run.next_generation(generation, cutoff_bin.unwrap_or(0), &hist)?;
+            run.next_generation(generation, cutoff_bin, &hist)?;
+            stalled = run.evaluations == before;
             generation += 1;
-            if run.evaluations == before {
-                // Nothing new could be bred: report this generation and stop.
-                let hist = Histogram::of(granularity, run.members.iter().map(|m| m.fitness));
-                let stats = GenerationStats::from_histogram(
-                    generation,
-                    &hist,
-                    run.evaluations,
-                    run.duplicates,
-                    self.params.selection_rate,
-                );
-                observer.on_generation(&stats);
-                let cutoff_bin = hist.cutoff_bin(self.params.selection_rate).unwrap_or(0);
-                return Ok(run.finish(&hist, cutoff_bin, StopReason::Stalled, stats));
-            }
         }
     }
 }
@@ -243,14 +220,7 @@ fn expected_keys(p: &Params) -> usize {
 }
 
 fn check_fitness<G: Genome>(f: f64, genome: &G) -> Result<()> {
-    if (0.0..=1.0).contains(&f) {
-        Ok(())
-    } else {
-        Err(Error::InvalidFitness {
-            value: f,
-            genome: genome.to_json(),
-        })
-    }
+    if (0.0..=1.0).contains(&f) { Ok(()) } else { Err(Error::InvalidFitness { value: f, genome: genome.to_json() }) }
 }
 
 thread_local! {
@@ -276,10 +246,7 @@ struct Cost<'a> {
 
 impl<'a> Cost<'a> {
     fn new(pool: Option<&'a rayon::ThreadPool>) -> Self {
-        Self {
-            pool,
-            ns_per_item: f64::INFINITY,
-        }
+        Self { pool, ns_per_item: f64::INFINITY }
     }
 
     /// `f(0), …, f(n-1)`, in order, in parallel when the batch is worth it.
@@ -299,13 +266,7 @@ impl<'a> Cost<'a> {
             1
         };
         let start = Instant::now();
-        let out: Vec<R> = pool.install(|| {
-            (0..n)
-                .into_par_iter()
-                .with_min_len(min_len)
-                .map(f)
-                .collect()
-        });
+        let out: Vec<R> = pool.install(|| (0..n).into_par_iter().with_min_len(min_len).map(f).collect());
         self.observe(start, n, pool.current_num_threads());
         out
     }
@@ -315,11 +276,7 @@ impl<'a> Cost<'a> {
             return;
         }
         let per = start.elapsed().as_nanos() as f64 * threads as f64 / n as f64;
-        self.ns_per_item = if self.ns_per_item.is_finite() {
-            0.7 * self.ns_per_item + 0.3 * per
-        } else {
-            per
-        };
+        self.ns_per_item = if self.ns_per_item.is_finite() { 0.7 * self.ns_per_item + 0.3 * per } else { per };
     }
 }
 
@@ -352,12 +309,7 @@ impl<P: Problem> Run<'_, P> {
         self.admit_keyed(genome, key, born)
     }
 
-    fn admit_keyed(
-        &mut self,
-        genome: P::Genome,
-        key: Key,
-        born: u32,
-    ) -> Option<Candidate<P::Genome>> {
+    fn admit_keyed(&mut self, genome: P::Genome, key: Key, born: u32) -> Option<Candidate<P::Genome>> {
         if self.seen.insert(key) {
             Some(Candidate { genome, key, born })
         } else {
@@ -367,26 +319,16 @@ impl<P: Problem> Run<'_, P> {
     }
 
     /// Evaluates admitted candidates (in parallel when worth it).
-    fn evaluate(
-        &mut self,
-        candidates: Vec<Candidate<P::Genome>>,
-    ) -> Result<Vec<Individual<P::Genome>>> {
+    fn evaluate(&mut self, candidates: Vec<Candidate<P::Genome>>) -> Result<Vec<Individual<P::Genome>>> {
         let problem = &self.engine.problem;
-        let fitness = self
-            .eval_cost
-            .map(candidates.len(), |i| problem.fitness(&candidates[i].genome));
+        let fitness = self.eval_cost.map(candidates.len(), |i| problem.fitness(&candidates[i].genome));
         self.evaluations += candidates.len() as u64;
         candidates
             .into_iter()
             .zip(fitness)
             .map(|(c, f)| {
                 check_fitness(f, &c.genome)?;
-                Ok(Individual {
-                    genome: c.genome,
-                    key: c.key,
-                    fitness: f,
-                    born: c.born,
-                })
+                Ok(Individual { genome: c.genome, key: c.key, fitness: f, born: c.born })
             })
             .collect()
     }
@@ -421,19 +363,12 @@ impl<P: Problem> Run<'_, P> {
         Ok(())
     }
 
-    fn next_generation(
-        &mut self,
-        generation: u32,
-        cutoff_bin: u32,
-        hist: &Histogram,
-    ) -> Result<()> {
+    fn next_generation(&mut self, generation: u32, cutoff_bin: u32, hist: &Histogram) -> Result<()> {
         match self.engine.params.selection {
             Selection::Cutoff => self.next_by_cutoff(generation, cutoff_bin, hist),
-            Selection::Tournament {
-                size,
-                elites,
-                crossover_rate,
-            } => self.next_by_tournament(generation, size, elites, crossover_rate),
+            Selection::Tournament { size, elites, crossover_rate } => {
+                self.next_by_tournament(generation, size, elites, crossover_rate)
+            }
         }
     }
 
@@ -444,9 +379,7 @@ impl<P: Problem> Run<'_, P> {
         let mut rng = Rng::stream(self.engine.seed, &[STREAM_CUTOFF, u64::from(generation)]);
         let members = std::mem::take(&mut self.members);
         let mut size = members.len();
-        let (mut kept, poor): (Vec<_>, Vec<_>) = members
-            .into_iter()
-            .partition(|m| hist.bin(m.fitness) >= cutoff_bin);
+        let (mut kept, poor): (Vec<_>, Vec<_>) = members.into_iter().partition(|m| hist.bin(m.fitness) >= cutoff_bin);
         let survivors = kept.len();
         let mut fresh = Vec::new();
         for ind in poor {
@@ -465,20 +398,14 @@ impl<P: Problem> Run<'_, P> {
         }
         // Pairs of random survivors breed the shard back to n_pop (all remaining members
         // when fewer than two survived); fresh genomes backfill what breeding could not.
-        let parents = if survivors >= 2 {
-            survivors
-        } else {
-            kept.len()
-        };
+        let parents = if survivors >= 2 { survivors } else { kept.len() };
         let budget = RETRIES as usize * n_pop;
         let mut attempts = 0;
         while parents >= 2 && kept.len() + fresh.len() < n_pop && attempts < budget {
             attempts += 1;
             let a = rng.index(parents);
             let b = (a + 1 + rng.index(parents - 1)) % parents;
-            let child = self
-                .problem()
-                .breed(&kept[a].genome, &kept[b].genome, &mut rng);
+            let child = self.problem().breed(&kept[a].genome, &kept[b].genome, &mut rng);
             if let Some(c) = self.admit(child, generation) {
                 fresh.push(c);
             }
@@ -498,13 +425,7 @@ impl<P: Problem> Run<'_, P> {
 
     /// A generational step: elites carry over, tournaments choose parents, every child
     /// comes from its own stream so children can be bred on any number of threads.
-    fn next_by_tournament(
-        &mut self,
-        generation: u32,
-        size: usize,
-        elites: usize,
-        crossover_rate: f64,
-    ) -> Result<()> {
+    fn next_by_tournament(&mut self, generation: u32, size: usize, elites: usize, crossover_rate: f64) -> Result<()> {
         let seed = self.engine.seed;
         let n_pop = self.engine.params.n_pop;
         let mutation_rate = self.engine.params.mutation_rate;
@@ -556,37 +477,17 @@ impl<P: Problem> Run<'_, P> {
         let missing = n_pop.saturating_sub(elites + children.len());
         let ranked = best_indices(&fitness, elites + missing);
         let mut next = Vec::with_capacity(n_pop);
-        next.extend(
-            ranked[..elites.min(ranked.len())]
-                .iter()
-                .map(|&i| members[i].clone()),
-        );
+        next.extend(ranked[..elites.min(ranked.len())].iter().map(|&i| members[i].clone()));
         next.extend(children);
         next.extend(ranked.iter().skip(elites).map(|&i| members[i].clone()));
         self.members = next;
         Ok(())
     }
 
-    fn finish(
-        self,
-        hist: &Histogram,
-        cutoff_bin: u32,
-        stop: StopReason,
-        last: GenerationStats,
-    ) -> Outcome<P::Genome> {
-        let mut report: Vec<_> = self
-            .members
-            .into_iter()
-            .filter(|m| hist.bin(m.fitness) >= cutoff_bin)
-            .collect();
+    fn finish(self, hist: &Histogram, cutoff_bin: u32, stop: StopReason, last: GenerationStats) -> Outcome<P::Genome> {
+        let mut report: Vec<_> = self.members.into_iter().filter(|m| hist.bin(m.fitness) >= cutoff_bin).collect();
         sort_report(&mut report);
-        Outcome {
-            report,
-            stop,
-            last,
-            evaluations: self.evaluations,
-            duplicates: self.duplicates,
-        }
+        Outcome { report, stop, last, evaluations: self.evaluations, duplicates: self.duplicates }
     }
 }
 
@@ -596,9 +497,7 @@ impl<P: Problem> Run<'_, P> {
 pub fn sort_report<G>(report: &mut [Individual<G>]) {
     report.sort_by(|a, b| {
         let printed = |m: &Individual<G>| (m.fitness * 1e4).round() as i64;
-        (printed(b), b.born)
-            .cmp(&(printed(a), a.born))
-            .then(a.key.cmp(&b.key))
+        (printed(b), b.born).cmp(&(printed(a), a.born)).then(a.key.cmp(&b.key))
     });
 }
 

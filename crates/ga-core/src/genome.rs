@@ -35,33 +35,26 @@ fn write_json_list<T>(items: &[T], out: &mut String, mut item: impl FnMut(&T, &m
     out.push(']');
 }
 
-impl Genome for Vec<i64> {
-    fn write_canonical(&self, out: &mut Vec<u8>) {
-        out.reserve(self.len() * 8);
-        for x in self {
-            out.extend_from_slice(&x.to_le_bytes());
+/// Integer vectors: little-endian bytes for the key, a JSON list for the report.
+macro_rules! integer_genome {
+    ($($t:ty),*) => {$(
+        impl Genome for Vec<$t> {
+            fn write_canonical(&self, out: &mut Vec<u8>) {
+                out.reserve(self.len() * size_of::<$t>());
+                for x in self {
+                    out.extend_from_slice(&x.to_le_bytes());
+                }
+            }
+            fn write_json(&self, out: &mut String) {
+                write_json_list(self, out, |x, o| {
+                    let _ = write!(o, "{x}");
+                });
+            }
         }
-    }
-    fn write_json(&self, out: &mut String) {
-        write_json_list(self, out, |x, o| {
-            let _ = write!(o, "{x}");
-        });
-    }
+    )*};
 }
 
-impl Genome for Vec<u32> {
-    fn write_canonical(&self, out: &mut Vec<u8>) {
-        out.reserve(self.len() * 4);
-        for x in self {
-            out.extend_from_slice(&x.to_le_bytes());
-        }
-    }
-    fn write_json(&self, out: &mut String) {
-        write_json_list(self, out, |x, o| {
-            let _ = write!(o, "{x}");
-        });
-    }
-}
+integer_genome!(i64, u32);
 
 impl Genome for Vec<f64> {
     fn write_canonical(&self, out: &mut Vec<u8>) {
@@ -101,10 +94,7 @@ pub struct Bits {
 impl Bits {
     /// `len` zero bits.
     pub fn zeros(len: usize) -> Self {
-        Self {
-            words: vec![0; len.div_ceil(64)],
-            len,
-        }
+        Self { words: vec![0; len.div_ceil(64)], len }
     }
 
     /// `len` uniformly random bits.
@@ -178,10 +168,7 @@ impl Bits {
     /// Uniform crossover: each bit from `self` or `other` with equal chance, 64 bits per
     /// random draw. Both parents must have the same length.
     pub fn uniform_crossover(&self, other: &Self, rng: &mut Rng) -> Self {
-        assert_eq!(
-            self.len, other.len,
-            "crossover of bit strings of different lengths"
-        );
+        assert_eq!(self.len, other.len, "crossover of bit strings of different lengths");
         let mut words: Vec<u64> = self
             .words
             .iter()
@@ -192,18 +179,12 @@ impl Bits {
             })
             .collect();
         mask_tail(&mut words, self.len);
-        Self {
-            words,
-            len: self.len,
-        }
+        Self { words, len: self.len }
     }
 
     /// One-point crossover: bits before a random cut from `self`, the rest from `other`.
     pub fn one_point_crossover(&self, other: &Self, rng: &mut Rng) -> Self {
-        assert_eq!(
-            self.len, other.len,
-            "crossover of bit strings of different lengths"
-        );
+        assert_eq!(self.len, other.len, "crossover of bit strings of different lengths");
         let cut = rng.index(self.len + 1);
         let mut words = other.words.clone();
         for (i, w) in words.iter_mut().enumerate() {
@@ -217,10 +198,7 @@ impl Bits {
             };
             *w = (self.words[i] & m) | (*w & !m);
         }
-        Self {
-            words,
-            len: self.len,
-        }
+        Self { words, len: self.len }
     }
 
     /// Flips each bit independently with probability `p`, drawing geometric gaps between
@@ -285,10 +263,7 @@ mod tests {
     fn json_matches_the_original_format() {
         assert_eq!(vec![2i64, 37, 49, 62, 81].to_json(), "[2, 37, 49, 62, 81]");
         assert_eq!(vec![0.5f64, -1.0].to_json(), "[0.5, -1.0]");
-        assert_eq!(
-            Bits::from_bools(&[true, false, true]).to_json(),
-            "[1, 0, 1]"
-        );
+        assert_eq!(Bits::from_bools(&[true, false, true]).to_json(), "[1, 0, 1]");
     }
 
     #[test]
@@ -298,14 +273,8 @@ mod tests {
             g(&mut v);
             v
         };
-        assert_eq!(
-            key(&|o| vec![0.0f64].write_canonical(o)),
-            key(&|o| vec![-0.0f64].write_canonical(o))
-        );
-        assert_ne!(
-            key(&|o| Bits::zeros(3).write_canonical(o)),
-            key(&|o| Bits::zeros(4).write_canonical(o))
-        );
+        assert_eq!(key(&|o| vec![0.0f64].write_canonical(o)), key(&|o| vec![-0.0f64].write_canonical(o)));
+        assert_ne!(key(&|o| Bits::zeros(3).write_canonical(o)), key(&|o| Bits::zeros(4).write_canonical(o)));
     }
 
     #[test]

@@ -74,9 +74,7 @@ impl KeySet {
 
     /// An empty set with room for `n` keys before it grows.
     pub fn with_capacity(n: usize) -> Self {
-        Self {
-            keys: HashSet::with_capacity_and_hasher(n, Default::default()),
-        }
+        Self { keys: HashSet::with_capacity_and_hasher(n, Default::default()) }
     }
 
     /// Adds `key`; `true` if it was not seen before.

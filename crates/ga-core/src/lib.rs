@@ -31,7 +31,7 @@ pub use engine::{Engine, Individual, MAX_THREADS, Observer, Outcome, key_of, sor
 pub use error::{Error, Result};
 pub use genome::{Bits, Genome};
 pub use key::{Key, KeySet};
-pub use params::{Params, Selection, StopReason};
+pub use params::{MAX_POP, Params, Selection, StopReason};
 pub use problem::Problem;
 pub use rng::Rng;
 pub use stats::{GenerationStats, Histogram};

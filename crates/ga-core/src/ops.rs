@@ -8,11 +8,7 @@ use crate::rng::Rng;
 /// Uniform crossover: each gene from either parent with equal chance (one random word per
 /// 64 genes). Panics if the parents differ in length.
 pub fn uniform<T: Copy>(a: &[T], b: &[T], rng: &mut Rng) -> Vec<T> {
-    assert_eq!(
-        a.len(),
-        b.len(),
-        "crossover of parents of different lengths"
-    );
+    assert_eq!(a.len(), b.len(), "crossover of parents of different lengths");
     let mut child = Vec::with_capacity(a.len());
     for (ca, cb) in a.chunks(64).zip(b.chunks(64)) {
         let mask = rng.next_u64();
@@ -25,22 +21,14 @@ pub fn uniform<T: Copy>(a: &[T], b: &[T], rng: &mut Rng) -> Vec<T> {
 
 /// One-point crossover: genes before a random cut from `a`, the rest from `b`.
 pub fn one_point<T: Copy>(a: &[T], b: &[T], rng: &mut Rng) -> Vec<T> {
-    assert_eq!(
-        a.len(),
-        b.len(),
-        "crossover of parents of different lengths"
-    );
+    assert_eq!(a.len(), b.len(), "crossover of parents of different lengths");
     let cut = rng.index(a.len() + 1);
     a[..cut].iter().chain(&b[cut..]).copied().collect()
 }
 
 /// Two-point crossover: the genes between two random cuts from `b`, the rest from `a`.
 pub fn two_point<T: Copy>(a: &[T], b: &[T], rng: &mut Rng) -> Vec<T> {
-    assert_eq!(
-        a.len(),
-        b.len(),
-        "crossover of parents of different lengths"
-    );
+    assert_eq!(a.len(), b.len(), "crossover of parents of different lengths");
     let (mut i, mut j) = (rng.index(a.len() + 1), rng.index(a.len() + 1));
     if i > j {
         std::mem::swap(&mut i, &mut j);
@@ -55,11 +43,7 @@ pub fn two_point<T: Copy>(a: &[T], b: &[T], rng: &mut Rng) -> Vec<T> {
 /// order they appear in `b`, starting after the slice. Parents must be permutations of the
 /// same `0..n`.
 pub fn order(a: &[u32], b: &[u32], rng: &mut Rng) -> Vec<u32> {
-    assert_eq!(
-        a.len(),
-        b.len(),
-        "crossover of parents of different lengths"
-    );
+    assert_eq!(a.len(), b.len(), "crossover of parents of different lengths");
     let n = a.len();
     if n < 2 {
         return a.to_vec();
@@ -138,12 +122,7 @@ pub fn tournament(fitness: &[f64], k: usize, rng: &mut Rng) -> usize {
 }
 
 /// Visits each index in `0..n` with probability `p`, skipping geometrically between visits.
-fn each_with_probability(
-    n: usize,
-    p: f64,
-    rng: &mut Rng,
-    mut f: impl FnMut(usize, &mut Rng),
-) -> usize {
+fn each_with_probability(n: usize, p: f64, rng: &mut Rng, mut f: impl FnMut(usize, &mut Rng)) -> usize {
     if p <= 0.0 {
         return 0;
     }
@@ -232,10 +211,7 @@ mod tests {
     fn tournament_prefers_the_fit() {
         let fitness: Vec<f64> = (0..100).map(|i| i as f64 / 100.0).collect();
         let mut r = Rng::new(3);
-        let mean = (0..10_000)
-            .map(|_| tournament(&fitness, 3, &mut r))
-            .sum::<usize>() as f64
-            / 1e4;
+        let mean = (0..10_000).map(|_| tournament(&fitness, 3, &mut r)).sum::<usize>() as f64 / 1e4;
         // The maximum of 3 uniform draws on 0..100 has mean ≈ 74.
         assert!((70.0..78.0).contains(&mean), "{mean}");
         assert_eq!(tournament(&[0.3], 5, &mut r), 0);

@@ -3,6 +3,10 @@
 use crate::error::{Error, Result};
 use crate::stats::GenerationStats;
 
+/// The largest population [`Params::validate`] accepts (10⁸): beyond it a run cannot fit
+/// in memory for any useful genome, and asking for it is a typo, not a plan.
+pub const MAX_POP: usize = 100_000_000;
+
 /// How parents are chosen each generation.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Selection {
@@ -96,50 +100,30 @@ impl Default for Params {
 }
 
 fn invalid(name: &'static str, value: impl ToString, expected: &'static str) -> Error {
-    Error::InvalidParam {
-        name,
-        value: value.to_string(),
-        expected,
-    }
+    Error::InvalidParam { name, value: value.to_string(), expected }
 }
 
 fn unit(name: &'static str, v: f64) -> Result<()> {
-    if (0.0..=1.0).contains(&v) {
-        Ok(())
-    } else {
-        Err(invalid(name, v, "a number in [0, 1]"))
-    }
+    if (0.0..=1.0).contains(&v) { Ok(()) } else { Err(invalid(name, v, "a number in [0, 1]")) }
 }
 
 impl Params {
     /// Checks every parameter, naming the first one out of its domain.
     pub fn validate(&self) -> Result<()> {
-        if self.n_pop < 2 {
-            return Err(invalid("pop", self.n_pop, "at least 2"));
+        if !(2..=MAX_POP).contains(&self.n_pop) {
+            return Err(invalid("pop", self.n_pop, "2 to 100000000"));
         }
         if self.n_gen == 0 {
             return Err(invalid("gens", self.n_gen, "at least 1"));
         }
         if !(self.term_limit >= 0.0 && self.term_limit.is_finite()) {
-            return Err(invalid(
-                "term-limit",
-                self.term_limit,
-                "a finite number >= 0",
-            ));
+            return Err(invalid("term-limit", self.term_limit, "a finite number >= 0"));
         }
         if self.hist_granularity > 9 {
-            return Err(invalid(
-                "hist-granularity",
-                self.hist_granularity,
-                "0 to 9 decimals",
-            ));
+            return Err(invalid("hist-granularity", self.hist_granularity, "0 to 9 decimals"));
         }
         if !(self.selection_rate > 0.0 && self.selection_rate <= 1.0) {
-            return Err(invalid(
-                "selection-rate",
-                self.selection_rate,
-                "a number in (0, 1]",
-            ));
+            return Err(invalid("selection-rate", self.selection_rate, "a number in (0, 1]"));
         }
         unit("mutation-rate", self.mutation_rate)?;
         if self.max_indiv == 0 {
@@ -148,12 +132,7 @@ impl Params {
         if let Some(t) = self.target_fitness {
             unit("target", t)?;
         }
-        if let Selection::Tournament {
-            size,
-            elites,
-            crossover_rate,
-        } = self.selection
-        {
+        if let Selection::Tournament { size, elites, crossover_rate } = self.selection {
             if size == 0 {
                 return Err(invalid("tournament-size", size, "at least 1"));
             }
@@ -189,14 +168,8 @@ mod tests {
     #[test]
     fn defaults_are_the_originals() {
         let p = Params::default();
-        assert_eq!(
-            (p.n_pop, p.n_gen, p.hist_granularity, p.max_indiv),
-            (23, 10, 3, 2000)
-        );
-        assert_eq!(
-            (p.term_limit, p.selection_rate, p.mutation_rate),
-            (5.0e-3, 0.2, 0.02)
-        );
+        assert_eq!((p.n_pop, p.n_gen, p.hist_granularity, p.max_indiv), (23, 10, 3, 2000));
+        assert_eq!((p.term_limit, p.selection_rate, p.mutation_rate), (5.0e-3, 0.2, 0.02));
         assert!(p.validate().is_ok());
     }
 
@@ -208,6 +181,7 @@ mod tests {
             p.validate().unwrap_err().to_string()
         };
         assert!(bad(|p| p.n_pop = 0).starts_with("invalid pop: 0"));
+        assert!(bad(|p| p.n_pop = usize::MAX).starts_with("invalid pop"));
         assert!(bad(|p| p.selection_rate = 1.5).starts_with("invalid selection-rate: 1.5"));
         assert!(bad(|p| p.selection_rate = f64::NAN).contains("selection-rate"));
         assert!(bad(|p| p.mutation_rate = -0.1).contains("mutation-rate"));
@@ -217,20 +191,12 @@ mod tests {
         assert!(bad(|p| p.max_indiv = 0).contains("max-indiv"));
         assert!(bad(|p| p.target_fitness = Some(2.0)).contains("target"));
         assert!(
-            bad(|p| p.selection = Selection::Tournament {
-                size: 0,
-                elites: 0,
-                crossover_rate: 0.5
-            })
-            .contains("tournament-size")
+            bad(|p| p.selection = Selection::Tournament { size: 0, elites: 0, crossover_rate: 0.5 })
+                .contains("tournament-size")
         );
         assert!(
-            bad(|p| p.selection = Selection::Tournament {
-                size: 2,
-                elites: 23,
-                crossover_rate: 0.5
-            })
-            .contains("elites")
+            bad(|p| p.selection = Selection::Tournament { size: 2, elites: 23, crossover_rate: 0.5 })
+                .contains("elites")
         );
     }
 }

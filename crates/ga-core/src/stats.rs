@@ -18,13 +18,7 @@ pub struct Histogram {
 impl Histogram {
     /// An empty histogram with `granularity` decimals (at most 9).
     pub fn new(granularity: u32) -> Self {
-        Self {
-            granularity: granularity.min(9),
-            bins: Vec::new(),
-            count: 0,
-            sum: 0.0,
-            best: 0.0,
-        }
+        Self { granularity: granularity.min(9), bins: Vec::new(), count: 0, sum: 0.0, best: 0.0 }
     }
 
     /// The histogram of some fitness values, each in `[0, 1]`.
@@ -132,11 +126,7 @@ impl Histogram {
         if self.count == 0 {
             return 0.0;
         }
-        let sq: f64 = self
-            .bins
-            .iter()
-            .map(|&(b, n)| (1.0 - self.value(b)).powi(2) * n as f64)
-            .sum();
+        let sq: f64 = self.bins.iter().map(|&(b, n)| (1.0 - self.value(b)).powi(2) * n as f64).sum();
         sq / self.count as f64
     }
 
@@ -170,11 +160,7 @@ impl Histogram {
     /// The true mean of the exact fitness values. The original printed the sum of the
     /// *distinct bin values* over the count, which is not a mean; this is.
     pub fn mean(&self) -> f64 {
-        if self.count == 0 {
-            0.0
-        } else {
-            self.sum / self.count as f64
-        }
+        if self.count == 0 { 0.0 } else { self.sum / self.count as f64 }
     }
 
     /// The best exact fitness.
@@ -226,9 +212,7 @@ impl GenerationStats {
             median: hist.median(),
             mean: hist.mean(),
             best: hist.best(),
-            cutoff: hist
-                .cutoff_bin(selection_rate)
-                .map_or(0.0, |b| hist.value(b)),
+            cutoff: hist.cutoff_bin(selection_rate).map_or(0.0, |b| hist.value(b)),
             duplicates,
         }
     }

@@ -7,22 +7,11 @@ use ga_core::{Engine, Error, GenerationStats, Params, Problem, Rng, Selection, S
 /// Every generation's statistics and the final report, as one string.
 fn trace<P: Problem>(engine: &Engine<P>) -> String {
     let mut lines = Vec::new();
-    let outcome = engine
-        .run(&mut |s: &GenerationStats| lines.push(format!("{s:?}")))
-        .expect("run");
+    let outcome = engine.run(&mut |s: &GenerationStats| lines.push(format!("{s:?}"))).expect("run");
     for m in &outcome.report {
-        lines.push(format!(
-            "{} {} {} {}",
-            m.fitness,
-            m.born,
-            m.key,
-            ga_core::Genome::to_json(&m.genome)
-        ));
+        lines.push(format!("{} {} {} {}", m.fitness, m.born, m.key, ga_core::Genome::to_json(&m.genome)));
     }
-    lines.push(format!(
-        "{:?} {} {}",
-        outcome.stop, outcome.evaluations, outcome.duplicates
-    ));
+    lines.push(format!("{:?} {} {}", outcome.stop, outcome.evaluations, outcome.duplicates));
     lines.join("\n")
 }
 
@@ -38,24 +27,9 @@ fn a_seed_gives_the_same_run_on_one_thread_and_on_many() {
     let four = trace(&Engine::new(Sum231::default()).seed(11).threads(4).unwrap());
     assert_eq!(one, four);
     let om = OneMax { bits: 200 };
-    let tournament = params(&|| Params {
-        max_indiv: 20_000,
-        ..om.params()
-    });
-    let one = trace(
-        &Engine::new(&om)
-            .params(tournament.clone())
-            .seed(3)
-            .threads(1)
-            .unwrap(),
-    );
-    let two = trace(
-        &Engine::new(&om)
-            .params(tournament)
-            .seed(3)
-            .threads(2)
-            .unwrap(),
-    );
+    let tournament = params(&|| Params { max_indiv: 20_000, ..om.params() });
+    let one = trace(&Engine::new(&om).params(tournament.clone()).seed(3).threads(1).unwrap());
+    let two = trace(&Engine::new(&om).params(tournament).seed(3).threads(2).unwrap());
     assert_eq!(one, two);
     let other_seed = trace(&Engine::new(Sum231::default()).seed(12).threads(1).unwrap());
     assert_ne!(trace(&Engine::new(Sum231::default()).seed(11)), other_seed);
@@ -84,28 +58,9 @@ fn a_key_is_admitted_and_evaluated_at_most_once() {
         }
     }
     // A tiny search space (3 genes in 0..=4: 35 sorted multisets) forces many duplicates.
-    let p = Recording(
-        Sum231 {
-            length: 3,
-            min: 0,
-            max: 4,
-            target: 12,
-        },
-        Mutex::new(Vec::new()),
-    );
-    let params = Params {
-        n_gen: 50,
-        max_indiv: 10_000,
-        term_limit: 0.0,
-        ..Params::default()
-    };
-    let outcome = Engine::new(&p)
-        .params(params)
-        .seed(5)
-        .threads(2)
-        .unwrap()
-        .run(&mut |_: &_| {})
-        .unwrap();
+    let p = Recording(Sum231 { length: 3, min: 0, max: 4, target: 12 }, Mutex::new(Vec::new()));
+    let params = Params { n_gen: 50, max_indiv: 10_000, term_limit: 0.0, ..Params::default() };
+    let outcome = Engine::new(&p).params(params).seed(5).threads(2).unwrap().run(&mut |_: &_| {}).unwrap();
     let scored = p.1.lock().unwrap();
     let distinct: HashSet<&Vec<i64>> = scored.iter().collect();
     assert_eq!(distinct.len(), scored.len(), "a genome was evaluated twice");
@@ -128,18 +83,8 @@ fn the_cutoff_step_keeps_the_population_at_n_pop_and_report_above_cutoff() {
         .unwrap();
     assert!(sizes.iter().all(|&s| s == 23), "{sizes:?}");
     assert!(!outcome.report.is_empty());
-    assert!(
-        outcome
-            .report
-            .iter()
-            .all(|m| (m.fitness * 1000.0).round() / 1000.0 >= last_cutoff)
-    );
-    assert!(
-        outcome
-            .report
-            .windows(2)
-            .all(|w| w[0].fitness >= w[1].fitness - 5e-5)
-    );
+    assert!(outcome.report.iter().all(|m| (m.fitness * 1000.0).round() / 1000.0 >= last_cutoff));
+    assert!(outcome.report.windows(2).all(|w| w[0].fitness >= w[1].fitness - 5e-5));
 }
 
 #[test]
@@ -169,10 +114,7 @@ fn a_fitness_outside_the_unit_interval_is_an_error_naming_the_genome() {
 #[test]
 fn invalid_parameters_are_refused_before_the_run() {
     let err = Engine::new(Sum231::default())
-        .params(Params {
-            selection_rate: 1.5,
-            ..Params::default()
-        })
+        .params(Params { selection_rate: 1.5, ..Params::default() })
         .run(&mut |_: &_| {})
         .unwrap_err();
     assert!(err.to_string().contains("selection-rate"));
@@ -185,10 +127,7 @@ fn invalid_parameters_are_refused_before_the_run() {
 fn sum231_finds_a_perfect_individual_in_most_seeds_with_the_original_defaults() {
     let perfect = (0..100u64)
         .filter(|&s| {
-            let o = Engine::new(Sum231::default())
-                .seed(s)
-                .run(&mut |_: &_| {})
-                .unwrap();
+            let o = Engine::new(Sum231::default()).seed(s).run(&mut |_: &_| {}).unwrap();
             o.best().is_some_and(|b| b.fitness == 1.0)
         })
         .count();
@@ -200,10 +139,7 @@ fn sum231_finds_a_perfect_individual_in_most_seeds_with_the_original_defaults() 
 fn onemax_100_reaches_the_optimum_in_fewer_evaluations_than_deap() {
     let evals: Vec<u64> = (0..21u64)
         .map(|s| {
-            let o = Engine::new(OneMax { bits: 100 })
-                .seed(s)
-                .run(&mut |_: &_| {})
-                .unwrap();
+            let o = Engine::new(OneMax { bits: 100 }).seed(s).run(&mut |_: &_| {}).unwrap();
             assert_eq!(o.stop, StopReason::TargetReached, "seed {s}");
             o.evaluations
         })
@@ -237,11 +173,7 @@ fn the_original_cutoff_selection_climbs_on_onemax() {
     // population reaches the cutoff and it stalls.
     let (first, last) = (first_best.unwrap(), o.best().unwrap().fitness);
     assert!(last >= first + 0.25, "{first} -> {last}");
-    assert!(
-        matches!(o.stop, StopReason::Stalled | StopReason::TargetReached),
-        "{:?}",
-        o.stop
-    );
+    assert!(matches!(o.stop, StopReason::Stalled | StopReason::TargetReached), "{:?}", o.stop);
 }
 
 #[test]
@@ -258,19 +190,10 @@ fn knapsack_p07_reaches_its_optimum_1458() {
 #[test]
 fn tsp_berlin52_gets_within_12_percent_of_optimal_in_300k_evaluations() {
     let tsp = Tsp::berlin52();
-    let params = Params {
-        max_indiv: 300_000,
-        ..tsp.params()
-    };
+    let params = Params { max_indiv: 300_000, ..tsp.params() };
     let lengths: Vec<u64> = (0..3u64)
         .map(|s| {
-            let o = Engine::new(&tsp)
-                .params(params.clone())
-                .seed(s)
-                .threads(2)
-                .unwrap()
-                .run(&mut |_: &_| {})
-                .unwrap();
+            let o = Engine::new(&tsp).params(params.clone()).seed(s).threads(2).unwrap().run(&mut |_: &_| {}).unwrap();
             tsp.tour_length(&o.best().unwrap().genome)
         })
         .collect();

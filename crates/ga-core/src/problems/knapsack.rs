@@ -22,44 +22,20 @@ impl Knapsack {
     /// An instance. `reference` scales fitness (use the known optimum when there is one, else
     /// the sum of all profits). Returns `None` if the lists differ in length or are empty,
     /// or a weight or the reference is zero.
-    pub fn new(
-        weights: Vec<u64>,
-        profits: Vec<u64>,
-        capacity: u64,
-        reference: u64,
-    ) -> Option<Self> {
-        if weights.len() != profits.len()
-            || weights.is_empty()
-            || reference == 0
-            || weights.contains(&0)
-        {
+    pub fn new(weights: Vec<u64>, profits: Vec<u64>, capacity: u64, reference: u64) -> Option<Self> {
+        if weights.len() != profits.len() || weights.is_empty() || reference == 0 || weights.contains(&0) {
             return None;
         }
-        let penalty = 2.0
-            * weights
-                .iter()
-                .zip(&profits)
-                .map(|(&w, &p)| p as f64 / w as f64)
-                .fold(0.0, f64::max);
-        Some(Self {
-            weights,
-            profits,
-            capacity,
-            reference,
-            penalty,
-        })
+        let penalty = 2.0 * weights.iter().zip(&profits).map(|(&w, &p)| p as f64 / w as f64).fold(0.0, f64::max);
+        Some(Self { weights, profits, capacity, reference, penalty })
     }
 
     /// P07 of the classic KNAPSACK_01 data set (Kreher & Stinson; distributed by
     /// J. Burkardt): 15 items, capacity 750, optimum profit 1458.
     pub fn p07() -> Self {
         Self::new(
-            vec![
-                70, 73, 77, 80, 82, 87, 90, 94, 98, 106, 110, 113, 115, 118, 120,
-            ],
-            vec![
-                135, 139, 149, 150, 156, 163, 173, 184, 192, 201, 210, 214, 221, 229, 240,
-            ],
+            vec![70, 73, 77, 80, 82, 87, 90, 94, 98, 106, 110, 113, 115, 118, 120],
+            vec![135, 139, 149, 150, 156, 163, 173, 184, 192, 201, 210, 214, 221, 229, 240],
             750,
             1458,
         )
@@ -86,17 +62,14 @@ impl Knapsack {
         if n > 25 {
             return None;
         }
-        let best = (0u64..1 << n)
+        (0u64..1 << n)
             .filter_map(|mask| {
                 let (w, p) = (0..n)
                     .filter(|i| mask >> i & 1 == 1)
-                    .fold((0, 0), |(w, p), i| {
-                        (w + self.weights[i], p + self.profits[i])
-                    });
+                    .fold((0, 0), |(w, p), i| (w + self.weights[i], p + self.profits[i]));
                 (w <= self.capacity).then_some(p)
             })
-            .max();
-        best
+            .max()
     }
 }
 
@@ -145,8 +118,7 @@ mod tests {
     #[test]
     fn the_published_optimal_choice_scores_one() {
         let k = Knapsack::p07();
-        let choice =
-            Bits::from_bools(&[1, 0, 1, 0, 1, 0, 1, 1, 1, 0, 0, 0, 0, 1, 1].map(|b| b == 1));
+        let choice = Bits::from_bools(&[1, 0, 1, 0, 1, 0, 1, 1, 1, 0, 0, 0, 0, 1, 1].map(|b| b == 1));
         assert_eq!(k.load(&choice), (749, 1458));
         assert_eq!(k.fitness(&choice), 1.0);
         let all = Bits::from_bools(&[true; 15]);

@@ -27,11 +27,7 @@ fn generational(max_indiv: u64) -> Params {
         term_limit: 0.0,
         mutation_rate: 1.0,
         max_indiv,
-        selection: Selection::Tournament {
-            size: 3,
-            elites: 1,
-            crossover_rate: 0.9,
-        },
+        selection: Selection::Tournament { size: 3, elites: 1, crossover_rate: 0.9 },
         target_fitness: Some(1.0),
         ..Params::default()
     }

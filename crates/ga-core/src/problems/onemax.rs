@@ -36,20 +36,12 @@ impl Problem for OneMax {
 
     #[inline]
     fn fitness(&self, genome: &Bits) -> f64 {
-        if self.bits == 0 {
-            1.0
-        } else {
-            genome.count_ones() as f64 / self.bits as f64
-        }
+        if self.bits == 0 { 1.0 } else { genome.count_ones() as f64 / self.bits as f64 }
     }
 
     fn params(&self) -> Params {
         Params {
-            selection: Selection::Tournament {
-                size: 3,
-                elites: 1,
-                crossover_rate: 1.0,
-            },
+            selection: Selection::Tournament { size: 3, elites: 1, crossover_rate: 1.0 },
             ..super::generational(1_000_000)
         }
     }

@@ -25,10 +25,7 @@ const BOUND: f64 = 5.12;
 impl Rastrigin {
     /// The function's value (lower is better).
     pub fn value(&self, x: &[f64]) -> f64 {
-        10.0 * x.len() as f64
-            + x.iter()
-                .map(|&v| v * v - 10.0 * (TAU * v).cos())
-                .sum::<f64>()
+        10.0 * x.len() as f64 + x.iter().map(|&v| v * v - 10.0 * (TAU * v).cos()).sum::<f64>()
     }
 }
 
@@ -36,9 +33,7 @@ impl Problem for Rastrigin {
     type Genome = Vec<f64>;
 
     fn random_genome(&self, rng: &mut Rng) -> Vec<f64> {
-        (0..self.dims)
-            .map(|_| rng.range_f64(-BOUND, BOUND))
-            .collect()
+        (0..self.dims).map(|_| rng.range_f64(-BOUND, BOUND)).collect()
     }
 
     /// Gaussian steps on about one gene in `dims`, with a step size drawn log-uniformly
@@ -61,9 +56,6 @@ impl Problem for Rastrigin {
     }
 
     fn params(&self) -> Params {
-        Params {
-            target_fitness: Some(0.999),
-            ..super::generational(500_000)
-        }
+        Params { target_fitness: Some(0.999), ..super::generational(500_000) }
     }
 }

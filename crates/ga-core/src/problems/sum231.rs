@@ -18,12 +18,7 @@ pub struct Sum231 {
 
 impl Default for Sum231 {
     fn default() -> Self {
-        Self {
-            length: 5,
-            min: 0,
-            max: 100,
-            target: 231,
-        }
+        Self { length: 5, min: 0, max: 100, target: 231 }
     }
 }
 
@@ -31,9 +26,7 @@ impl Problem for Sum231 {
     type Genome = Vec<i64>;
 
     fn random_genome(&self, rng: &mut Rng) -> Vec<i64> {
-        let mut g: Vec<i64> = (0..self.length)
-            .map(|_| rng.range_i64(self.min, self.max))
-            .collect();
+        let mut g: Vec<i64> = (0..self.length).map(|_| rng.range_i64(self.min, self.max)).collect();
         g.sort_unstable();
         g
     }
@@ -50,11 +43,7 @@ impl Problem for Sum231 {
     /// The second half of the mother and the first half of the father, sorted.
     fn breed(&self, mother: &Vec<i64>, father: &Vec<i64>, _rng: &mut Rng) -> Vec<i64> {
         let split = mother.len() / 2;
-        let mut child: Vec<i64> = mother[split..]
-            .iter()
-            .chain(&father[..split.min(father.len())])
-            .copied()
-            .collect();
+        let mut child: Vec<i64> = mother[split..].iter().chain(&father[..split.min(father.len())]).copied().collect();
         child.sort_unstable();
         child
     }

@@ -144,11 +144,7 @@ impl Problem for Tsp {
 
     fn params(&self) -> Params {
         Params {
-            selection: Selection::Tournament {
-                size: 3,
-                elites: 2,
-                crossover_rate: 0.9,
-            },
+            selection: Selection::Tournament { size: 3, elites: 2, crossover_rate: 0.9 },
             ..super::generational(500_000)
         }
     }
@@ -162,9 +158,8 @@ mod tests {
     fn the_published_optimal_tour_measures_7542() {
         // berlin52.opt.tour from TSPLIB (1-based).
         let opt: [u32; 52] = [
-            1, 49, 32, 45, 19, 41, 8, 9, 10, 43, 33, 51, 11, 52, 14, 13, 47, 26, 27, 28, 12, 25, 4,
-            6, 15, 5, 24, 48, 38, 37, 40, 39, 36, 35, 34, 44, 46, 16, 29, 50, 20, 23, 30, 2, 7, 42,
-            21, 17, 3, 18, 31, 22,
+            1, 49, 32, 45, 19, 41, 8, 9, 10, 43, 33, 51, 11, 52, 14, 13, 47, 26, 27, 28, 12, 25, 4, 6, 15, 5, 24, 48,
+            38, 37, 40, 39, 36, 35, 34, 44, 46, 16, 29, 50, 20, 23, 30, 2, 7, 42, 21, 17, 3, 18, 31, 22,
         ];
         let tour: Vec<u32> = opt.iter().map(|c| c - 1).collect();
         let tsp = Tsp::berlin52();
