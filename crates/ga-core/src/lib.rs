@@ -21,10 +21,12 @@ mod error;
 mod genome;
 mod key;
 pub mod ops;
+mod parallel;
 mod params;
 mod problem;
 pub mod problems;
 pub mod rng;
+mod shard;
 mod stats;
 
 pub use engine::{Engine, Individual, MAX_THREADS, Observer, Outcome, key_of, sort_report};
@@ -34,4 +36,5 @@ pub use key::{Key, KeySet};
 pub use params::{MAX_POP, Params, Selection, StopReason};
 pub use problem::Problem;
 pub use rng::Rng;
+pub use shard::{Candidate, Origin, Shard};
 pub use stats::{GenerationStats, Histogram};

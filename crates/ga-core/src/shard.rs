@@ -1,0 +1,396 @@
+//! One shard of a population: the unit a worker holds.
+//!
+//! A run splits `n_pop` individuals over `count` shards (shard `i` holds about
+//! `n_pop / count`). Every step a shard emits [`Candidate`]s — fresh genomes, mutants,
+//! children — and each goes to the shard that owns its key (the caller routes: a hash
+//! ring between processes, the shard itself in a one-shard run). The owner queues them
+//! ([`Shard::receive`]), then, once every shard has finished sending (the barrier),
+//! [`Shard::admit`] drops keys it has seen before and evaluates the rest. Nothing here
+//! depends on the order in which batches arrive: the queue is sorted by origin first.
+
+use std::sync::Arc;
+
+use crate::engine::{Individual, best_indices, check_fitness, key_of};
+use crate::error::{Error, Result};
+use crate::key::{Key, KeySet};
+use crate::ops;
+use crate::parallel::Cost;
+use crate::params::{Params, Selection};
+use crate::problem::Problem;
+use crate::rng::Rng;
+use crate::stats::Histogram;
+
+// Stream purposes: each draws from its own family of generators.
+const STREAM_INIT: u64 = 1;
+const STREAM_INIT_RETRY: u64 = 2;
+const STREAM_CUTOFF: u64 = 3;
+const STREAM_CHILD: u64 = 4;
+const STREAM_CHILD_RETRY: u64 = 5;
+
+/// Attempts to breed a genome this shard has not emitted before, per slot.
+const RETRIES: u32 = 8;
+
+/// Where a candidate was made: the shard and its sequence number in that shard's step.
+/// Owners admit their queue in this order, so arrival order never matters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Origin {
+    /// The emitting shard.
+    pub shard: u32,
+    /// Position in that shard's emission for the step.
+    pub seq: u32,
+}
+
+/// A genome on its way to the shard that owns its key.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Candidate<G> {
+    /// The genome.
+    pub genome: G,
+    /// Its key (the owner recomputes nothing; a worker receiving it over the network checks
+    /// it with [`key_of`]).
+    pub key: Key,
+    /// The generation whose selection produced it.
+    pub born: u32,
+    /// Where it was made.
+    pub origin: Origin,
+}
+
+/// One shard: its members, the keys it owns that were ever admitted, and its task queue.
+pub struct Shard<P: Problem> {
+    problem: P,
+    params: Params,
+    seed: u64,
+    index: u32,
+    count: u32,
+    quota: usize,
+    pool: Option<Arc<rayon::ThreadPool>>,
+    members: Vec<Individual<P::Genome>>,
+    /// Old members that may pad the shard back to its quota after admission (tournament).
+    reserve: Vec<Individual<P::Genome>>,
+    inbox: Vec<Candidate<P::Genome>>,
+    /// Keys this shard owns that were ever admitted: the run-wide at-most-once rule.
+    seen: KeySet,
+    /// Keys this shard ever emitted, wherever they went: it breeds again rather than send
+    /// a genome it already sent (in a one-shard run this makes refusals impossible).
+    emitted: KeySet,
+    admitted: u64,
+    duplicates: u64,
+    breed_cost: Cost,
+    eval_cost: Cost,
+}
+
+impl<P: Problem> Shard<P> {
+    /// Shard `index` of `count` for a run of `params` (validated here) and `seed`, evaluating
+    /// on `pool` when given.
+    pub fn new(
+        problem: P,
+        params: Params,
+        seed: u64,
+        index: u32,
+        count: u32,
+        pool: Option<Arc<rayon::ThreadPool>>,
+    ) -> Result<Self> {
+        params.validate()?;
+        if count == 0 || index >= count {
+            return Err(Error::InvalidParam {
+                name: "shard",
+                value: format!("{index} of {count}"),
+                expected: "an index below a positive shard count",
+            });
+        }
+        let (base, extra) = (params.n_pop / count as usize, params.n_pop % count as usize);
+        let quota = base + usize::from((index as usize) < extra);
+        let expected = (quota as u64).saturating_mul(u64::from(params.n_gen).saturating_add(1));
+        let expected = expected.min(params.max_indiv).min(1 << 20) as usize;
+        Ok(Self {
+            problem,
+            params,
+            seed,
+            index,
+            count,
+            quota,
+            pool,
+            members: Vec::new(),
+            reserve: Vec::new(),
+            inbox: Vec::new(),
+            seen: KeySet::with_capacity(if count > 1 { expected } else { 0 }),
+            emitted: KeySet::with_capacity(expected),
+            admitted: 0,
+            duplicates: 0,
+            breed_cost: Cost::default(),
+            eval_cost: Cost::default(),
+        })
+    }
+
+    /// This shard's index.
+    pub fn index(&self) -> u32 {
+        self.index
+    }
+
+    /// The number of individuals this shard aims to hold.
+    pub fn quota(&self) -> usize {
+        self.quota
+    }
+
+    /// The problem.
+    pub fn problem(&self) -> &P {
+        &self.problem
+    }
+
+    /// The run's parameters.
+    pub fn params(&self) -> &Params {
+        &self.params
+    }
+
+    /// The current members.
+    pub fn members(&self) -> &[Individual<P::Genome>] {
+        &self.members
+    }
+
+    /// Individuals this shard admitted (and evaluated) in the run.
+    pub fn admitted(&self) -> u64 {
+        self.admitted
+    }
+
+    /// Candidates this shard did not evaluate because their key had been seen: bred again
+    /// because it had emitted them before, or refused as owner.
+    pub fn duplicates(&self) -> u64 {
+        self.duplicates
+    }
+
+    /// Candidates queued, waiting for [`Shard::admit`].
+    pub fn queued(&self) -> usize {
+        self.inbox.len()
+    }
+
+    /// The partial histogram of this shard's members.
+    pub fn histogram(&self) -> Histogram {
+        Histogram::of(self.params.hist_granularity, self.members.iter().map(|m| m.fitness))
+    }
+
+    /// Members whose binned fitness is at or above `cutoff_bin` (the final report's part).
+    pub fn enumerate(&self, cutoff_bin: u32) -> Vec<Individual<P::Genome>> {
+        let hist = Histogram::new(self.params.hist_granularity);
+        self.members.iter().filter(|m| hist.bin(m.fitness) >= cutoff_bin).cloned().collect()
+    }
+
+    /// Queues candidates that this shard owns (the task queue).
+    pub fn receive(&mut self, batch: impl IntoIterator<Item = Candidate<P::Genome>>) {
+        self.inbox.extend(batch);
+    }
+
+    /// The original's `pop/init`: this shard's quota of fresh genomes, to be routed.
+    pub fn init(&mut self) -> Vec<Candidate<P::Genome>> {
+        let (seed, index, problem) = (self.seed, self.index, &self.problem);
+        let streams = Rng::family(seed, &[STREAM_INIT, u64::from(index)]);
+        let fresh = self.breed_cost.map(self.pool.as_deref(), self.quota, |i| {
+            let g = problem.random_genome(&mut streams.stream(i as u64));
+            let k = key_of(&g);
+            (g, k)
+        });
+        let mut out = Emission::new(index, 0, &mut self.emitted, self.quota);
+        for (i, (genome, key)) in fresh.into_iter().enumerate() {
+            if out.push(genome, key) {
+                continue;
+            }
+            let mut rng = Rng::stream(seed, &[STREAM_INIT_RETRY, u64::from(index), i as u64]);
+            for _ in 0..RETRIES {
+                let g = problem.random_genome(&mut rng);
+                let k = key_of(&g);
+                if out.push(g, k) {
+                    break;
+                }
+            }
+        }
+        self.duplicates += out.refused;
+        out.candidates
+    }
+
+    /// One generation's selection and variation: keeps some members, and returns the
+    /// candidates (mutants, children, fresh genomes) to route to their owners.
+    pub fn next(&mut self, generation: u32, cutoff_bin: u32) -> Vec<Candidate<P::Genome>> {
+        match self.params.selection {
+            Selection::Cutoff => self.next_by_cutoff(generation, cutoff_bin),
+            Selection::Tournament { size, elites, crossover_rate } => {
+                self.next_by_tournament(generation, size, elites, crossover_rate)
+            }
+        }
+    }
+
+    /// Admits the queued candidates in origin order: keys seen before are refused, the rest
+    /// evaluated (in parallel when worth it) and added to the members. Returns how many
+    /// were admitted.
+    pub fn admit(&mut self) -> Result<u64> {
+        let mut inbox = std::mem::take(&mut self.inbox);
+        inbox.sort_by_key(|c| c.origin);
+        // A shard alone in its run receives only its own emissions, which `emitted` already
+        // made unique: the owner's check would repeat it key for key.
+        if self.count > 1 {
+            let before = inbox.len();
+            inbox.retain(|c| self.seen.insert(c.key));
+            self.duplicates += (before - inbox.len()) as u64;
+        }
+        let problem = &self.problem;
+        let fitness = self.eval_cost.map(self.pool.as_deref(), inbox.len(), |i| problem.fitness(&inbox[i].genome));
+        let admitted = inbox.len() as u64;
+        self.admitted += admitted;
+        for (c, f) in inbox.into_iter().zip(fitness) {
+            check_fitness(f, &c.genome)?;
+            self.members.push(Individual { genome: c.genome, key: c.key, fitness: f, born: c.born });
+        }
+        // Slots left empty by refused duplicates go to the best of the old members kept in
+        // reserve, so a generational shard does not shrink.
+        let missing = self.quota.saturating_sub(self.members.len());
+        let mut reserve = std::mem::take(&mut self.reserve);
+        if missing > 0 && !reserve.is_empty() {
+            // Stable: ties keep member order.
+            reserve.sort_by(|a, b| b.fitness.total_cmp(&a.fitness));
+            self.members.extend(reserve.into_iter().take(missing));
+        }
+        Ok(admitted)
+    }
+
+    /// The original's `pop/next` on this shard.
+    fn next_by_cutoff(&mut self, generation: u32, cutoff_bin: u32) -> Vec<Candidate<P::Genome>> {
+        let (quota, mutation_rate) = (self.quota, self.params.mutation_rate);
+        let problem = &self.problem;
+        let mut rng = Rng::stream(self.seed, &[STREAM_CUTOFF, u64::from(generation), u64::from(self.index)]);
+        let mut out = Emission::new(self.index, generation, &mut self.emitted, quota);
+        let hist = Histogram::new(self.params.hist_granularity);
+        let members = std::mem::take(&mut self.members);
+        let mut size = members.len();
+        let (mut kept, poor): (Vec<_>, Vec<_>) = members.into_iter().partition(|m| hist.bin(m.fitness) >= cutoff_bin);
+        let survivors = kept.len();
+        for ind in poor {
+            if rng.chance(mutation_rate) {
+                // The mutant replaces the individual, unless this step already emitted it.
+                let mut mutant = ind.genome.clone();
+                problem.mutate(&mut mutant, &mut rng);
+                let key = key_of(&mutant);
+                if !out.push(mutant, key) {
+                    kept.push(ind);
+                }
+            } else if size > 3 {
+                size -= 1;
+            } else {
+                kept.push(ind);
+            }
+        }
+        // Pairs of random survivors (all remaining members when fewer than two survived)
+        // breed the shard back to its quota; fresh genomes backfill what breeding could
+        // not (the original's "avoid population collapse").
+        let parents = if survivors >= 2 { survivors } else { kept.len() };
+        let target = quota.saturating_sub(kept.len());
+        let budget = RETRIES as usize * quota;
+        let mut attempts = 0;
+        while parents >= 2 && out.candidates.len() < target && attempts < budget {
+            attempts += 1;
+            let a = rng.index(parents);
+            let b = (a + 1 + rng.index(parents - 1)) % parents;
+            let child = problem.breed(&kept[a].genome, &kept[b].genome, &mut rng);
+            let key = key_of(&child);
+            out.push(child, key);
+        }
+        attempts = 0;
+        while out.candidates.len() < target && attempts < budget {
+            attempts += 1;
+            let fresh = problem.random_genome(&mut rng);
+            let key = key_of(&fresh);
+            out.push(fresh, key);
+        }
+        self.duplicates += out.refused;
+        self.members = kept;
+        out.candidates
+    }
+
+    /// A generational step on this shard: its `elites` best stay, every other slot of its
+    /// quota gets a child of two tournament winners, each child from its own stream.
+    fn next_by_tournament(
+        &mut self,
+        generation: u32,
+        size: usize,
+        elites: usize,
+        crossover_rate: f64,
+    ) -> Vec<Candidate<P::Genome>> {
+        let (seed, index, mutation_rate) = (self.seed, self.index, self.params.mutation_rate);
+        let problem = &self.problem;
+        let members = std::mem::take(&mut self.members);
+        let fitness: Vec<f64> = members.iter().map(|m| m.fitness).collect();
+        let child = |rng: &mut Rng| {
+            if members.is_empty() {
+                return problem.random_genome(rng);
+            }
+            let a = ops::tournament(&fitness, size, rng);
+            let b = ops::tournament(&fitness, size, rng);
+            let mut g = if rng.chance(crossover_rate) {
+                problem.breed(&members[a].genome, &members[b].genome, rng)
+            } else {
+                members[a].genome.clone()
+            };
+            if rng.chance(mutation_rate) {
+                problem.mutate(&mut g, rng);
+            }
+            g
+        };
+        let elites = elites.min(members.len()).min(self.quota);
+        let slots = self.quota - elites;
+        let gen64 = u64::from(generation);
+        let streams = Rng::family(seed, &[STREAM_CHILD, gen64, u64::from(index)]);
+        let bred = self.breed_cost.map(self.pool.as_deref(), slots, |i| {
+            let g = child(&mut streams.stream(i as u64));
+            let k = key_of(&g);
+            (g, k)
+        });
+        let mut out = Emission::new(index, generation, &mut self.emitted, slots);
+        for (i, (genome, key)) in bred.into_iter().enumerate() {
+            if out.push(genome, key) {
+                continue;
+            }
+            let mut rng = Rng::stream(seed, &[STREAM_CHILD_RETRY, gen64, u64::from(index), i as u64]);
+            let found = (0..RETRIES).any(|_| {
+                let g = child(&mut rng);
+                let k = key_of(&g);
+                out.push(g, k)
+            });
+            if !found {
+                let g = problem.random_genome(&mut rng);
+                let k = key_of(&g);
+                out.push(g, k);
+            }
+        }
+        self.duplicates += out.refused;
+        // Elites ranked by fitness, ties by position (a total order, so the choice is
+        // deterministic); the rest stay in member order as the reserve.
+        let elite_idx = best_indices(&fitness, elites);
+        let mut by_index: Vec<Option<Individual<P::Genome>>> = members.into_iter().map(Some).collect();
+        self.members = Vec::with_capacity(self.quota);
+        self.members.extend(elite_idx.iter().filter_map(|&i| by_index[i].take()));
+        self.reserve = by_index.into_iter().flatten().collect();
+        out.candidates
+    }
+}
+
+/// The candidates one shard emits in one step, never a key it emitted before.
+struct Emission<'a, G> {
+    shard: u32,
+    born: u32,
+    emitted: &'a mut KeySet,
+    refused: u64,
+    candidates: Vec<Candidate<G>>,
+}
+
+impl<'a, G> Emission<'a, G> {
+    fn new(shard: u32, born: u32, emitted: &'a mut KeySet, capacity: usize) -> Self {
+        Self { shard, born, emitted, refused: 0, candidates: Vec::with_capacity(capacity) }
+    }
+
+    /// Adds a genome unless this shard emitted its key before; `true` if added.
+    fn push(&mut self, genome: G, key: Key) -> bool {
+        if !self.emitted.insert(key) {
+            self.refused += 1;
+            return false;
+        }
+        let origin = Origin { shard: self.shard, seq: self.candidates.len() as u32 };
+        self.candidates.push(Candidate { genome, key, born: self.born, origin });
+        true
+    }
+}
