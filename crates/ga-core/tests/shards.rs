@@ -6,15 +6,16 @@ use ga_core::{Bits, Candidate, Histogram, Params, Problem, Shard};
 
 const SHARDS: u32 = 3;
 
+/// Batches addressed to shards, as (owner, candidates).
+type Batches = Vec<(usize, Vec<Candidate<Bits>>)>;
+
 fn owner(c: &Candidate<Bits>) -> usize {
     (c.key.0 % u64::from(SHARDS)) as usize
 }
 
 /// Runs `gens` generations over three shards, delivering each step's batches in the
 /// order `order` gives; returns every member's (key, fitness, born), sorted.
-fn run(
-    order: &dyn Fn(Vec<(usize, Vec<Candidate<Bits>>)>) -> Vec<(usize, Vec<Candidate<Bits>>)>,
-) -> Vec<(u64, u64, u32)> {
+fn run(order: &dyn Fn(Batches) -> Batches) -> Vec<(u64, u64, u32)> {
     let problem = OneMax { bits: 64 };
     let params = Params { n_pop: 30, ..problem.params() };
     let mut shards: Vec<Shard<&OneMax>> =
