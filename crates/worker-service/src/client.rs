@@ -1,0 +1,151 @@
+//! Calling a worker: the framework's and the peers' side of the protocol.
+
+use tonic::Request;
+use tonic::metadata::{AsciiMetadataValue, MetadataMap};
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::pb::worker_client::WorkerClient as RawClient;
+use crate::pb::{ConfigureRequest, DeliverRequest, PhaseRequest, StopRequest};
+use crate::{MAX_MESSAGE_BYTES, PROTOCOL_HEADER, PROTOCOL_VERSION};
+
+/// Why a call to a worker failed; always names the worker.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The endpoint is not a usable URI.
+    #[error("invalid worker endpoint {endpoint:?}: {reason}")]
+    Endpoint {
+        /// The endpoint given.
+        endpoint: String,
+        /// Why it is unusable.
+        reason: String,
+    },
+    /// The worker answered with an error, or could not be reached.
+    #[error("worker {endpoint}: {code:?}: {message}")]
+    Rpc {
+        /// The worker.
+        endpoint: String,
+        /// The gRPC status code.
+        code: tonic::Code,
+        /// The status message.
+        message: String,
+    },
+    /// The worker speaks another protocol version.
+    #[error("worker {endpoint} speaks protocol {got:?}, this side speaks {PROTOCOL_VERSION}")]
+    Protocol {
+        /// The worker.
+        endpoint: String,
+        /// The version it announced, if any.
+        got: Option<String>,
+    },
+}
+
+impl ClientError {
+    /// The gRPC code, for errors the worker returned.
+    pub fn code(&self) -> Option<tonic::Code> {
+        match self {
+            ClientError::Rpc { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+}
+
+/// Adds the run token and the protocol version to every request.
+#[derive(Clone)]
+pub(crate) struct Credentials {
+    authorization: AsciiMetadataValue,
+    version: AsciiMetadataValue,
+}
+
+impl Credentials {
+    pub(crate) fn new(token: &str, version: u32) -> Option<Self> {
+        Some(Self {
+            authorization: format!("Bearer {token}").parse().ok()?,
+            version: version.to_string().parse().ok()?,
+        })
+    }
+}
+
+impl Interceptor for Credentials {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, tonic::Status> {
+        request.metadata_mut().insert("authorization", self.authorization.clone());
+        request.metadata_mut().insert(PROTOCOL_HEADER, self.version.clone());
+        Ok(request)
+    }
+}
+
+/// A connection to one worker. Cheap to clone; connects on first use.
+#[derive(Clone)]
+pub struct WorkerClient {
+    endpoint: String,
+    inner: RawClient<InterceptedService<Channel, Credentials>>,
+}
+
+impl WorkerClient {
+    /// A client for `endpoint` (e.g. `http://127.0.0.1:7070`) presenting `token`.
+    pub fn connect_lazy(endpoint: &str, token: &str) -> Result<Self, ClientError> {
+        Self::with_version(endpoint, token, PROTOCOL_VERSION)
+    }
+
+    /// As [`WorkerClient::connect_lazy`], announcing another protocol version (for tests of
+    /// version checking).
+    pub fn with_version(endpoint: &str, token: &str, version: u32) -> Result<Self, ClientError> {
+        let bad = |reason: String| ClientError::Endpoint { endpoint: endpoint.to_string(), reason };
+        let credentials = Credentials::new(token, version).ok_or_else(|| bad("token is not ASCII".into()))?;
+        let channel = Endpoint::from_shared(endpoint.to_string())
+            .map_err(|e| bad(e.to_string()))?
+            .tcp_nodelay(true)
+            .connect_lazy();
+        let inner = RawClient::with_interceptor(channel, credentials)
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES);
+        Ok(Self { endpoint: endpoint.to_string(), inner })
+    }
+
+    /// The worker's endpoint.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    fn rpc_error(&self, status: tonic::Status) -> ClientError {
+        ClientError::Rpc { endpoint: self.endpoint.clone(), code: status.code(), message: status.message().to_string() }
+    }
+
+    fn check(&self, metadata: &MetadataMap) -> Result<(), ClientError> {
+        let got = metadata.get(PROTOCOL_HEADER).and_then(|v| v.to_str().ok());
+        if got == Some(PROTOCOL_VERSION.to_string().as_str()) {
+            Ok(())
+        } else {
+            Err(ClientError::Protocol { endpoint: self.endpoint.clone(), got: got.map(str::to_string) })
+        }
+    }
+
+    /// Configures the worker's shard of a job.
+    pub async fn configure(&mut self, request: ConfigureRequest) -> Result<(), ClientError> {
+        let response = self.inner.configure(request).await.map_err(|s| self.rpc_error(s))?;
+        self.check(response.metadata())
+    }
+
+    /// Runs one phase; returns the job's answer.
+    pub async fn phase(&mut self, phase: &str, payload: Vec<u8>) -> Result<Vec<u8>, ClientError> {
+        let request = PhaseRequest { phase: phase.to_string(), payload };
+        let response = self.inner.phase(request).await.map_err(|s| self.rpc_error(s))?;
+        self.check(response.metadata())?;
+        Ok(response.into_inner().payload)
+    }
+
+    /// Delivers a batch from shard `from_shard`; returns how many batches wait there.
+    pub async fn deliver(&mut self, from_shard: u32, payload: Vec<u8>) -> Result<u32, ClientError> {
+        let response =
+            self.inner.deliver(DeliverRequest { from_shard, payload }).await.map_err(|s| self.rpc_error(s))?;
+        self.check(response.metadata())?;
+        Ok(response.into_inner().queued)
+    }
+
+    /// Asks the worker to exit.
+    pub async fn stop(&mut self) -> Result<(), ClientError> {
+        let response = self.inner.stop(StopRequest {}).await.map_err(|s| self.rpc_error(s))?;
+        self.check(response.metadata())
+    }
+}

@@ -1,0 +1,47 @@
+//! `worker-service`: the long-running Exelixi worker, a tonic gRPC service that holds one
+//! shard of a job, a task queue for batches from peer shards, and answers the framework's
+//! phase calls.
+//!
+//! It knows nothing about genetic algorithms: a job (the worker side of a UnitOfWork)
+//! plugs in through [`ShardWork`], created by name from a [`Registry`]. Phases run on a
+//! blocking thread (the job's CPU work, e.g. fitness on rayon, never runs on the async
+//! runtime); deliveries from peers are decoded on arrival, outside the job's lock, so two
+//! workers sending to each other mid-phase cannot deadlock.
+//!
+//! Every call must carry the run's secret token and the protocol version
+//! ([`PROTOCOL_VERSION`]); answers carry the version back and [`WorkerClient`] checks it.
+//!
+//! **Boundary:** depends on tokio, tonic and prost only; never on `ga-core`, `uow` or any
+//! Mesos type.
+
+mod client;
+mod server;
+mod work;
+
+/// Generated from `proto/exelixi/worker/v1/worker.proto`.
+#[allow(missing_docs, clippy::all, clippy::pedantic)]
+pub mod pb {
+    tonic::include_proto!("exelixi.worker.v1");
+}
+
+pub use client::{ClientError, WorkerClient};
+pub use server::{ServeError, WorkerConfig, serve};
+pub use work::{Delivery, DeliveryDecoder, Job, Outbox, Registry, ShardWork, WorkError};
+
+/// The wire protocol's version; both sides refuse any other.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// The metadata key carrying [`PROTOCOL_VERSION`].
+pub const PROTOCOL_HEADER: &str = "x-exelixi-protocol";
+
+/// Largest message a worker accepts or sends by default (64 MiB): a batch of individuals
+/// is far smaller; anything larger is refused with OUT_OF_RANGE ("message length too large").
+pub const MAX_MESSAGE_BYTES: usize = 64 << 20;
+
+/// A fresh run token: 32 random bytes from the operating system, as hex.
+pub fn generate_token() -> std::io::Result<String> {
+    use std::io::Read;
+    let mut bytes = [0u8; 32];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}

@@ -1,0 +1,244 @@
+//! Serving a worker.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+use tonic::service::interceptor::InterceptedService;
+use tonic::{Request, Response, Status};
+
+use crate::client::WorkerClient;
+use crate::pb::worker_server::{Worker, WorkerServer};
+use crate::pb::{
+    ConfigureReply, ConfigureRequest, DeliverReply, DeliverRequest, PhaseReply, PhaseRequest, StopReply, StopRequest,
+};
+use crate::work::{Delivery, DeliveryDecoder, Outbox, Registry, ShardWork, WorkError};
+use crate::{MAX_MESSAGE_BYTES, PROTOCOL_HEADER, PROTOCOL_VERSION};
+
+/// How a worker is set up.
+#[derive(Clone)]
+pub struct WorkerConfig {
+    /// The run's secret; calls without it are refused with UNAUTHENTICATED.
+    pub token: String,
+    /// The jobs this worker can run.
+    pub registry: Arc<dyn Registry>,
+    /// The largest request accepted (default [`MAX_MESSAGE_BYTES`]).
+    pub max_message_bytes: usize,
+}
+
+impl WorkerConfig {
+    /// A worker for `token` running the jobs of `registry`.
+    pub fn new(token: impl Into<String>, registry: Arc<dyn Registry>) -> Self {
+        Self { token: token.into(), registry, max_message_bytes: MAX_MESSAGE_BYTES }
+    }
+}
+
+/// Why a worker stopped serving.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The listener's address could not be read.
+    #[error("cannot read the listening address: {0}")]
+    Address(std::io::Error),
+    /// The transport failed.
+    #[error("the worker's gRPC server failed: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+/// The configured job of a worker.
+struct Running {
+    run_id: String,
+    shard: u32,
+    work: Box<dyn ShardWork>,
+}
+
+struct Shared {
+    token: String,
+    registry: Arc<dyn Registry>,
+    running: Mutex<Option<Running>>,
+    decoder: RwLock<Option<(u32, Arc<dyn DeliveryDecoder>)>>,
+    peers: RwLock<Vec<WorkerClient>>,
+    queue: Mutex<Vec<Delivery>>,
+    stop: Notify,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A job that panicked mid-phase leaves its state as it was; the worker keeps serving
+    // and reports the panic, so the lock is taken back rather than poisoned forever.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn status(e: WorkError) -> Status {
+    match e {
+        WorkError::Invalid { .. } | WorkError::UnknownPhase(_) => Status::invalid_argument(e.to_string()),
+        WorkError::UnknownJob(_) => Status::not_found(e.to_string()),
+        WorkError::Failed(_) => Status::internal(e.to_string()),
+    }
+}
+
+fn reply<T>(message: T) -> Response<T> {
+    let mut response = Response::new(message);
+    response.metadata_mut().insert(PROTOCOL_HEADER, PROTOCOL_VERSION.into());
+    response
+}
+
+/// Checks the token and the protocol version before any handler runs.
+#[derive(Clone)]
+struct Gate {
+    expected: Arc<str>,
+}
+
+impl tonic::service::Interceptor for Gate {
+    fn call(&mut self, request: Request<()>) -> Result<Request<()>, Status> {
+        let md = request.metadata();
+        let version = md.get(PROTOCOL_HEADER).and_then(|v| v.to_str().ok());
+        if version != Some(PROTOCOL_VERSION.to_string().as_str()) {
+            return Err(Status::failed_precondition(format!(
+                "protocol version {} is not supported: this worker speaks {PROTOCOL_VERSION}",
+                version.unwrap_or("(none)")
+            )));
+        }
+        let token = md.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+        // Compared in constant time: the token is the run's only secret.
+        if !token.is_some_and(|t| constant_time_eq(t.as_bytes(), self.expected.as_bytes())) {
+            return Err(Status::unauthenticated("missing or wrong run token"));
+        }
+        Ok(request)
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[derive(Clone)]
+struct Service(Arc<Shared>);
+
+impl Service {
+    fn enqueue(&self, payload: &[u8]) -> Result<u32, Status> {
+        let decoder = self.0.decoder.read().unwrap_or_else(PoisonError::into_inner).clone();
+        let Some((_, decoder)) = decoder else {
+            return Err(Status::failed_precondition("this worker is not configured yet"));
+        };
+        let batch = decoder.decode(payload).map_err(status)?;
+        let mut queue = lock(&self.0.queue);
+        queue.push(batch);
+        Ok(queue.len() as u32)
+    }
+}
+
+#[tonic::async_trait]
+impl Worker for Service {
+    async fn configure(&self, request: Request<ConfigureRequest>) -> Result<Response<ConfigureReply>, Status> {
+        let r = request.into_inner();
+        if r.shards == 0 || r.shard >= r.shards || r.peers.len() != r.shards as usize {
+            return Err(Status::invalid_argument(format!(
+                "shard {} of {} with {} peers: the shard must be below the count and one peer given per shard",
+                r.shard,
+                r.shards,
+                r.peers.len()
+            )));
+        }
+        let peers = r
+            .peers
+            .iter()
+            .map(|p| WorkerClient::connect_lazy(p, &self.0.token))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let (registry, job, config, shard, shards) = (self.0.registry.clone(), r.job, r.config, r.shard, r.shards);
+        let created = tokio::task::spawn_blocking(move || registry.create(&job, &config, shard, shards))
+            .await
+            .map_err(|e| Status::internal(format!("creating the job panicked: {e}")))?
+            .map_err(status)?;
+        *self.0.peers.write().unwrap_or_else(PoisonError::into_inner) = peers;
+        *self.0.decoder.write().unwrap_or_else(PoisonError::into_inner) = Some((shard, created.decoder));
+        lock(&self.0.queue).clear();
+        *lock(&self.0.running) = Some(Running { run_id: r.run_id, shard, work: created.work });
+        Ok(reply(ConfigureReply {}))
+    }
+
+    async fn phase(&self, request: Request<PhaseRequest>) -> Result<Response<PhaseReply>, Status> {
+        let PhaseRequest { phase, payload } = request.into_inner();
+        let shared = self.0.clone();
+        let name = phase.clone();
+        let (answer, outbox, me, run_id) = tokio::task::spawn_blocking(move || {
+            let mut running = lock(&shared.running);
+            let Some(running) = running.as_mut() else {
+                return Err(Status::failed_precondition("this worker is not configured yet"));
+            };
+            let deliveries = std::mem::take(&mut *lock(&shared.queue));
+            let mut outbox = Outbox::default();
+            let answer = running.work.phase(&name, &payload, deliveries, &mut outbox).map_err(status)?;
+            Ok((answer, outbox, running.shard, running.run_id.clone()))
+        })
+        .await
+        .map_err(|e| Status::internal(format!("phase {phase:?} panicked: {e}")))??;
+        // Deliver every batch before answering: when all phases of a step have answered,
+        // every batch of the step waits in its owner's queue.
+        let peers = self.0.peers.read().unwrap_or_else(PoisonError::into_inner).clone();
+        let mut sends = JoinSet::new();
+        for (to, batch) in outbox.batches {
+            if to == me {
+                self.enqueue(&batch)?;
+                continue;
+            }
+            let Some(mut peer) = peers.get(to as usize).cloned() else {
+                return Err(Status::internal(format!("phase {phase:?} addressed shard {to}, which does not exist")));
+            };
+            sends.spawn(async move { peer.deliver(me, batch).await });
+        }
+        while let Some(sent) = sends.join_next().await {
+            match sent {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => return Err(Status::unavailable(format!("run {run_id}: delivering a batch failed: {e}"))),
+                Err(e) => return Err(Status::internal(format!("a delivery task failed: {e}"))),
+            }
+        }
+        Ok(reply(PhaseReply { payload: answer }))
+    }
+
+    async fn deliver(&self, request: Request<DeliverRequest>) -> Result<Response<DeliverReply>, Status> {
+        let queued = self.enqueue(&request.into_inner().payload)?;
+        Ok(reply(DeliverReply { queued }))
+    }
+
+    async fn stop(&self, _request: Request<StopRequest>) -> Result<Response<StopReply>, Status> {
+        self.0.stop.notify_one();
+        Ok(reply(StopReply {}))
+    }
+}
+
+/// Serves a worker on `listener` until a Stop call or `shutdown` completes.
+pub async fn serve(
+    listener: TcpListener,
+    config: WorkerConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
+    let _: SocketAddr = listener.local_addr().map_err(ServeError::Address)?;
+    let shared = Arc::new(Shared {
+        token: config.token.clone(),
+        registry: config.registry,
+        running: Mutex::new(None),
+        decoder: RwLock::new(None),
+        peers: RwLock::new(Vec::new()),
+        queue: Mutex::new(Vec::new()),
+        stop: Notify::new(),
+    });
+    let server = WorkerServer::new(Service(shared.clone()))
+        .max_decoding_message_size(config.max_message_bytes)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    let service = InterceptedService::new(server, Gate { expected: config.token.into() });
+    let stopped = async move {
+        tokio::select! {
+            () = shared.stop.notified() => {}
+            () = shutdown => {}
+        }
+    };
+    tonic::transport::Server::builder()
+        .tcp_nodelay(true)
+        .add_service(service)
+        .serve_with_incoming_shutdown(tonic::transport::server::TcpIncoming::from(listener), stopped)
+        .await?;
+    Ok(())
+}

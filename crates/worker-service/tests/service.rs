@@ -1,0 +1,206 @@
+//! Real workers on loopback over real gRPC: delivery between peers, the token, the
+//! protocol version, and bad payloads (each refused with a clear status, the worker
+//! serving on).
+
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use worker_service::pb::ConfigureRequest;
+use worker_service::{
+    ClientError, Delivery, DeliveryDecoder, Job, Outbox, Registry, ShardWork, WorkError, WorkerClient, WorkerConfig,
+};
+
+const TOKEN: &str = "0123456789abcdef";
+
+/// A job: "scatter n" sends 0..n to shard i % shards; "sum" adds up what arrived.
+struct Scatter {
+    shards: u32,
+    total: u64,
+}
+
+fn decode_values(payload: &[u8]) -> Result<Vec<u64>, WorkError> {
+    if payload.len() % 8 != 0 {
+        return Err(WorkError::Invalid {
+            what: "delivery",
+            why: format!("{} bytes is not a list of u64", payload.len()),
+        });
+    }
+    Ok(payload.chunks(8).map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes"))).collect())
+}
+
+impl ShardWork for Scatter {
+    fn phase(
+        &mut self,
+        phase: &str,
+        payload: &[u8],
+        deliveries: Vec<Delivery>,
+        outbox: &mut Outbox,
+    ) -> Result<Vec<u8>, WorkError> {
+        for d in deliveries {
+            let values = d.downcast::<Vec<u64>>().map_err(|_| WorkError::Failed("foreign delivery".into()))?;
+            self.total += values.iter().sum::<u64>();
+        }
+        match phase {
+            "scatter" => {
+                let n = decode_values(payload)?.first().copied().unwrap_or(0);
+                let mut per: Vec<Vec<u8>> = vec![Vec::new(); self.shards as usize];
+                for i in 0..n {
+                    per[(i % u64::from(self.shards)) as usize].extend_from_slice(&i.to_le_bytes());
+                }
+                for (to, batch) in per.into_iter().enumerate() {
+                    outbox.send(to as u32, batch);
+                }
+                Ok(Vec::new())
+            }
+            "sum" => Ok(self.total.to_le_bytes().to_vec()),
+            other => Err(WorkError::UnknownPhase(other.to_string())),
+        }
+    }
+}
+
+struct Values;
+
+impl DeliveryDecoder for Values {
+    fn decode(&self, payload: &[u8]) -> Result<Delivery, WorkError> {
+        Ok(Box::new(decode_values(payload)?))
+    }
+}
+
+struct Jobs;
+
+impl Registry for Jobs {
+    fn create(&self, job: &str, _config: &[u8], _shard: u32, shards: u32) -> Result<Job, WorkError> {
+        match job {
+            "scatter" => Ok(Job { work: Box::new(Scatter { shards, total: 0 }), decoder: Arc::new(Values) }),
+            other => Err(WorkError::UnknownJob(other.to_string())),
+        }
+    }
+}
+
+async fn start(max_message_bytes: usize) -> (String, JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let mut config = WorkerConfig::new(TOKEN, Arc::new(Jobs));
+    config.max_message_bytes = max_message_bytes;
+    let handle = tokio::spawn(async move {
+        worker_service::serve(listener, config, std::future::pending()).await.unwrap();
+    });
+    (endpoint, handle)
+}
+
+async fn configure(endpoints: &[String]) -> Vec<WorkerClient> {
+    let mut clients = Vec::new();
+    for (i, e) in endpoints.iter().enumerate() {
+        let mut c = WorkerClient::connect_lazy(e, TOKEN).unwrap();
+        c.configure(ConfigureRequest {
+            run_id: "test".into(),
+            job: "scatter".into(),
+            shard: i as u32,
+            shards: endpoints.len() as u32,
+            peers: endpoints.to_vec(),
+            config: Vec::new(),
+        })
+        .await
+        .unwrap();
+        clients.push(c);
+    }
+    clients
+}
+
+fn sum(bytes: &[u8]) -> u64 {
+    u64::from_le_bytes(bytes.try_into().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_reach_their_shard_before_the_phase_answers() {
+    let (a, _ha) = start(1 << 20).await;
+    let (b, _hb) = start(1 << 20).await;
+    let mut clients = configure(&[a, b]).await;
+    // Both scatter concurrently (each delivering to the other mid-phase), then both sum.
+    let (x, y) = (clients[0].clone(), clients[1].clone());
+    let (r1, r2) =
+        tokio::join!(async move { x.clone().phase("scatter", 10u64.to_le_bytes().to_vec()).await }, async move {
+            y.clone().phase("scatter", 10u64.to_le_bytes().to_vec()).await
+        });
+    r1.unwrap();
+    r2.unwrap();
+    let even = sum(&clients[0].phase("sum", Vec::new()).await.unwrap());
+    let odd = sum(&clients[1].phase("sum", Vec::new()).await.unwrap());
+    // Each worker scattered 0..10: shard 0 got the evens twice, shard 1 the odds twice.
+    assert_eq!((even, odd), (2 * 20, 2 * 25));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_token_is_unauthenticated_and_the_worker_serves_on() {
+    let (a, _h) = start(1 << 20).await;
+    let mut intruder = WorkerClient::connect_lazy(&a, "not-the-token").unwrap();
+    let err = intruder.deliver(0, Vec::new()).await.unwrap_err();
+    assert_eq!(err.code(), Some(tonic::Code::Unauthenticated), "{err}");
+    assert!(err.to_string().contains(&a), "the error names the worker: {err}");
+    let mut clients = configure(&[a]).await;
+    assert_eq!(sum(&clients[0].phase("sum", Vec::new()).await.unwrap()), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_protocol_version_is_refused_and_the_worker_serves_on() {
+    let (a, _h) = start(1 << 20).await;
+    let mut future_client = WorkerClient::with_version(&a, TOKEN, 99).unwrap();
+    let err = future_client.phase("sum", Vec::new()).await.unwrap_err();
+    assert_eq!(err.code(), Some(tonic::Code::FailedPrecondition), "{err}");
+    assert!(err.to_string().contains("protocol version 99"), "{err}");
+    let mut clients = configure(&[a]).await;
+    assert!(clients[0].phase("sum", Vec::new()).await.is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_and_oversized_payloads_get_clear_errors() {
+    let (a, _h) = start(1024).await;
+    let mut unconfigured = WorkerClient::connect_lazy(&a, TOKEN).unwrap();
+    let err = unconfigured.deliver(0, vec![0; 8]).await.unwrap_err();
+    assert_eq!(err.code(), Some(tonic::Code::FailedPrecondition), "{err}");
+
+    let mut clients = configure(std::slice::from_ref(&a)).await;
+    let c = &mut clients[0];
+    let err = c.deliver(0, vec![1, 2, 3]).await.unwrap_err();
+    assert_eq!(err.code(), Some(tonic::Code::InvalidArgument), "{err}");
+    assert!(err.to_string().contains("3 bytes is not a list of u64"), "{err}");
+
+    let err = c.deliver(0, vec![0; 4096]).await.unwrap_err();
+    assert_eq!(err.code(), Some(tonic::Code::OutOfRange), "{err}");
+    assert!(err.to_string().contains("too large"), "{err}");
+
+    let err = c.phase("no-such-phase", Vec::new()).await.unwrap_err();
+    assert_eq!(err.code(), Some(tonic::Code::InvalidArgument), "{err}");
+
+    let mut bad = WorkerClient::connect_lazy(&a, TOKEN).unwrap();
+    let err = bad
+        .configure(ConfigureRequest { job: "scatter".into(), shard: 3, shards: 2, ..Default::default() })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some(tonic::Code::InvalidArgument), "{err}");
+    let err = bad
+        .configure(ConfigureRequest {
+            job: "nope".into(),
+            shard: 0,
+            shards: 1,
+            peers: vec![a.clone()],
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some(tonic::Code::NotFound), "{err}");
+
+    // Still serving, state intact.
+    assert_eq!(c.deliver(0, 5u64.to_le_bytes().to_vec()).await.unwrap(), 1);
+    assert_eq!(sum(&c.phase("sum", Vec::new()).await.unwrap()), 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_ends_the_server() {
+    let (a, handle) = start(1 << 20).await;
+    WorkerClient::connect_lazy(&a, TOKEN).unwrap().stop().await.unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(5), handle).await.expect("stopped in time").unwrap();
+    let err: ClientError = WorkerClient::connect_lazy(&a, TOKEN).unwrap().stop().await.unwrap_err();
+    assert_eq!(err.code(), Some(tonic::Code::Unavailable), "{err}");
+}
