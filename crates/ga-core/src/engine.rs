@@ -6,6 +6,7 @@ use std::sync::Arc;
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
+use crate::evolve::{Census, Population, evolve};
 use crate::genome::Genome;
 use crate::key::Key;
 use crate::params::{Params, StopReason};
@@ -15,6 +16,7 @@ use crate::stats::GenerationStats;
 
 /// One member of the population.
 #[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Individual<G> {
     /// The genome.
     pub genome: G,
@@ -158,39 +160,36 @@ impl<P: Problem> Engine<P> {
     /// The population is one [`Shard`] that owns every key: the same steps a distributed
     /// run takes on each worker, with routing to itself.
     pub fn run(&self, observer: &mut dyn Observer) -> Result<Outcome<P::Genome>> {
-        let mut shard = Shard::new(&self.problem, self.params.clone(), self.seed, 0, 1, self.pool.clone())?;
-        let fresh = shard.init();
-        shard.receive(fresh);
-        shard.admit()?;
-        let rate = self.params.selection_rate;
-        let mut generation = 0u32;
-        // Whether the last step admitted nothing new: then this generation is the last.
-        let mut stalled = false;
-        loop {
-            let hist = shard.histogram();
-            let stats = GenerationStats::from_histogram(generation, &hist, shard.admitted(), shard.duplicates(), rate);
-            observer.on_generation(&stats);
-            let (stop, cutoff_bin) = match hist.cutoff_bin(rate) {
-                None => (Some(StopReason::Stalled), 0),
-                Some(bin) if stalled => (Some(StopReason::Stalled), bin),
-                Some(bin) => (self.problem.stop(&stats, &self.params), bin),
-            };
-            if let Some(stop) = stop {
-                let mut report = shard.enumerate(cutoff_bin);
-                sort_report(&mut report);
-                return Ok(Outcome {
-                    report,
-                    stop,
-                    last: stats,
-                    evaluations: shard.admitted(),
-                    duplicates: shard.duplicates(),
-                });
-            }
-            let children = shard.next(generation, cutoff_bin);
-            shard.receive(children);
-            stalled = shard.admit()? == 0;
-            generation += 1;
-        }
+        let shard = Shard::new(&self.problem, self.params.clone(), self.seed, 0, 1, self.pool.clone())?;
+        let stop = |stats: &GenerationStats| self.problem.stop(stats, &self.params);
+        evolve(&mut LocalPopulation(shard), &self.params, &stop, observer)
+    }
+}
+
+/// A population that is one shard in this process, owning every key.
+struct LocalPopulation<P: Problem>(Shard<P>);
+
+impl<P: Problem> Population for LocalPopulation<P> {
+    type Genome = P::Genome;
+
+    fn init(&mut self) -> Result<()> {
+        let fresh = self.0.init();
+        self.0.receive(fresh);
+        self.0.admit().map(drop)
+    }
+
+    fn census(&mut self) -> Result<Census> {
+        Ok(Census { histogram: self.0.histogram(), admitted: self.0.admitted(), duplicates: self.0.duplicates() })
+    }
+
+    fn step(&mut self, generation: u32, cutoff_bin: u32) -> Result<u64> {
+        let children = self.0.next(generation, cutoff_bin);
+        self.0.receive(children);
+        self.0.admit()
+    }
+
+    fn report(&mut self, cutoff_bin: u32) -> Result<Vec<Individual<P::Genome>>> {
+        Ok(self.0.enumerate(cutoff_bin))
     }
 }
 

@@ -21,6 +21,9 @@ pub enum Error {
         /// The genome, as JSON.
         genome: String,
     },
+    /// The shards of a population could not do their part (e.g. a worker was lost).
+    #[error("{0}")]
+    Population(String),
     /// The rayon thread pool could not be built.
     #[error("cannot build a pool of {threads} threads: {reason}")]
     ThreadPool {

@@ -86,6 +86,8 @@ impl Genome for Vec<f64> {
 /// A bit string packed 64 to a word: crossover, mutation, fitness and digest work on whole
 /// words. Bits past `len` in the last word are always zero.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(try_from = "wire::BitsWire"))]
 pub struct Bits {
     words: Vec<u64>,
     len: usize,
@@ -223,6 +225,32 @@ impl Bits {
             i = i.saturating_add(1).saturating_add(rng.geometric_ln(gap));
         }
         flips
+    }
+}
+
+#[cfg(feature = "serde")]
+mod wire {
+    //! A bit string as it arrives from a peer, checked before it is believed.
+
+    use super::Bits;
+
+    #[derive(serde::Deserialize)]
+    pub(super) struct BitsWire {
+        words: Vec<u64>,
+        len: usize,
+    }
+
+    impl TryFrom<BitsWire> for Bits {
+        type Error = String;
+        fn try_from(w: BitsWire) -> Result<Self, String> {
+            if w.words.len() != w.len.div_ceil(64) {
+                return Err(format!("{} words cannot hold exactly {} bits", w.words.len(), w.len));
+            }
+            if w.len % 64 != 0 && w.words.last().is_some_and(|&last| last >> (w.len % 64) != 0) {
+                return Err("bits set past the end of the bit string".into());
+            }
+            Ok(Bits { words: w.words, len: w.len })
+        }
     }
 }
 

@@ -14,6 +14,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 
 /// A genome's digest: identity for deduplication and, in a distributed run, for placement.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Key(pub u64);
 
 impl Key {

@@ -18,6 +18,7 @@
 
 mod engine;
 mod error;
+mod evolve;
 mod genome;
 mod key;
 pub mod ops;
@@ -31,6 +32,7 @@ mod stats;
 
 pub use engine::{Engine, Individual, MAX_THREADS, Observer, Outcome, key_of, sort_report};
 pub use error::{Error, Result};
+pub use evolve::{Census, Population, evolve};
 pub use genome::{Bits, Genome};
 pub use key::{Key, KeySet};
 pub use params::{MAX_POP, Params, Selection, StopReason};

@@ -9,6 +9,7 @@ pub const MAX_POP: usize = 100_000_000;
 
 /// How parents are chosen each generation.
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Selection {
     /// The original Exelixi scheme: individuals whose rounded fitness reaches the cutoff
     /// survive and breed in random pairs; the poor-fit ones are mutated with probability
@@ -30,6 +31,7 @@ pub enum Selection {
 
 /// Why a run stopped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum StopReason {
     /// An individual reached `target_fitness`.
     TargetReached,
@@ -61,6 +63,7 @@ impl StopReason {
 
 /// The GA's parameters. [`Default`] gives the original Exelixi's values.
 #[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Params {
     /// Individuals per shard (`n_pop`, default 23).
     pub n_pop: usize,

@@ -26,6 +26,13 @@ pub trait Problem: Send + Sync {
     /// [`Error::InvalidFitness`](crate::Error::InvalidFitness).
     fn fitness(&self, genome: &Self::Genome) -> f64;
 
+    /// Whether a genome that came from elsewhere (a peer worker, a file) is one this
+    /// problem can work with; the reason if not. Operators may assume it holds (equal
+    /// lengths for crossover, say), so a worker checks every genome it receives.
+    fn check(&self, _genome: &Self::Genome) -> std::result::Result<(), String> {
+        Ok(())
+    }
+
     /// The parameters this problem runs best with. Defaults to the original's.
     fn params(&self) -> Params {
         Params::default()
@@ -51,6 +58,9 @@ impl<P: Problem + ?Sized> Problem for &P {
     }
     fn fitness(&self, genome: &Self::Genome) -> f64 {
         (**self).fitness(genome)
+    }
+    fn check(&self, genome: &Self::Genome) -> std::result::Result<(), String> {
+        (**self).check(genome)
     }
     fn params(&self) -> Params {
         (**self).params()

@@ -33,6 +33,7 @@ const RETRIES: u32 = 8;
 /// Where a candidate was made: the shard and its sequence number in that shard's step.
 /// Owners admit their queue in this order, so arrival order never matters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Origin {
     /// The emitting shard.
     pub shard: u32,
@@ -42,6 +43,7 @@ pub struct Origin {
 
 /// A genome on its way to the shard that owns its key.
 #[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Candidate<G> {
     /// The genome.
     pub genome: G,

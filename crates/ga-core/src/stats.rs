@@ -6,6 +6,8 @@
 
 /// Fitness values binned to `granularity` decimals, with the exact sum and best value.
 #[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(try_from = "wire::HistogramWire"))]
 pub struct Histogram {
     granularity: u32,
     /// (bin, count), bins descending; a bin is fitness × 10^granularity, rounded.
@@ -258,6 +260,43 @@ mod tests {
             prop_assert_eq!(m.count(), all.count());
             prop_assert_eq!(m.cutoff_bin(0.2), all.cutoff_bin(0.2));
             prop_assert!((m.mean() - all.mean()).abs() < 1e-9);
+        }
+    }
+}
+
+#[cfg(feature = "serde")]
+mod wire {
+    //! A histogram as it arrives from a peer, checked before it is believed.
+
+    use super::Histogram;
+
+    #[derive(serde::Deserialize)]
+    pub(super) struct HistogramWire {
+        granularity: u32,
+        bins: Vec<(u32, u64)>,
+        count: u64,
+        sum: f64,
+        best: f64,
+    }
+
+    impl TryFrom<HistogramWire> for Histogram {
+        type Error = String;
+        fn try_from(w: HistogramWire) -> Result<Self, String> {
+            if w.granularity > 9 {
+                return Err(format!("histogram granularity {} is above 9", w.granularity));
+            }
+            let top = 10u32.pow(w.granularity);
+            if w.bins.iter().any(|&(b, n)| b > top || n == 0) || w.bins.windows(2).any(|p| p[0].0 <= p[1].0) {
+                return Err("histogram bins must be distinct, descending, within [0, 1] and non-empty".into());
+            }
+            let total = w.bins.iter().try_fold(0u64, |acc, &(_, n)| acc.checked_add(n));
+            if total != Some(w.count) {
+                return Err(format!("histogram bins add up to {total:?}, not the count {}", w.count));
+            }
+            if !(w.sum.is_finite() && w.sum >= 0.0 && w.sum <= w.count as f64 && (0.0..=1.0).contains(&w.best)) {
+                return Err("histogram sum or best fitness out of range".into());
+            }
+            Ok(Histogram { granularity: w.granularity, bins: w.bins, count: w.count, sum: w.sum, best: w.best })
         }
     }
 }

@@ -90,6 +90,14 @@ impl Problem for Knapsack {
         mother.uniform_crossover(father, rng)
     }
 
+    fn check(&self, genome: &Bits) -> Result<(), String> {
+        if genome.len() == self.items() {
+            Ok(())
+        } else {
+            Err(format!("{} bits, expected one per item ({})", genome.len(), self.items()))
+        }
+    }
+
     fn fitness(&self, genome: &Bits) -> f64 {
         let (w, p) = self.load(genome);
         let reference = self.reference as f64;

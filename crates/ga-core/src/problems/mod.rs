@@ -32,3 +32,31 @@ fn generational(max_indiv: u64) -> Params {
         ..Params::default()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Bits, Problem, Rng};
+
+    #[test]
+    fn checks_accept_their_own_genomes_and_refuse_foreign_ones() {
+        let mut rng = Rng::new(1);
+        let s = Sum231::default();
+        assert!(s.check(&s.random_genome(&mut rng)).is_ok());
+        assert!(s.check(&vec![1, 2]).unwrap_err().contains("2 genes"));
+        assert!(s.check(&vec![1, 2, 3, 4, 500]).is_err());
+        let o = OneMax { bits: 10 };
+        assert!(o.check(&o.random_genome(&mut rng)).is_ok());
+        assert!(o.check(&Bits::zeros(11)).is_err());
+        let r = Rastrigin { dims: 3 };
+        assert!(r.check(&r.random_genome(&mut rng)).is_ok());
+        assert!(r.check(&vec![0.0, f64::NAN, 0.0]).is_err());
+        let k = Knapsack::p07();
+        assert!(k.check(&k.random_genome(&mut rng)).is_ok());
+        assert!(k.check(&Bits::zeros(3)).is_err());
+        let t = Tsp::berlin52();
+        assert!(t.check(&t.random_genome(&mut rng)).is_ok());
+        assert!(t.check(&vec![0; 52]).is_err());
+        assert!(t.check(&(0..51).collect()).is_err());
+    }
+}

@@ -34,6 +34,10 @@ impl Problem for OneMax {
         mother.uniform_crossover(father, rng)
     }
 
+    fn check(&self, genome: &Bits) -> Result<(), String> {
+        if genome.len() == self.bits { Ok(()) } else { Err(format!("{} bits, expected {}", genome.len(), self.bits)) }
+    }
+
     #[inline]
     fn fitness(&self, genome: &Bits) -> f64 {
         if self.bits == 0 { 1.0 } else { genome.count_ones() as f64 / self.bits as f64 }

@@ -51,6 +51,16 @@ impl Problem for Rastrigin {
         ops::uniform(mother, father, rng)
     }
 
+    fn check(&self, genome: &Vec<f64>) -> Result<(), String> {
+        if genome.len() != self.dims {
+            return Err(format!("{} dimensions, expected {}", genome.len(), self.dims));
+        }
+        if genome.iter().any(|x| !(-BOUND..=BOUND).contains(x)) {
+            return Err(format!("a coordinate outside [-{BOUND}, {BOUND}] (or NaN)"));
+        }
+        Ok(())
+    }
+
     fn fitness(&self, genome: &Vec<f64>) -> f64 {
         1.0 / (1.0 + self.value(genome).max(0.0))
     }

@@ -48,6 +48,16 @@ impl Problem for Sum231 {
         child
     }
 
+    fn check(&self, genome: &Vec<i64>) -> Result<(), String> {
+        if genome.len() != self.length {
+            return Err(format!("{} genes, expected {}", genome.len(), self.length));
+        }
+        if genome.iter().any(|g| !(self.min..=self.max).contains(g)) {
+            return Err(format!("a gene outside {}..={}", self.min, self.max));
+        }
+        Ok(())
+    }
+
     fn fitness(&self, genome: &Vec<i64>) -> f64 {
         let sum: i64 = genome.iter().sum();
         (1.0 - (sum - self.target).abs() as f64 / self.target as f64).max(0.0)

@@ -134,6 +134,16 @@ impl Problem for Tsp {
         ops::order(mother, father, rng)
     }
 
+    fn check(&self, genome: &Vec<u32>) -> Result<(), String> {
+        let mut seen = vec![false; self.n];
+        if genome.len() != self.n
+            || !genome.iter().all(|&c| (c as usize) < self.n && !std::mem::replace(&mut seen[c as usize], true))
+        {
+            return Err(format!("not a tour of the {} cities", self.n));
+        }
+        Ok(())
+    }
+
     fn fitness(&self, genome: &Vec<u32>) -> f64 {
         // A genome that is not a permutation of the cities is not a tour.
         if genome.len() != self.n || genome.iter().any(|&c| c as usize >= self.n) {
