@@ -45,27 +45,34 @@ pub trait Problem: Send + Sync {
     }
 }
 
-impl<P: Problem + ?Sized> Problem for &P {
-    type Genome = P::Genome;
-    fn random_genome(&self, rng: &mut Rng) -> Self::Genome {
-        (**self).random_genome(rng)
-    }
-    fn mutate(&self, genome: &mut Self::Genome, rng: &mut Rng) {
-        (**self).mutate(genome, rng)
-    }
-    fn breed(&self, mother: &Self::Genome, father: &Self::Genome, rng: &mut Rng) -> Self::Genome {
-        (**self).breed(mother, father, rng)
-    }
-    fn fitness(&self, genome: &Self::Genome) -> f64 {
-        (**self).fitness(genome)
-    }
-    fn check(&self, genome: &Self::Genome) -> std::result::Result<(), String> {
-        (**self).check(genome)
-    }
-    fn params(&self) -> Params {
-        (**self).params()
-    }
-    fn stop(&self, stats: &GenerationStats, params: &Params) -> Option<StopReason> {
-        (**self).stop(stats, params)
-    }
+/// A shared or borrowed problem is a problem: shards and decoders can share one.
+macro_rules! delegate_problem {
+    ($($ptr:ty),*) => {$(
+        impl<P: Problem + ?Sized> Problem for $ptr {
+            type Genome = P::Genome;
+            fn random_genome(&self, rng: &mut Rng) -> Self::Genome {
+                (**self).random_genome(rng)
+            }
+            fn mutate(&self, genome: &mut Self::Genome, rng: &mut Rng) {
+                (**self).mutate(genome, rng)
+            }
+            fn breed(&self, mother: &Self::Genome, father: &Self::Genome, rng: &mut Rng) -> Self::Genome {
+                (**self).breed(mother, father, rng)
+            }
+            fn fitness(&self, genome: &Self::Genome) -> f64 {
+                (**self).fitness(genome)
+            }
+            fn check(&self, genome: &Self::Genome) -> std::result::Result<(), String> {
+                (**self).check(genome)
+            }
+            fn params(&self) -> Params {
+                (**self).params()
+            }
+            fn stop(&self, stats: &GenerationStats, params: &Params) -> Option<StopReason> {
+                (**self).stop(stats, params)
+            }
+        }
+    )*};
 }
+
+delegate_problem!(&P, std::sync::Arc<P>);

@@ -26,6 +26,8 @@ pub mod pb {
 
 pub use client::{ClientError, WorkerClient};
 pub use server::{ServeError, WorkerConfig, serve};
+/// gRPC status codes, as [`ClientError::code`] reports them.
+pub use tonic::Code;
 pub use work::{Delivery, DeliveryDecoder, Job, Outbox, Registry, ShardWork, WorkError};
 
 /// The wire protocol's version; both sides refuse any other.

@@ -45,6 +45,11 @@ impl Outbox {
         self.batches.len()
     }
 
+    /// The queued batches, as (shard, payload), in the order they were sent.
+    pub fn into_batches(self) -> Vec<(u32, Vec<u8>)> {
+        self.batches
+    }
+
     /// Whether nothing was queued.
     pub fn is_empty(&self) -> bool {
         self.batches.is_empty()

@@ -1,0 +1,330 @@
+//! The genetic algorithm as a UnitOfWork.
+//!
+//! Worker side ([`GaShard`]): one `ga_core::Shard`; candidates go to the shard that owns
+//! their key on a hash ring of shard names (`shard/0`, `shard/1`, …, zero-padded to the
+//! width of the count, as the original named them), in one batch per owner per phase.
+//! Framework side ([`GaJob`]): `ga_core::evolve` over the cluster, so the loop, the
+//! statistics and the termination test are the very ones of an in-process run.
+//!
+//! Phases: `init` (fresh genomes, routed), `next` (selection and variation with the
+//! framework's cutoff, routed), `admit` (the owner's queue admitted, evaluated; answers
+//! the shard's partial histogram), `report` (members at or above a cutoff).
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use ga_core::{
+    Candidate, Census, GenerationStats, Histogram, Individual, Key, Observer, Outcome, Params, Population, Problem,
+    Shard, evolve, key_of,
+};
+use hashring::Ring;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use worker_service::{Delivery, DeliveryDecoder, Job, Outbox, ShardWork, WorkError};
+
+use crate::{Cluster, UnitOfWork, UowError, decode, encode};
+
+/// The job's name on workers.
+pub const JOB: &str = "ga";
+
+/// What every shard of a GA run is told.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GaConfig {
+    /// The problem, by name, for the worker's registry to build.
+    pub problem: String,
+    /// The problem's size, if it has one.
+    pub size: Option<usize>,
+    /// The run's parameters (`n_pop` is the whole population).
+    pub params: Params,
+    /// The run seed.
+    pub seed: u64,
+    /// Fitness threads per worker (0: one per core; 1: the phase's own thread).
+    pub threads: usize,
+}
+
+#[derive(Serialize, Deserialize)]
+struct NextRequest {
+    generation: u32,
+    cutoff_bin: u32,
+}
+
+#[derive(Serialize, Deserialize)]
+struct ShardCensus {
+    histogram: Histogram,
+    admitted: u64,
+    duplicates: u64,
+}
+
+/// A shard's name on the ring.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct ShardName {
+    index: u32,
+    name: String,
+}
+
+impl AsRef<[u8]> for ShardName {
+    fn as_ref(&self) -> &[u8] {
+        self.name.as_bytes()
+    }
+}
+
+/// Which shard owns a key: identical on the framework and on every worker.
+#[derive(Clone)]
+pub struct Placement {
+    ring: Ring<ShardName>,
+}
+
+impl Placement {
+    /// The placement over `shards` shards.
+    pub fn new(shards: u32) -> Self {
+        let width = shards.saturating_sub(1).to_string().len();
+        let names = (0..shards).map(|index| ShardName { index, name: format!("shard/{index:0width$}") });
+        Self { ring: Ring::with_nodes(names) }
+    }
+
+    /// The shard that owns `key`.
+    pub fn owner(&self, key: Key) -> u32 {
+        self.ring.owner(&key.to_bytes()).map_or(0, |n| n.index)
+    }
+}
+
+/// The worker side of the GA: one shard.
+pub struct GaShard<P: Problem> {
+    shard: Shard<Arc<P>>,
+    placement: Placement,
+}
+
+/// Creates shard `shard` of `shards` of a GA job over `problem` from its configuration.
+pub fn job<P>(problem: P, config: &[u8], shard: u32, shards: u32) -> Result<Job, WorkError>
+where
+    P: Problem + 'static,
+    P::Genome: Serialize + DeserializeOwned,
+{
+    let invalid = |why: String| WorkError::Invalid { what: "GA configuration", why };
+    let config: GaConfig = decode("GA configuration", config).map_err(|e| invalid(e.to_string()))?;
+    let pool = match config.threads {
+        1 => None,
+        n => Some(Arc::new(
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(n.min(ga_core::MAX_THREADS))
+                .thread_name(|i| format!("ga-fitness-{i}"))
+                .build()
+                .map_err(|e| WorkError::Failed(format!("cannot build the fitness pool: {e}")))?,
+        )),
+    };
+    let problem = Arc::new(problem);
+    let placement = Placement::new(shards);
+    let core = Shard::new(problem.clone(), config.params, config.seed, shard, shards, pool)
+        .map_err(|e| invalid(e.to_string()))?;
+    let decoder = Arc::new(GaDecoder { problem, placement: placement.clone(), shard });
+    Ok(Job { work: Box::new(GaShard { shard: core, placement }), decoder })
+}
+
+fn failed(e: impl std::fmt::Display) -> WorkError {
+    WorkError::Failed(e.to_string())
+}
+
+impl<P> GaShard<P>
+where
+    P: Problem + 'static,
+    P::Genome: Serialize + DeserializeOwned,
+{
+    /// Sends each candidate to the shard that owns its key, one batch per owner.
+    fn route(&self, candidates: Vec<Candidate<P::Genome>>, outbox: &mut Outbox) -> Result<(), WorkError> {
+        let shards = self.placement.ring.len();
+        let mut per_owner: Vec<Vec<Candidate<P::Genome>>> = (0..shards).map(|_| Vec::new()).collect();
+        for c in candidates {
+            per_owner[self.placement.owner(c.key) as usize].push(c);
+        }
+        for (owner, batch) in per_owner.into_iter().enumerate() {
+            if !batch.is_empty() {
+                outbox.send(owner as u32, encode("candidates", &batch).map_err(failed)?);
+            }
+        }
+        Ok(())
+    }
+
+    fn census(&self) -> Result<Vec<u8>, WorkError> {
+        let census = ShardCensus {
+            histogram: self.shard.histogram(),
+            admitted: self.shard.admitted(),
+            duplicates: self.shard.duplicates(),
+        };
+        encode("census", &census).map_err(failed)
+    }
+}
+
+impl<P> ShardWork for GaShard<P>
+where
+    P: Problem + 'static,
+    P::Genome: Serialize + DeserializeOwned,
+{
+    fn phase(
+        &mut self,
+        phase: &str,
+        payload: &[u8],
+        deliveries: Vec<Delivery>,
+        outbox: &mut Outbox,
+    ) -> Result<Vec<u8>, WorkError> {
+        for d in deliveries {
+            let batch = d.downcast::<Vec<Candidate<P::Genome>>>().map_err(|_| failed("a delivery of another job"))?;
+            self.shard.receive(*batch);
+        }
+        let invalid = |e: UowError| WorkError::Invalid { what: "phase payload", why: e.to_string() };
+        match phase {
+            "init" => {
+                let fresh = self.shard.init();
+                self.route(fresh, outbox)?;
+                Ok(Vec::new())
+            }
+            "next" => {
+                let r: NextRequest = decode("next request", payload).map_err(invalid)?;
+                let children = self.shard.next(r.generation, r.cutoff_bin);
+                self.route(children, outbox)?;
+                Ok(Vec::new())
+            }
+            "admit" => {
+                self.shard.admit().map_err(failed)?;
+                self.census()
+            }
+            "report" => {
+                let cutoff_bin: u32 = decode("report request", payload).map_err(invalid)?;
+                encode("report", &self.shard.enumerate(cutoff_bin)).map_err(failed)
+            }
+            other => Err(WorkError::UnknownPhase(other.to_string())),
+        }
+    }
+}
+
+/// Decodes and checks a batch of candidates from a peer: each genome must be one the
+/// problem accepts, its key must be its digest, and this shard must own it.
+struct GaDecoder<P> {
+    problem: Arc<P>,
+    placement: Placement,
+    shard: u32,
+}
+
+impl<P> DeliveryDecoder for GaDecoder<P>
+where
+    P: Problem + 'static,
+    P::Genome: Serialize + DeserializeOwned,
+{
+    fn decode(&self, payload: &[u8]) -> Result<Delivery, WorkError> {
+        let invalid = |why: String| WorkError::Invalid { what: "delivery", why };
+        let batch: Vec<Candidate<P::Genome>> = decode("candidates", payload).map_err(|e| invalid(e.to_string()))?;
+        for c in &batch {
+            self.problem
+                .check(&c.genome)
+                .map_err(|why| invalid(format!("genome from shard {}: {why}", c.origin.shard)))?;
+            if key_of(&c.genome) != c.key {
+                return Err(invalid(format!("key {} is not the digest of its genome", c.key)));
+            }
+            let owner = self.placement.owner(c.key);
+            if owner != self.shard {
+                return Err(invalid(format!("key {} belongs to shard {owner}, not {}", c.key, self.shard)));
+            }
+        }
+        Ok(Box::new(batch))
+    }
+}
+
+/// The framework side of a GA run.
+pub struct GaJob<'a, P: Problem> {
+    config: GaConfig,
+    problem: &'a P,
+    observer: &'a mut dyn Observer,
+}
+
+impl<'a, P: Problem> GaJob<'a, P> {
+    /// A run of `problem` (used for its termination test) configured by `config`,
+    /// reporting each generation to `observer`.
+    pub fn new(problem: &'a P, config: GaConfig, observer: &'a mut dyn Observer) -> Self {
+        Self { config, problem, observer }
+    }
+}
+
+impl<P> UnitOfWork for GaJob<'_, P>
+where
+    P: Problem,
+    P::Genome: Serialize + DeserializeOwned,
+{
+    type Output = Outcome<P::Genome>;
+
+    fn job(&self) -> &'static str {
+        JOB
+    }
+
+    fn shard_config(&self, _shard: u32, _shards: u32) -> Result<Vec<u8>, UowError> {
+        encode("GA configuration", &self.config)
+    }
+
+    fn orchestrate(&mut self, cluster: &mut dyn Cluster) -> Result<Self::Output, UowError> {
+        let params = self.config.params.clone();
+        let problem = self.problem;
+        let stop = |stats: &GenerationStats| problem.stop(stats, &params);
+        let mut population =
+            ClusterPopulation { cluster, census: None, granularity: params.hist_granularity, _genome: PhantomData };
+        evolve(&mut population, &params, &stop, self.observer).map_err(|e| UowError::Job(e.to_string()))
+    }
+}
+
+/// The shards of a cluster as `ga_core::evolve` drives them.
+struct ClusterPopulation<'c, G> {
+    cluster: &'c mut dyn Cluster,
+    census: Option<Census>,
+    granularity: u32,
+    _genome: PhantomData<G>,
+}
+
+fn population_error(e: impl std::fmt::Display) -> ga_core::Error {
+    ga_core::Error::Population(e.to_string())
+}
+
+impl<G: DeserializeOwned> ClusterPopulation<'_, G> {
+    /// Admits every shard's queue (the second half of the barrier) and merges the
+    /// censuses in shard order; returns how many were admitted.
+    fn admit(&mut self) -> ga_core::Result<u64> {
+        let answers = self.cluster.phase("admit", &mut |_| Vec::new()).map_err(population_error)?;
+        let mut merged = Census { histogram: Histogram::new(self.granularity), admitted: 0, duplicates: 0 };
+        for a in answers {
+            let c: ShardCensus = decode("census", &a).map_err(population_error)?;
+            merged.histogram.merge(&c.histogram);
+            merged.admitted += c.admitted;
+            merged.duplicates += c.duplicates;
+        }
+        let before = self.census.as_ref().map_or(0, |c| c.admitted);
+        let admitted = merged.admitted.saturating_sub(before);
+        self.census = Some(merged);
+        Ok(admitted)
+    }
+}
+
+impl<G: DeserializeOwned> Population for ClusterPopulation<'_, G> {
+    type Genome = G;
+
+    fn init(&mut self) -> ga_core::Result<()> {
+        self.cluster.phase("init", &mut |_| Vec::new()).map_err(population_error)?;
+        self.admit().map(drop)
+    }
+
+    fn census(&mut self) -> ga_core::Result<Census> {
+        self.census.clone().ok_or_else(|| population_error("no census before init"))
+    }
+
+    fn step(&mut self, generation: u32, cutoff_bin: u32) -> ga_core::Result<u64> {
+        let request = encode("next request", &NextRequest { generation, cutoff_bin }).map_err(population_error)?;
+        self.cluster.phase("next", &mut |_| request.clone()).map_err(population_error)?;
+        self.admit()
+    }
+
+    fn report(&mut self, cutoff_bin: u32) -> ga_core::Result<Vec<Individual<G>>> {
+        let request = encode("report request", &cutoff_bin).map_err(population_error)?;
+        let answers = self.cluster.phase("report", &mut |_| request.clone()).map_err(population_error)?;
+        let mut all = Vec::new();
+        for a in answers {
+            let part: Vec<Individual<G>> = decode("report", &a).map_err(population_error)?;
+            all.extend(part);
+        }
+        Ok(all)
+    }
+}

@@ -1,0 +1,104 @@
+//! `uow`: the UnitOfWork framework. A job ([`UnitOfWork`]) runs over the shards of a
+//! [`Cluster`] step by step; each [`Cluster::phase`] is a barrier: it returns once every
+//! shard has answered, and a shard answers only after the batches it sent to its peers
+//! were queued there. The framework configures the shards, lets the job orchestrate, and
+//! stops them.
+//!
+//! Two clusters implement the seam: [`LocalCluster`] (every shard in this process, for
+//! tests and single-machine runs) and [`RemoteCluster`] (worker services over gRPC). A
+//! job's worker side is a [`worker_service::ShardWork`], so the same job code runs in
+//! both. The genetic algorithm is one job ([`ga`]); `examples/pi-uow` is another.
+//!
+//! **Boundary:** knows workers only through `worker-service`; never depends on Mesos types.
+
+pub mod ga;
+mod local;
+mod remote;
+
+pub use local::LocalCluster;
+pub use remote::RemoteCluster;
+
+/// Why a phase could not complete on every shard.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    /// A shard's worker could not be reached or stopped answering.
+    #[error("lost the worker of shard {shard} ({endpoint}) during phase {phase:?}: {reason}")]
+    Lost {
+        /// The shard.
+        shard: u32,
+        /// The worker's endpoint.
+        endpoint: String,
+        /// The phase under way.
+        phase: String,
+        /// What the transport said.
+        reason: String,
+    },
+    /// A shard answered the phase with an error.
+    #[error("shard {shard} failed phase {phase:?}: {reason}")]
+    Refused {
+        /// The shard.
+        shard: u32,
+        /// The phase.
+        phase: String,
+        /// The shard's error.
+        reason: String,
+    },
+}
+
+/// Why a job failed.
+#[derive(Debug, thiserror::Error)]
+pub enum UowError {
+    /// The cluster failed.
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    /// A payload did not encode or decode.
+    #[error("{what}: {reason}")]
+    Codec {
+        /// Which message.
+        what: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// The job itself failed.
+    #[error("{0}")]
+    Job(String),
+}
+
+/// The shards of a run, as a job sees them.
+pub trait Cluster {
+    /// Number of shards.
+    fn shards(&self) -> u32;
+
+    /// Runs `phase` on every shard, with `payload(shard)` as its input; returns the answers
+    /// in shard order once every shard has answered (the barrier).
+    fn phase(&mut self, phase: &str, payload: &mut dyn FnMut(u32) -> Vec<u8>) -> Result<Vec<Vec<u8>>, ClusterError>;
+}
+
+/// A distributed job: what the framework needs to run it over a set of workers.
+///
+/// Its worker side is a [`worker_service::ShardWork`] registered under [`UnitOfWork::job`];
+/// this is the framework side.
+pub trait UnitOfWork {
+    /// What the job produces (the final report).
+    type Output;
+
+    /// The name workers know the job by.
+    fn job(&self) -> &'static str;
+
+    /// The configuration of shard `shard` of `shards`, as the worker side decodes it.
+    fn shard_config(&self, shard: u32, shards: u32) -> Result<Vec<u8>, UowError>;
+
+    /// Drives the job to its end: phases (each a barrier), merging the shards' partial
+    /// results and testing termination between them; returns the final report.
+    fn orchestrate(&mut self, cluster: &mut dyn Cluster) -> Result<Self::Output, UowError>;
+}
+
+/// Encodes a job message with postcard.
+pub fn encode<T: serde::Serialize>(what: &'static str, value: &T) -> Result<Vec<u8>, UowError> {
+    postcard::to_allocvec(value).map_err(|e| UowError::Codec { what, reason: e.to_string() })
+}
+
+/// Decodes a job message with postcard.
+pub fn decode<'a, T: serde::Deserialize<'a>>(what: &'static str, bytes: &'a [u8]) -> Result<T, UowError> {
+    postcard::from_bytes(bytes).map_err(|e| UowError::Codec { what, reason: e.to_string() })
+}

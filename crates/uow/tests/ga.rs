@@ -1,0 +1,99 @@
+//! The GA as a UnitOfWork: the same run in process, over local shards and over real
+//! worker services on loopback, must print the same thing.
+
+use std::sync::Arc;
+
+use ga_core::problems::{OneMax, Sum231};
+use ga_core::{Engine, GenerationStats, Outcome, Problem};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use uow::ga::{self, GaConfig, GaJob};
+use uow::{LocalCluster, RemoteCluster, UnitOfWork};
+use worker_service::{Job, Registry, WorkError, WorkerConfig};
+
+struct Problems;
+
+impl Registry for Problems {
+    fn create(&self, job: &str, config: &[u8], shard: u32, shards: u32) -> Result<Job, WorkError> {
+        if job != ga::JOB {
+            return Err(WorkError::UnknownJob(job.into()));
+        }
+        let c: GaConfig = uow::decode("config", config).map_err(|e| WorkError::Failed(e.to_string()))?;
+        match c.problem.as_str() {
+            "sum231" => ga::job(Sum231::default(), config, shard, shards),
+            "onemax" => ga::job(OneMax { bits: c.size.unwrap_or(100) }, config, shard, shards),
+            other => Err(WorkError::Invalid { what: "problem", why: other.into() }),
+        }
+    }
+}
+
+fn config<P: Problem>(name: &str, problem: &P, seed: u64) -> GaConfig {
+    GaConfig { problem: name.into(), size: None, params: problem.params(), seed, threads: 1 }
+}
+
+/// Every generation's line and the final report, as text.
+fn trace<G: ga_core::Genome>(lines: Vec<String>, outcome: &Outcome<G>) -> String {
+    let mut all = lines;
+    all.extend(outcome.report.iter().map(|m| format!("{:.4} {} {}", m.fitness, m.born, m.genome.to_json())));
+    all.push(format!("{:?} {}", outcome.stop, outcome.evaluations));
+    all.join("\n")
+}
+
+fn local<P>(problem: &P, cfg: GaConfig, shards: u32) -> String
+where
+    P: Problem,
+    P::Genome: Serialize + DeserializeOwned,
+{
+    let mut lines = Vec::new();
+    let mut observer = |s: &GenerationStats| lines.push(format!("{s:?}"));
+    let mut job = GaJob::new(problem, cfg, &mut observer);
+    let mut cluster = LocalCluster::new(&job, &Problems, shards).unwrap();
+    let outcome = job.orchestrate(&mut cluster).unwrap();
+    trace(lines, &outcome)
+}
+
+fn remote<P>(problem: &P, cfg: GaConfig, shards: u32) -> String
+where
+    P: Problem,
+    P::Genome: Serialize + DeserializeOwned,
+{
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let token = worker_service::generate_token().unwrap();
+    let mut endpoints = Vec::new();
+    for _ in 0..shards {
+        let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+        endpoints.push(format!("http://{}", listener.local_addr().unwrap()));
+        let config = WorkerConfig::new(token.clone(), Arc::new(Problems));
+        runtime.spawn(worker_service::serve(listener, config, std::future::pending()));
+    }
+    let mut lines = Vec::new();
+    let mut observer = |s: &GenerationStats| lines.push(format!("{s:?}"));
+    let mut job = GaJob::new(problem, cfg, &mut observer);
+    let mut cluster = runtime
+        .block_on(RemoteCluster::configure(runtime.handle().clone(), &job, &endpoints, &token, "test-run"))
+        .unwrap();
+    let outcome = job.orchestrate(&mut cluster).unwrap();
+    runtime.block_on(cluster.stop()).unwrap();
+    trace(lines, &outcome)
+}
+
+#[test]
+fn one_shard_through_the_framework_is_the_in_process_engine() {
+    let p = Sum231::default();
+    let mut lines = Vec::new();
+    let outcome = Engine::new(&p).seed(7).run(&mut |s: &GenerationStats| lines.push(format!("{s:?}"))).unwrap();
+    assert_eq!(local(&p, config("sum231", &p, 7), 1), trace(lines, &outcome));
+}
+
+#[test]
+fn real_workers_over_grpc_compute_what_local_shards_compute() {
+    let p = Sum231::default();
+    let local3 = local(&p, config("sum231", &p, 7), 3);
+    assert_eq!(local3, local(&p, config("sum231", &p, 7), 3), "a seed fixes a three-shard run");
+    assert_eq!(remote(&p, config("sum231", &p, 7), 3), local3);
+    let om = OneMax { bits: 64 };
+    let mut cfg = config("onemax", &om, 3);
+    cfg.size = Some(64);
+    cfg.params.max_indiv = 5_000;
+    assert_eq!(remote(&om, cfg.clone(), 2), local(&om, cfg, 2));
+}
