@@ -17,6 +17,26 @@ pub struct Cli {
 pub enum Command {
     /// Run a GA to termination on this machine and print the original's report.
     Run(RunArgs),
+    /// Serve one shard of a run as a worker (started by `exelixi run --workers`, or by hand).
+    /// The run's token comes from the EXELIXI_TOKEN environment variable.
+    Worker(WorkerArgs),
+}
+
+/// The most worker processes `run --workers` starts on one machine.
+pub const MAX_WORKERS: u32 = 64;
+
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// Port to listen on; 0 picks a free one. The worker prints `listening http://HOST:PORT`.
+    #[arg(long, value_name = "P", default_value_t = 0)]
+    pub port: u16,
+    /// Address to listen on (loopback unless told otherwise).
+    #[arg(long, value_name = "IP", default_value = "127.0.0.1")]
+    pub host: std::net::IpAddr,
+    /// Exit when standard input closes: how `run --workers` makes sure that no worker
+    /// outlives it, even when it is killed.
+    #[arg(long, hide = true)]
+    pub exit_with_parent: bool,
 }
 
 /// A built-in problem.
@@ -42,6 +62,19 @@ impl FromStr for ProblemName {
                 return Err(format!("unknown problem (expected one of: {})", ga_core::problems::NAMES.join(", ")));
             }
         })
+    }
+}
+
+impl ProblemName {
+    /// The name as the command line spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sum231 => "sum231",
+            Self::OneMax => "onemax",
+            Self::Rastrigin => "rastrigin",
+            Self::Knapsack => "knapsack",
+            Self::Tsp => "tsp",
+        }
     }
 }
 
@@ -71,6 +104,10 @@ pub struct RunArgs {
     /// Print one JSON object per generation and one for the result instead of the report.
     #[arg(long)]
     pub json: bool,
+    /// Run the population over N worker processes on 127.0.0.1 (ephemeral ports), one
+    /// shard each, over gRPC; without it the run stays in this process.
+    #[arg(long, value_name = "N")]
+    pub workers: Option<u32>,
     #[command(flatten)]
     pub params: ParamFlags,
 }
@@ -117,7 +154,7 @@ pub struct ParamFlags {
 }
 
 /// The largest `--size`: a million genes, bits or dimensions per genome.
-const MAX_SIZE: usize = 1_000_000;
+pub const MAX_SIZE: usize = 1_000_000;
 
 /// A validated run.
 #[derive(Debug, Clone)]
@@ -127,6 +164,7 @@ pub struct RunConfig {
     pub seed: u64,
     pub threads: usize,
     pub json: bool,
+    pub workers: Option<u32>,
     pub params: ParamFlags,
 }
 
@@ -181,12 +219,16 @@ impl TryFrom<RunArgs> for RunConfig {
                     .into(),
             );
         }
+        if let Some(n) = a.workers.filter(|n| !(1..=MAX_WORKERS).contains(n)) {
+            return Err(format!("invalid workers: {n} (expected 1 to {MAX_WORKERS})"));
+        }
         Ok(RunConfig {
             problem: a.problem,
             size: a.size,
             seed: a.seed,
             threads: a.threads,
             json: a.json,
+            workers: a.workers,
             params: a.params,
         })
     }

@@ -2,19 +2,29 @@
 //! the libraries; it holds no GA logic of its own.
 
 mod cli;
+mod fleet;
+mod problems;
 mod progress;
 mod report;
+mod worker;
 
 use std::io::{self, Write};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
-use cli::{Cli, Command, ProblemName, RunConfig};
-use ga_core::problems::{Knapsack, OneMax, Rastrigin, Sum231, Tsp};
-use ga_core::{Engine, Problem};
+use cli::{Cli, Command, RunConfig};
+use ga_core::{Engine, GenerationStats, Outcome, Params, Problem};
+use problems::WithProblem;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use uow::ga::{GaConfig, GaJob};
+use uow::{RemoteCluster, UnitOfWork};
 
 /// Exit status for bad input (flags, parameters), as clap and BSD's EX_USAGE convention.
 const EXIT_USAGE: u8 = 2;
+/// Exit status after Ctrl-C or SIGTERM (128 + SIGINT), as shells report it.
+const EXIT_INTERRUPTED: i32 = 130;
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -36,6 +46,13 @@ fn main() -> ExitCode {
             Ok(config) => run(&config),
             Err(msg) => usage_error(&msg),
         },
+        Command::Worker(args) => match worker::serve(&args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(msg) => {
+                eprintln!("error: {msg}");
+                ExitCode::FAILURE
+            }
+        },
     }
 }
 
@@ -45,15 +62,7 @@ fn usage_error(msg: &str) -> ExitCode {
 }
 
 fn run(config: &RunConfig) -> ExitCode {
-    let size = config.size;
-    let result = match config.problem {
-        ProblemName::Sum231 => run_problem(Sum231 { length: size.unwrap_or(5), ..Sum231::default() }, config),
-        ProblemName::OneMax => run_problem(OneMax { bits: size.unwrap_or(100) }, config),
-        ProblemName::Rastrigin => run_problem(Rastrigin { dims: size.unwrap_or(10) }, config),
-        ProblemName::Knapsack => run_problem(Knapsack::p07(), config),
-        ProblemName::Tsp => run_problem(Tsp::berlin52(), config),
-    };
-    match result {
+    match problems::visit(config.problem, config.size, RunProblem(config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(RunError::Usage(e)) => usage_error(&e.to_string()),
         // A closed stdout (e.g. `| head`) ends the run quietly.
@@ -65,11 +74,12 @@ fn run(config: &RunConfig) -> ExitCode {
     }
 }
 
-/// Why a run failed: bad parameters (exit 2), an engine error or unwritable output (exit 1).
+/// Why a run failed: bad parameters (exit 2), or the run itself (exit 1).
 #[derive(Debug)]
 enum RunError {
     Usage(ga_core::Error),
     Engine(ga_core::Error),
+    Workers(String),
     Output(io::Error),
 }
 
@@ -77,34 +87,127 @@ impl std::fmt::Display for RunError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             RunError::Usage(e) | RunError::Engine(e) => e.fmt(f),
+            RunError::Workers(msg) => f.write_str(msg),
             RunError::Output(e) => write!(f, "cannot write the report: {e}"),
         }
     }
 }
 
-fn run_problem<P: Problem>(problem: P, config: &RunConfig) -> Result<(), RunError> {
-    let params = config.params.apply(problem.params()).map_err(RunError::Usage)?;
-    let mut progress = progress::Progress::new(&params);
-    let engine =
-        Engine::new(problem).params(params).seed(config.seed).threads(config.threads).map_err(RunError::Usage)?;
-    let stdout = io::stdout();
-    let mut out = io::BufWriter::new(stdout.lock());
-    let mut write_error: Option<io::Error> = None;
-    let outcome = engine.run(&mut |stats: &ga_core::GenerationStats| {
-        progress.update(stats);
-        if write_error.is_some() {
-            return;
+struct RunProblem<'a>(&'a RunConfig);
+
+impl WithProblem for RunProblem<'_> {
+    type Output = Result<(), RunError>;
+
+    fn with<P>(self, problem: P) -> Result<(), RunError>
+    where
+        P: Problem + 'static,
+        P::Genome: Serialize + DeserializeOwned,
+    {
+        let config = self.0;
+        let params = config.params.apply(problem.params()).map_err(RunError::Usage)?;
+        let mut progress = progress::Progress::new(&params);
+        let stdout = io::stdout();
+        let mut out = io::BufWriter::new(stdout.lock());
+        let mut write_error: Option<io::Error> = None;
+        let mut observer = |stats: &GenerationStats| {
+            progress.update(stats);
+            if write_error.is_some() {
+                return;
+            }
+            let line =
+                if config.json { report::generation_json(stats).to_string() } else { report::generation_line(stats) };
+            if let Err(e) = writeln!(out, "{line}").and_then(|()| out.flush()) {
+                write_error = Some(e);
+            }
+        };
+        let outcome = match config.workers {
+            None => Engine::new(problem)
+                .params(params)
+                .seed(config.seed)
+                .threads(config.threads)
+                .map_err(RunError::Usage)?
+                .run(&mut observer)
+                .map_err(RunError::Engine),
+            Some(n) => run_on_workers(&problem, config, params, n, &mut observer),
+        };
+        progress.finish();
+        if let Some(e) = write_error {
+            return Err(RunError::Output(e));
         }
-        let line =
-            if config.json { report::generation_json(stats).to_string() } else { report::generation_line(stats) };
-        if let Err(e) = writeln!(out, "{line}").and_then(|()| out.flush()) {
-            write_error = Some(e);
-        }
-    });
-    progress.finish();
-    if let Some(e) = write_error {
-        return Err(RunError::Output(e));
+        report::write_outcome(&mut out, &outcome?, config.json).and_then(|()| out.flush()).map_err(RunError::Output)
     }
-    let outcome = outcome.map_err(RunError::Engine)?;
-    report::write_outcome(&mut out, &outcome, config.json).and_then(|()| out.flush()).map_err(RunError::Output)
+}
+
+/// Runs the GA over `n` worker processes on this machine; none outlives the run.
+fn run_on_workers<P>(
+    problem: &P,
+    config: &RunConfig,
+    params: Params,
+    n: u32,
+    observer: &mut dyn ga_core::Observer,
+) -> Result<Outcome<P::Genome>, RunError>
+where
+    P: Problem,
+    P::Genome: Serialize + DeserializeOwned,
+{
+    let fail = |msg: String| RunError::Workers(msg);
+    let token = worker_service::generate_token().map_err(|e| fail(format!("cannot make a run token: {e}")))?;
+    let run_id = token[..8].to_string();
+    let fleet = fleet::Fleet::start(n, &token).map_err(fail)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| fail(format!("cannot start the async runtime: {e}")))?;
+    let killer = fleet.killer();
+    runtime.spawn(async move {
+        interrupted().await;
+        killer.kill_all();
+        eprintln!("\ninterrupted: workers stopped");
+        std::process::exit(EXIT_INTERRUPTED);
+    });
+    // The cores are shared by the workers: each gets its part unless told otherwise.
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let threads = if config.threads == 0 { (cores / n as usize).max(1) } else { config.threads };
+    let job_config = GaConfig {
+        problem: config.problem.as_str().to_string(),
+        size: config.size,
+        params,
+        seed: config.seed,
+        threads,
+    };
+    let mut job = GaJob::new(problem, job_config, observer);
+    let endpoints = fleet.endpoints();
+    let result = runtime
+        .block_on(RemoteCluster::configure(runtime.handle().clone(), &job, &endpoints, &token, &run_id))
+        .and_then(|mut cluster| {
+            let outcome = job.orchestrate(&mut cluster)?;
+            runtime.block_on(cluster.stop())?;
+            Ok(outcome)
+        });
+    match result {
+        Ok(outcome) => {
+            fleet.finish(Duration::from_secs(5));
+            Ok(outcome)
+        }
+        Err(e) => {
+            let lost = fleet.lost();
+            drop(fleet);
+            let msg = if lost.is_empty() {
+                format!("the run failed: {e}")
+            } else {
+                format!("lost worker {}: {e}", lost.join("; lost worker "))
+            };
+            Err(fail(msg))
+        }
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn interrupted() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+    }
 }

@@ -1,0 +1,146 @@
+//! The worker processes of `exelixi run --workers N`: started, named, and never left behind.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use crate::worker::TOKEN_ENV;
+
+/// How long a worker may take to say where it listens.
+const START_TIMEOUT: Duration = Duration::from_secs(20);
+
+struct Member {
+    child: Child,
+    endpoint: String,
+}
+
+/// Worker processes, one per shard. Dropping the fleet kills and reaps whatever is left.
+pub struct Fleet {
+    members: Arc<Mutex<Vec<Member>>>,
+}
+
+fn lock(m: &Mutex<Vec<Member>>) -> std::sync::MutexGuard<'_, Vec<Member>> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Fleet {
+    /// Starts `n` workers of this executable on 127.0.0.1 with ephemeral ports.
+    pub fn start(n: u32, token: &str) -> Result<Self, String> {
+        let exe = std::env::current_exe().map_err(|e| format!("cannot find this executable: {e}"))?;
+        let fleet = Fleet { members: Arc::new(Mutex::new(Vec::new())) };
+        for shard in 0..n {
+            let mut child = Command::new(&exe)
+                .args(["worker", "--port", "0", "--host", "127.0.0.1", "--exit-with-parent"])
+                .env(TOKEN_ENV, token)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .map_err(|e| format!("cannot start worker {shard}: {e}"))?;
+            let stdout = child.stdout.take().ok_or("a worker's stdout was not captured")?;
+            let pid = child.id();
+            // Registered before waiting for it, so that a failure below still kills it.
+            lock(&fleet.members).push(Member { child, endpoint: String::new() });
+            let endpoint =
+                read_endpoint(stdout).map_err(|e| format!("worker {shard} (pid {pid}) did not start: {e}"))?;
+            lock(&fleet.members)[shard as usize].endpoint = endpoint;
+        }
+        Ok(fleet)
+    }
+
+    /// The workers' endpoints, in shard order.
+    pub fn endpoints(&self) -> Vec<String> {
+        lock(&self.members).iter().map(|m| m.endpoint.clone()).collect()
+    }
+
+    /// A handle that can kill every worker from another thread (e.g. on Ctrl-C).
+    pub fn killer(&self) -> Killer {
+        Killer { members: self.members.clone() }
+    }
+
+    /// Workers that have exited, described for the user ("shard 1 (pid 4242,
+    /// http://127.0.0.1:40123) was killed by signal 9").
+    pub fn lost(&self) -> Vec<String> {
+        // A worker killed mid-call may take a moment to be reported as exited.
+        let deadline = Instant::now() + Duration::from_millis(500);
+        loop {
+            let mut members = lock(&self.members);
+            let lost: Vec<String> = members
+                .iter_mut()
+                .enumerate()
+                .filter_map(|(shard, m)| {
+                    let status = m.child.try_wait().ok().flatten()?;
+                    Some(format!("shard {shard} (pid {}, {}) {}", m.child.id(), m.endpoint, describe(status)))
+                })
+                .collect();
+            drop(members);
+            if !lost.is_empty() || Instant::now() >= deadline {
+                return lost;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits up to `grace` for every worker to exit by itself, then kills the rest.
+    pub fn finish(self, grace: Duration) {
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline {
+            let running = lock(&self.members).iter_mut().any(|m| matches!(m.child.try_wait(), Ok(None)));
+            if !running {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        // Drop kills and reaps what is left.
+    }
+}
+
+impl Drop for Fleet {
+    fn drop(&mut self) {
+        self.killer().kill_all();
+    }
+}
+
+/// Kills and reaps every worker of a fleet.
+#[derive(Clone)]
+pub struct Killer {
+    members: Arc<Mutex<Vec<Member>>>,
+}
+
+impl Killer {
+    pub fn kill_all(&self) {
+        for m in lock(&self.members).iter_mut() {
+            if matches!(m.child.try_wait(), Ok(None)) {
+                let _ = m.child.kill();
+            }
+            let _ = m.child.wait();
+        }
+    }
+}
+
+fn describe(status: std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exited with status {code}"),
+        (None, Some(signal)) => format!("was killed by signal {signal}"),
+        _ => "exited".to_string(),
+    }
+}
+
+/// Reads the worker's `listening http://HOST:PORT` line, with a time limit.
+fn read_endpoint(stdout: std::process::ChildStdout) -> Result<String, String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let result = BufReader::new(stdout).read_line(&mut line).map(|_| line);
+        let _ = tx.send(result);
+    });
+    let line = rx
+        .recv_timeout(START_TIMEOUT)
+        .map_err(|_| format!("no address within {} s", START_TIMEOUT.as_secs()))?
+        .map_err(|e| format!("cannot read its output: {e}"))?;
+    line.trim().strip_prefix("listening ").map(str::to_string).ok_or_else(|| {
+        if line.is_empty() { "it exited before listening".to_string() } else { format!("unexpected output {line:?}") }
+    })
+}

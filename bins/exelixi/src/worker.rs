@@ -1,0 +1,96 @@
+//! `exelixi worker`: one shard of a run behind a gRPC service.
+
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use uow::ga::{self, GaConfig};
+use worker_service::{Job, Registry, WorkError, WorkerConfig};
+
+use crate::cli::{ProblemName, WorkerArgs};
+use crate::problems::{self, WithProblem};
+
+/// The environment variable that carries the run's token to a worker (never the command
+/// line, which other users can read).
+pub const TOKEN_ENV: &str = "EXELIXI_TOKEN";
+
+/// The jobs this binary's workers run: the GA over the built-in problems.
+pub struct BuiltinJobs;
+
+struct CreateShard<'a> {
+    config: &'a [u8],
+    shard: u32,
+    shards: u32,
+}
+
+impl WithProblem for CreateShard<'_> {
+    type Output = Result<Job, WorkError>;
+    fn with<P>(self, problem: P) -> Self::Output
+    where
+        P: ga_core::Problem + 'static,
+        P::Genome: serde::Serialize + serde::de::DeserializeOwned,
+    {
+        ga::job(problem, self.config, self.shard, self.shards)
+    }
+}
+
+impl Registry for BuiltinJobs {
+    fn create(&self, job: &str, config: &[u8], shard: u32, shards: u32) -> Result<Job, WorkError> {
+        if job != ga::JOB {
+            return Err(WorkError::UnknownJob(job.to_string()));
+        }
+        let invalid = |why: String| WorkError::Invalid { what: "GA configuration", why };
+        let c: GaConfig = uow::decode("GA configuration", config).map_err(|e| invalid(e.to_string()))?;
+        let name: ProblemName = c.problem.parse().map_err(invalid)?;
+        if c.size.is_some_and(|s| !(1..=crate::cli::MAX_SIZE).contains(&s)) {
+            return Err(invalid(format!("size {:?} out of range", c.size)));
+        }
+        problems::visit(name, c.size, CreateShard { config, shard, shards })
+    }
+}
+
+/// Serves until stopped by the framework, interrupted, or (with `--exit-with-parent`)
+/// orphaned. Returns a message for the user on failure.
+pub fn serve(args: &crate::cli::WorkerArgs) -> Result<(), String> {
+    let token =
+        std::env::var(TOKEN_ENV).map_err(|_| format!("{TOKEN_ENV} is not set: a worker needs the run's token"))?;
+    if token.len() < 16 || !token.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(format!("{TOKEN_ENV} must be at least 16 printable ASCII characters"));
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    runtime.block_on(serve_async(args, token))
+}
+
+async fn serve_async(args: &WorkerArgs, token: String) -> Result<(), String> {
+    let address = SocketAddr::new(args.host, args.port);
+    let listener =
+        tokio::net::TcpListener::bind(address).await.map_err(|e| format!("cannot listen on {address}: {e}"))?;
+    let bound = listener.local_addr().map_err(|e| format!("cannot read the listening address: {e}"))?;
+    {
+        // The first line of output tells the framework where to connect.
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "listening http://{bound}").and_then(|()| out.flush()).map_err(|e| e.to_string())?;
+    }
+    let orphaned = tokio::sync::Notify::new();
+    let orphaned = Arc::new(orphaned);
+    if args.exit_with_parent {
+        let notify = orphaned.clone();
+        std::thread::spawn(move || {
+            // Blocks until the parent closes our stdin: on exit, kill or crash alike.
+            let _ = std::io::stdin().read_to_end(&mut Vec::new());
+            notify.notify_one();
+        });
+    }
+    let shutdown = async move {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            () = orphaned.notified() => {}
+        }
+    };
+    let config = WorkerConfig::new(token, Arc::new(BuiltinJobs));
+    worker_service::serve(listener, config, shutdown).await.map_err(|e| e.to_string())
+}

@@ -1,0 +1,174 @@
+//! `exelixi run --workers N`: real worker processes over real gRPC on loopback.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn exelixi(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_exelixi")).args(args).output().expect("exelixi runs")
+}
+
+/// Processes whose parent is `pid` (from /proc).
+fn children_of(pid: u32) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(child) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat")) else { continue };
+        // Fields after the command name, which is in parentheses and may hold spaces.
+        let rest = &stat[stat.rfind(')').unwrap() + 2..];
+        let ppid: u32 = rest.split(' ').nth(1).unwrap().parse().unwrap();
+        if ppid == pid {
+            found.push(child);
+        }
+    }
+    found
+}
+
+fn alive(pid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+fn signal(pid: u32, sig: &str) {
+    assert!(Command::new("kill").args([sig, &pid.to_string()]).status().unwrap().success());
+}
+
+/// Starts a long run over `workers` workers and waits until it has printed a generation.
+fn start_long_run(workers: &str) -> (Child, Vec<u32>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_exelixi"))
+        .args(["run", "--workers", workers, "--problem", "rastrigin", "--size", "30"])
+        .args(["--max-indiv", "1000000000", "--target", "1", "--threads", "1", "--seed", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    assert!(first.starts_with("gen\t0\t"), "{first:?}");
+    let workers = children_of(child.id());
+    (child, workers)
+}
+
+fn wait_with_deadline(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "the framework did not exit within {limit:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn stderr_of(child: &mut Child) -> String {
+    let mut s = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut s).unwrap();
+    s
+}
+
+#[test]
+fn three_workers_print_the_original_format_the_same_way_every_time() {
+    let a = exelixi(&["run", "--workers", "3", "--seed", "7"]);
+    let b = exelixi(&["run", "--workers", "3", "--seed", "7"]);
+    assert!(a.status.success(), "{}", String::from_utf8_lossy(&a.stderr));
+    assert_eq!(a.stdout, b.stdout);
+    let text = String::from_utf8(a.stdout).unwrap();
+    assert!(text.lines().next().unwrap().starts_with("gen\t0\tsize\t23\ttotal\t"), "{text}");
+    assert!(text.lines().all(|l| l.starts_with("gen\t") || l.starts_with("indiv\t")));
+    assert!(text.lines().any(|l| l.starts_with("indiv\t")));
+}
+
+#[test]
+fn one_worker_computes_exactly_what_the_in_process_run_does() {
+    for problem in ["sum231", "knapsack"] {
+        let local = exelixi(&["run", "--problem", problem, "--seed", "5", "--max-indiv", "3000"]);
+        let remote = exelixi(&["run", "--problem", problem, "--seed", "5", "--max-indiv", "3000", "--workers", "1"]);
+        assert!(remote.status.success());
+        assert_eq!(local.stdout, remote.stdout, "{problem}");
+    }
+}
+
+#[test]
+fn onemax_200_with_4_workers_is_no_worse_than_in_process() {
+    // Best fitness after a fixed budget of 3 000 evaluations, 10 seeds each way.
+    let best = |extra: &[&str], seed: u64| -> f64 {
+        let seed = seed.to_string();
+        let mut args = vec!["run", "--problem", "onemax", "--size", "200", "--max-indiv", "3000", "--json"];
+        args.extend(["--seed", seed.as_str()]);
+        args.extend(extra);
+        let o = exelixi(&args);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let last = String::from_utf8(o.stdout).unwrap().lines().last().unwrap().to_string();
+        let v: serde_json::Value = serde_json::from_str(&last).unwrap();
+        v["result"]["individuals"][0]["fitness"].as_f64().unwrap()
+    };
+    let local: Vec<f64> = (1..=10).map(|s| best(&[], s)).collect();
+    let workers: Vec<f64> = (1..=10).map(|s| best(&["--workers", "4"], s)).collect();
+    let stats = |v: &[f64]| {
+        let n = v.len() as f64;
+        let mean = v.iter().sum::<f64>() / n;
+        (mean, v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0))
+    };
+    let ((ml, vl), (mw, vw)) = (stats(&local), stats(&workers));
+    // Welch's t: "no worse" means not significantly below (one-sided, about 5%).
+    let t = (mw - ml) / ((vl + vw) / 10.0).sqrt().max(1e-12);
+    assert!(t > -1.8, "workers {mw:.4} vs in-process {ml:.4} (t = {t:.2}): {workers:?} vs {local:?}");
+}
+
+#[test]
+fn a_worker_killed_mid_run_is_named_and_nothing_is_left_behind() {
+    let (mut run, workers) = start_long_run("3");
+    assert_eq!(workers.len(), 3, "three worker processes");
+    let victim = workers[1];
+    let killed_at = Instant::now();
+    signal(victim, "-KILL");
+    let status = wait_with_deadline(&mut run, Duration::from_secs(10));
+    let took = killed_at.elapsed();
+    let err = stderr_of(&mut run);
+    assert!(!status.success(), "{status:?}");
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+    assert!(err.contains(&format!("pid {victim}")) && err.contains("lost worker"), "{err}");
+    assert!(err.contains("killed by signal 9"), "{err}");
+    for w in workers {
+        assert!(!alive(w), "worker {w} outlived the run");
+    }
+}
+
+#[test]
+fn ctrl_c_stops_the_run_and_its_workers() {
+    let (mut run, workers) = start_long_run("2");
+    signal(run.id(), "-INT");
+    let status = wait_with_deadline(&mut run, Duration::from_secs(10));
+    assert_eq!(status.code(), Some(130), "{}", stderr_of(&mut run));
+    for w in workers {
+        assert!(!alive(w), "worker {w} outlived the run");
+    }
+}
+
+#[test]
+fn a_killed_framework_takes_its_workers_with_it() {
+    let (mut run, workers) = start_long_run("2");
+    signal(run.id(), "-KILL");
+    run.wait().unwrap();
+    // Workers see their stdin close and exit by themselves; they are reparented, so poll.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while workers.iter().any(|&w| alive(w) && !is_zombie(w)) {
+        assert!(Instant::now() < deadline, "workers outlived a killed framework");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn is_zombie(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| s[s.rfind(')').unwrap() + 2..].starts_with('Z'))
+        .unwrap_or(true)
+}
+
+#[test]
+fn a_worker_without_a_token_refuses_to_start() {
+    let o = Command::new(env!("CARGO_BIN_EXE_exelixi")).args(["worker"]).env_remove("EXELIXI_TOKEN").output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("EXELIXI_TOKEN is not set"));
+    let o = exelixi(&["run", "--workers", "0"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("invalid workers: 0"));
+}
