@@ -1,6 +1,8 @@
 //! Shared set-ups for the benchmarks in `benches/` and the figures in `examples/`.
 
-use ga_core::problems::OneMax;
+use std::hint::black_box;
+
+use ga_core::problems::{OneMax, Rastrigin};
 use ga_core::{Bits, Params, Problem, Rng, Selection};
 
 /// The field's OneMax protocol (docs/BENCHMARKS in the shared material): population 100,
@@ -33,5 +35,49 @@ impl Problem for ZeroCostOneMax {
     }
     fn fitness(&self, _: &Bits) -> f64 {
         0.5
+    }
+}
+
+/// Rastrigin-30 made costly: the fitness repeats the function `rounds` times, so that one
+/// evaluation costs about 50 µs (the distributed benchmark's "expensive fitness").
+#[derive(Clone, Debug)]
+pub struct SlowRastrigin {
+    /// The function.
+    pub inner: Rastrigin,
+    /// Repetitions per evaluation.
+    pub rounds: u32,
+}
+
+impl Default for SlowRastrigin {
+    fn default() -> Self {
+        // Measured here: 292 ns per Rastrigin-30 evaluation, so 171 rounds ≈ 50 µs (the
+        // benchmark prints the cost it sees).
+        Self { inner: Rastrigin { dims: 30 }, rounds: 171 }
+    }
+}
+
+impl Problem for SlowRastrigin {
+    type Genome = Vec<f64>;
+    fn random_genome(&self, rng: &mut Rng) -> Vec<f64> {
+        self.inner.random_genome(rng)
+    }
+    fn mutate(&self, genome: &mut Vec<f64>, rng: &mut Rng) {
+        self.inner.mutate(genome, rng)
+    }
+    fn breed(&self, mother: &Vec<f64>, father: &Vec<f64>, rng: &mut Rng) -> Vec<f64> {
+        self.inner.breed(mother, father, rng)
+    }
+    fn fitness(&self, genome: &Vec<f64>) -> f64 {
+        let mut f = 0.0;
+        for _ in 0..self.rounds {
+            f = self.inner.fitness(black_box(genome));
+        }
+        f
+    }
+    fn check(&self, genome: &Vec<f64>) -> Result<(), String> {
+        self.inner.check(genome)
+    }
+    fn params(&self) -> Params {
+        self.inner.params()
     }
 }

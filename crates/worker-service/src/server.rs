@@ -235,10 +235,10 @@ pub async fn serve(
             () = shutdown => {}
         }
     };
-    tonic::transport::Server::builder()
-        .tcp_nodelay(true)
-        .add_service(service)
-        .serve_with_incoming_shutdown(tonic::transport::server::TcpIncoming::from(listener), stopped)
-        .await?;
+    // The builder's tcp_nodelay only reaches sockets tonic binds itself; accepted sockets
+    // of our own listener need it set here, or Nagle's algorithm meets delayed ACKs and a
+    // small answer can wait 40 ms (seen: the first phase of a run took 44 ms instead of 2).
+    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+    tonic::transport::Server::builder().add_service(service).serve_with_incoming_shutdown(incoming, stopped).await?;
     Ok(())
 }

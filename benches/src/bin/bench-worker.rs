@@ -1,0 +1,41 @@
+//! A worker for the distributed benchmark: `exelixi worker`'s service with the benchmark's
+//! problems (`slow-rastrigin`, `onemax`). Started by `benches/distributed.rs`.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use exelixi_benches::SlowRastrigin;
+use ga_core::problems::OneMax;
+use uow::ga::{self, GaConfig};
+use worker_service::{Job, Registry, WorkError, WorkerConfig};
+
+struct BenchJobs;
+
+impl Registry for BenchJobs {
+    fn create(&self, job: &str, config: &[u8], shard: u32, shards: u32) -> Result<Job, WorkError> {
+        let c: GaConfig = uow::decode("config", config).map_err(|e| WorkError::Failed(e.to_string()))?;
+        match (job, c.problem.as_str()) {
+            (ga::JOB, "slow-rastrigin") => ga::job(SlowRastrigin::default(), config, shard, shards),
+            (ga::JOB, "onemax") => ga::job(OneMax { bits: c.size.unwrap_or(100) }, config, shard, shards),
+            _ => Err(WorkError::UnknownJob(format!("{job}/{}", c.problem))),
+        }
+    }
+}
+
+fn main() {
+    let token = std::env::var("EXELIXI_TOKEN").expect("EXELIXI_TOKEN");
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        println!("listening http://{}", listener.local_addr().unwrap());
+        std::io::stdout().flush().unwrap();
+        let orphaned = Arc::new(tokio::sync::Notify::new());
+        let notify = orphaned.clone();
+        std::thread::spawn(move || {
+            let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut Vec::new());
+            notify.notify_one();
+        });
+        let config = WorkerConfig::new(token, Arc::new(BenchJobs));
+        worker_service::serve(listener, config, async move { orphaned.notified().await }).await.unwrap();
+    });
+}
