@@ -4,9 +4,9 @@ use crate::params::{Params, Selection};
 use crate::rng::Rng;
 
 /// OneMax: maximise the number of ones in a string of `bits` bits. Uniform crossover on
-/// every child (rate 1.0, which reaches the optimum in fewer evaluations than 0.8 or 0.9;
-/// see docs/PERFORMANCE.md), bit-flip mutation at rate 1/`bits`; fitness is the share of
-/// ones, so the optimum is 1.0.
+/// every child (rate 1.0: a copy of a parent is mostly a genome already seen, bred again
+/// at a cost; see docs/PERFORMANCE.md), bit-flip mutation at rate 1/`bits`; fitness is the
+/// share of ones, so the optimum is 1.0.
 #[derive(Clone, Debug, PartialEq)]
 pub struct OneMax {
     /// String length.
