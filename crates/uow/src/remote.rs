@@ -107,8 +107,9 @@ impl Cluster for RemoteCluster {
     }
 }
 
-/// Codes with which a live worker refuses a call (as opposed to a transport failure).
+/// Codes with which a live worker answers a call it could not complete (as opposed to a
+/// transport failure): ABORTED is a live worker whose peer did not take a batch.
 fn is_refusal(code: worker_service::Code) -> bool {
     use worker_service::Code;
-    matches!(code, Code::InvalidArgument | Code::FailedPrecondition | Code::NotFound | Code::Internal)
+    matches!(code, Code::InvalidArgument | Code::FailedPrecondition | Code::NotFound | Code::Internal | Code::Aborted)
 }

@@ -186,12 +186,15 @@ impl Worker for Service {
             let Some(mut peer) = peers.get(to as usize).cloned() else {
                 return Err(Status::internal(format!("phase {phase:?} addressed shard {to}, which does not exist")));
             };
-            sends.spawn(async move { peer.deliver(me, batch).await });
+            sends.spawn(async move { peer.deliver(me, batch).await.map_err(|e| (to, e)) });
         }
         while let Some(sent) = sends.join_next().await {
             match sent {
                 Ok(Ok(_)) => {}
-                Ok(Err(e)) => return Err(Status::unavailable(format!("run {run_id}: delivering a batch failed: {e}"))),
+                // ABORTED, not UNAVAILABLE: this worker is fine, a peer did not take its batch.
+                Ok(Err((to, e))) => {
+                    return Err(Status::aborted(format!("run {run_id}: shard {to} did not take its batch: {e}")));
+                }
                 Err(e) => return Err(Status::internal(format!("a delivery task failed: {e}"))),
             }
         }
