@@ -131,10 +131,13 @@ impl WithProblem for RunProblem<'_> {
             Some(n) => run_on_workers(&problem, config, params, n, &mut observer),
         };
         progress.finish();
+        // A failed run is reported even when stdout is gone: a closed pipe (quiet exit 0,
+        // as for `| head`) must not hide a lost worker or a bad fitness.
+        let outcome = outcome?;
         if let Some(e) = write_error {
             return Err(RunError::Output(e));
         }
-        report::write_outcome(&mut out, &outcome?, config.json).and_then(|()| out.flush()).map_err(RunError::Output)
+        report::write_outcome(&mut out, &outcome, config.json).and_then(|()| out.flush()).map_err(RunError::Output)
     }
 }
 

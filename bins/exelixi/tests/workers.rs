@@ -41,9 +41,12 @@ fn start_long_run(workers: &str) -> (Child, Vec<u32>) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    stdout.read_line(&mut first).unwrap();
     assert!(first.starts_with("gen\t0\t"), "{first:?}");
+    // Keep reading, as a terminal would: a closed pipe is a different story (tested below).
+    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
     let workers = children_of(child.id());
     (child, workers)
 }
@@ -161,6 +164,27 @@ fn is_zombie(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .map(|s| s[s.rfind(')').unwrap() + 2..].starts_with('Z'))
         .unwrap_or(true)
+}
+
+#[test]
+fn a_failure_is_reported_even_when_stdout_is_closed() {
+    // The reader goes away after the first line; then a worker dies. The run must still
+    // exit non-zero and say so, not take the broken pipe for a reader that had enough.
+    let mut run = Command::new(env!("CARGO_BIN_EXE_exelixi"))
+        .args(["run", "--workers", "2", "--problem", "rastrigin", "--size", "30"])
+        .args(["--max-indiv", "1000000000", "--target", "1", "--threads", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(run.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    let workers = children_of(run.id());
+    std::thread::sleep(Duration::from_millis(100));
+    signal(workers[0], "-KILL");
+    let status = wait_with_deadline(&mut run, Duration::from_secs(10));
+    assert!(!status.success(), "{status:?}");
+    assert!(stderr_of(&mut run).contains("lost worker"));
 }
 
 #[test]
