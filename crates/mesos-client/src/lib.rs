@@ -1,0 +1,28 @@
+//! `mesos-client`: the Apache Mesos v1 HTTP APIs, spoken directly (protobuf over HTTP,
+//! RecordIO event streams); no libmesos, no v0 driver.
+//!
+//! Today: the v1 messages ([`v1`], compiled from `proto/mesos/v1` without `protoc`), a
+//! strict RecordIO decoder ([`recordio`]), and a scheduler client ([`scheduler`]) that
+//! subscribes, reads events and sends calls with the `Mesos-Stream-Id` rules.
+//!
+//! **Boundary:** knows Mesos and HTTP only; never depends on `ga-core`, `uow` or the
+//! worker service.
+
+pub mod recordio;
+pub mod scheduler;
+
+/// The Mesos v1 messages (`mesos.v1`, `mesos.v1.scheduler`, `mesos.v1.executor`).
+#[allow(missing_docs, clippy::all, clippy::pedantic)]
+pub mod v1 {
+    include!(concat!(env!("OUT_DIR"), "/mesos.v1.rs"));
+
+    /// `mesos.v1.scheduler`.
+    pub mod scheduler {
+        include!(concat!(env!("OUT_DIR"), "/mesos.v1.scheduler.rs"));
+    }
+
+    /// `mesos.v1.executor`.
+    pub mod executor {
+        include!(concat!(env!("OUT_DIR"), "/mesos.v1.executor.rs"));
+    }
+}

@@ -1,0 +1,239 @@
+//! The scheduler API: `POST /api/v1/scheduler` (shared/docs/MESOS-HTTP-API.md §1–2).
+//!
+//! [`SchedulerClient::subscribe`] opens the event stream and keeps the `Mesos-Stream-Id`
+//! it returns; every other call carries that id and the framework id, and must be
+//! answered 202. Events are decoded from RecordIO strictly by length.
+
+use bytes::Bytes;
+use http::{Request, StatusCode, header};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use prost::Message;
+
+use crate::recordio::{self, RecordIoError};
+use crate::v1::scheduler::{Call, Event, call, event};
+use crate::v1::{Filters, FrameworkId, FrameworkInfo, OfferId};
+
+const PROTOBUF: &str = "application/x-protobuf";
+const STREAM_ID: &str = "mesos-stream-id";
+
+/// Why a scheduler call or stream failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SchedulerError {
+    /// The master address is not `host:port`.
+    #[error("invalid Mesos master {0:?} (expected host:port)")]
+    BadMaster(String),
+    /// The connection failed.
+    #[error("cannot reach the Mesos master at {master}: {reason}")]
+    Transport {
+        /// The master.
+        master: String,
+        /// What failed.
+        reason: String,
+    },
+    /// The master answered with an unexpected status.
+    #[error("the Mesos master answered {call} with HTTP {status}: {body}")]
+    Status {
+        /// The call.
+        call: &'static str,
+        /// The status.
+        status: StatusCode,
+        /// The body (the master's explanation).
+        body: String,
+    },
+    /// SUBSCRIBE succeeded without a `Mesos-Stream-Id`.
+    #[error("the Mesos master's SUBSCRIBE answer has no Mesos-Stream-Id")]
+    NoStreamId,
+    /// A call needs a subscription first.
+    #[error("not subscribed: {0} needs a framework id and a stream id")]
+    NotSubscribed(&'static str),
+    /// The event stream is not valid RecordIO.
+    #[error(transparent)]
+    RecordIo(#[from] RecordIoError),
+    /// An event does not decode.
+    #[error("undecodable event from the Mesos master: {0}")]
+    Decode(#[from] prost::DecodeError),
+    /// The master reported an error in the stream (e.g. a refused FrameworkInfo).
+    #[error("the Mesos master reported: {0}")]
+    MasterError(String),
+}
+
+/// A connection to the scheduler API of one master.
+pub struct SchedulerClient {
+    http: Client<HttpConnector, Full<Bytes>>,
+    master: String,
+    stream_id: Option<String>,
+    framework_id: Option<FrameworkId>,
+}
+
+impl SchedulerClient {
+    /// A client for the master at `host:port`.
+    pub fn new(master: &str) -> Result<Self, SchedulerError> {
+        let valid = master
+            .rsplit_once(':')
+            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0));
+        if !valid {
+            return Err(SchedulerError::BadMaster(master.to_string()));
+        }
+        let http = Client::builder(TokioExecutor::new()).build_http();
+        Ok(Self { http, master: master.to_string(), stream_id: None, framework_id: None })
+    }
+
+    /// The framework id the master assigned, once subscribed.
+    pub fn framework_id(&self) -> Option<&FrameworkId> {
+        self.framework_id.as_ref()
+    }
+
+    /// The current `Mesos-Stream-Id`, once subscribed.
+    pub fn stream_id(&self) -> Option<&str> {
+        self.stream_id.as_deref()
+    }
+
+    fn request(&self, call: &Call, stream_id: Option<&str>) -> Result<Request<Full<Bytes>>, SchedulerError> {
+        let mut builder = Request::post(format!("http://{}/api/v1/scheduler", self.master))
+            .header(header::CONTENT_TYPE, PROTOBUF)
+            .header(header::ACCEPT, PROTOBUF);
+        if let Some(id) = stream_id {
+            builder = builder.header(STREAM_ID, id);
+        }
+        builder
+            .body(Full::new(Bytes::from(call.encode_to_vec())))
+            .map_err(|e| SchedulerError::BadMaster(format!("{}: {e}", self.master)))
+    }
+
+    async fn send(&self, request: Request<Full<Bytes>>) -> Result<http::Response<Incoming>, SchedulerError> {
+        self.http
+            .request(request)
+            .await
+            .map_err(|e| SchedulerError::Transport { master: self.master.clone(), reason: e.to_string() })
+    }
+
+    /// SUBSCRIBE: opens the event stream and reads its first event. A `framework_info`
+    /// with an `id` re-subscribes that framework (failover).
+    pub async fn subscribe(&mut self, framework_info: FrameworkInfo) -> Result<Subscription, SchedulerError> {
+        let call = Call {
+            framework_id: framework_info.id.clone(),
+            r#type: Some(call::Type::Subscribe as i32),
+            subscribe: Some(call::Subscribe { framework_info, suppressed_roles: Vec::new() }),
+            ..Default::default()
+        };
+        // SUBSCRIBE must never carry a stream id.
+        let response = self.send(self.request(&call, None)?).await?;
+        if response.status() != StatusCode::OK {
+            return Err(status_error("SUBSCRIBE", response).await);
+        }
+        let stream_id = response
+            .headers()
+            .get(STREAM_ID)
+            .and_then(|v| v.to_str().ok())
+            .ok_or(SchedulerError::NoStreamId)?
+            .to_string();
+        let mut events = EventStream { body: response.into_body(), decoder: recordio::Decoder::default() };
+        // The first event is SUBSCRIBED, or ERROR followed by the end of the stream.
+        let first = events.next().await.transpose()?;
+        match first {
+            Some(Event { r#type: Some(t), subscribed: Some(s), .. }) if t == event::Type::Subscribed as i32 => {
+                self.framework_id = Some(s.framework_id.clone());
+                self.stream_id = Some(stream_id);
+                Ok(Subscription {
+                    framework_id: s.framework_id,
+                    heartbeat_interval_seconds: s.heartbeat_interval_seconds,
+                    events,
+                })
+            }
+            Some(Event { error: Some(e), .. }) => Err(SchedulerError::MasterError(e.message)),
+            Some(e) => Err(SchedulerError::MasterError(format!("the first event is {:?}, not SUBSCRIBED", e.r#type))),
+            None => Err(SchedulerError::MasterError("the stream ended before SUBSCRIBED".into())),
+        }
+    }
+
+    /// Sends a call of an existing subscription; the master must answer 202.
+    pub async fn call(&self, name: &'static str, mut call: Call) -> Result<(), SchedulerError> {
+        let (Some(framework_id), Some(stream_id)) = (&self.framework_id, &self.stream_id) else {
+            return Err(SchedulerError::NotSubscribed(name));
+        };
+        call.framework_id = Some(framework_id.clone());
+        let response = self.send(self.request(&call, Some(stream_id))?).await?;
+        if response.status() != StatusCode::ACCEPTED {
+            return Err(status_error(name, response).await);
+        }
+        Ok(())
+    }
+
+    /// DECLINE offers, refusing them for `refuse_seconds`.
+    pub async fn decline(&self, offer_ids: Vec<OfferId>, refuse_seconds: f64) -> Result<(), SchedulerError> {
+        let call = Call {
+            r#type: Some(call::Type::Decline as i32),
+            decline: Some(call::Decline { offer_ids, filters: Some(Filters { refuse_seconds: Some(refuse_seconds) }) }),
+            ..Default::default()
+        };
+        self.call("DECLINE", call).await
+    }
+
+    /// REVIVE: clears the filters and asks for offers again (all roles).
+    pub async fn revive(&self) -> Result<(), SchedulerError> {
+        let call = Call {
+            r#type: Some(call::Type::Revive as i32),
+            revive: Some(call::Revive::default()),
+            ..Default::default()
+        };
+        self.call("REVIVE", call).await
+    }
+
+    /// TEARDOWN: ends the framework, its tasks and executors.
+    pub async fn teardown(&self) -> Result<(), SchedulerError> {
+        self.call("TEARDOWN", Call { r#type: Some(call::Type::Teardown as i32), ..Default::default() }).await
+    }
+}
+
+async fn status_error(call: &'static str, response: http::Response<Incoming>) -> SchedulerError {
+    let status = response.status();
+    let body = match response.into_body().collect().await {
+        Ok(b) => String::from_utf8_lossy(&b.to_bytes()).chars().take(500).collect(),
+        Err(e) => format!("(body unreadable: {e})"),
+    };
+    SchedulerError::Status { call, status, body }
+}
+
+/// An open subscription: what SUBSCRIBED said, and the events after it.
+pub struct Subscription {
+    /// The framework's id.
+    pub framework_id: FrameworkId,
+    /// How often the master promises a HEARTBEAT.
+    pub heartbeat_interval_seconds: Option<f64>,
+    /// The events that follow.
+    pub events: EventStream,
+}
+
+/// The master's events, decoded from the RecordIO stream.
+pub struct EventStream {
+    body: Incoming,
+    decoder: recordio::Decoder,
+}
+
+impl EventStream {
+    /// The next event; `None` when the master closed the stream between records.
+    pub async fn next(&mut self) -> Option<Result<Event, SchedulerError>> {
+        loop {
+            match self.decoder.next_record() {
+                Ok(Some(record)) => return Some(Event::decode(record).map_err(SchedulerError::from)),
+                Ok(None) => {}
+                Err(e) => return Some(Err(e.into())),
+            }
+            match self.body.frame().await {
+                Some(Ok(frame)) => {
+                    if let Some(data) = frame.data_ref() {
+                        self.decoder.push(data);
+                    }
+                }
+                Some(Err(e)) => {
+                    return Some(Err(SchedulerError::Transport { master: "(stream)".into(), reason: e.to_string() }));
+                }
+                None => return self.decoder.finish().err().map(|e| Err(e.into())),
+            }
+        }
+    }
+}
