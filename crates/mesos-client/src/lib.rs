@@ -8,6 +8,7 @@
 //! **Boundary:** knows Mesos and HTTP only; never depends on `ga-core`, `uow` or the
 //! worker service.
 
+pub mod executor;
 pub mod recordio;
 pub mod scheduler;
 

@@ -15,7 +15,7 @@ use prost::Message;
 
 use crate::recordio::{self, RecordIoError};
 use crate::v1::scheduler::{Call, Event, call, event};
-use crate::v1::{Filters, FrameworkId, FrameworkInfo, OfferId};
+use crate::v1::{AgentId, ExecutorId, Filters, FrameworkId, FrameworkInfo, OfferId, TaskId, TaskStatus, offer};
 
 const PROTOBUF: &str = "application/x-protobuf";
 const STREAM_ID: &str = "mesos-stream-id";
@@ -181,6 +181,91 @@ impl SchedulerClient {
             ..Default::default()
         };
         self.call("REVIVE", call).await
+    }
+
+    /// ACCEPT offers with operations (e.g. LAUNCH).
+    pub async fn accept(
+        &self,
+        offer_ids: Vec<OfferId>,
+        operations: Vec<offer::Operation>,
+    ) -> Result<(), SchedulerError> {
+        let call = Call {
+            r#type: Some(call::Type::Accept as i32),
+            accept: Some(call::Accept { offer_ids, operations, filters: None }),
+            ..Default::default()
+        };
+        self.call("ACCEPT", call).await
+    }
+
+    /// ACKNOWLEDGE a status update that carried a `uuid` (the agent holds the next update
+    /// of the task until then). Updates without a uuid come from the master: do not call this.
+    pub async fn acknowledge(&self, status: &TaskStatus) -> Result<(), SchedulerError> {
+        let (Some(agent_id), Some(uuid)) = (status.agent_id.clone(), status.uuid.clone()) else {
+            return Ok(());
+        };
+        let call = Call {
+            r#type: Some(call::Type::Acknowledge as i32),
+            acknowledge: Some(call::Acknowledge { agent_id, task_id: status.task_id.clone(), uuid }),
+            ..Default::default()
+        };
+        self.call("ACKNOWLEDGE", call).await
+    }
+
+    /// MESSAGE: data for an executor.
+    pub async fn message(
+        &self,
+        agent_id: AgentId,
+        executor_id: ExecutorId,
+        data: Vec<u8>,
+    ) -> Result<(), SchedulerError> {
+        let call = Call {
+            r#type: Some(call::Type::Message as i32),
+            message: Some(call::Message { agent_id, executor_id, data }),
+            ..Default::default()
+        };
+        self.call("MESSAGE", call).await
+    }
+
+    /// KILL a task.
+    pub async fn kill(&self, task_id: TaskId, agent_id: Option<AgentId>) -> Result<(), SchedulerError> {
+        let call = Call {
+            r#type: Some(call::Type::Kill as i32),
+            kill: Some(call::Kill { task_id, agent_id, kill_policy: None }),
+            ..Default::default()
+        };
+        self.call("KILL", call).await
+    }
+
+    /// SHUTDOWN an executor.
+    pub async fn shutdown(&self, executor_id: ExecutorId, agent_id: AgentId) -> Result<(), SchedulerError> {
+        let call = Call {
+            r#type: Some(call::Type::Shutdown as i32),
+            shutdown: Some(call::Shutdown { executor_id, agent_id }),
+            ..Default::default()
+        };
+        self.call("SHUTDOWN", call).await
+    }
+
+    /// RECONCILE the given tasks (explicit), or every task the master knows (implicit,
+    /// with an empty list).
+    pub async fn reconcile(&self, tasks: Vec<(TaskId, Option<AgentId>)>) -> Result<(), SchedulerError> {
+        let tasks = tasks.into_iter().map(|(task_id, agent_id)| call::reconcile::Task { task_id, agent_id }).collect();
+        let call = Call {
+            r#type: Some(call::Type::Reconcile as i32),
+            reconcile: Some(call::Reconcile { tasks }),
+            ..Default::default()
+        };
+        self.call("RECONCILE", call).await
+    }
+
+    /// SUPPRESS offers (all roles) until REVIVE.
+    pub async fn suppress(&self) -> Result<(), SchedulerError> {
+        let call = Call {
+            r#type: Some(call::Type::Suppress as i32),
+            suppress: Some(call::Suppress::default()),
+            ..Default::default()
+        };
+        self.call("SUPPRESS", call).await
     }
 
     /// TEARDOWN: ends the framework, its tasks and executors.

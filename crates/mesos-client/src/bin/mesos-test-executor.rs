@@ -1,0 +1,69 @@
+//! A small executor built from `mesos-client`'s executor side, for the conformance tests:
+//! on LAUNCH it reports TASK_RUNNING and sends the scheduler a MESSAGE ("hello"); when the
+//! scheduler's MESSAGE arrives it finishes the task with `got:<message>` as data; it exits
+//! once every update was acknowledged, on SHUTDOWN, or when the agent closes the stream.
+
+use std::process::ExitCode;
+
+use mesos_client::executor::{ExecutorClient, ExecutorConfig, is};
+use mesos_client::v1::executor::event;
+use mesos_client::v1::{TaskId, TaskState, TaskStatus};
+
+fn status(task: &TaskId, state: TaskState, data: Option<Vec<u8>>) -> TaskStatus {
+    TaskStatus { task_id: task.clone(), state: state as i32, data, ..Default::default() }
+}
+
+async fn run() -> Result<(), String> {
+    let config = ExecutorConfig::from_env().map_err(|e| e.to_string())?;
+    let mut client = ExecutorClient::new(config);
+    eprintln!("mesos-test-executor: subscribing at {}", client.config().agent_url);
+    let mut events = client.subscribe().await.map_err(|e| e.to_string())?;
+    let mut task: Option<TaskId> = None;
+    let mut finished = false;
+    while let Some(e) = events.next().await {
+        let e = e.map_err(|e| e.to_string())?;
+        // The sandbox's stderr is the place to read what an executor saw.
+        eprintln!("mesos-test-executor: event {:?}", e.r#type.and_then(|t| event::Type::try_from(t).ok()));
+        client.observe(&e);
+        if let Some(launch) = &e.launch {
+            let id = launch.task.task_id.clone();
+            client.update(status(&id, TaskState::TaskRunning, None)).await.map_err(|e| e.to_string())?;
+            client.message(b"hello".to_vec()).await.map_err(|e| e.to_string())?;
+            task = Some(id);
+        } else if let (Some(m), Some(id)) = (&e.message, &task) {
+            let mut data = b"got:".to_vec();
+            data.extend_from_slice(&m.data);
+            client.update(status(id, TaskState::TaskFinished, Some(data))).await.map_err(|e| e.to_string())?;
+            finished = true;
+        } else if let Some(kill) = &e.kill {
+            client.update(status(&kill.task_id, TaskState::TaskKilled, None)).await.map_err(|e| e.to_string())?;
+            finished = true;
+        } else if is(&e, event::Type::Shutdown) {
+            return Ok(());
+        } else if let Some(err) = &e.error {
+            return Err(format!("the agent reported: {}", err.message));
+        }
+        if finished && client.unacknowledged_updates() == 0 {
+            return Ok(());
+        }
+    }
+    eprintln!("mesos-test-executor: the agent closed the stream");
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("mesos-test-executor: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mesos-test-executor: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

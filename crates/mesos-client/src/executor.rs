@@ -1,0 +1,405 @@
+//! The executor API: `POST …/api/v1/executor` on the local agent
+//! (shared/docs/MESOS-HTTP-API.md §4).
+//!
+//! [`ExecutorConfig::from_env`] reads what the agent sets; the agent's URL is built from
+//! `MESOS_SLAVE_PID` (`slave(N)@host:port` → `http://host:port/slave(N)/api/v1/executor`)
+//! as libmesos does, falling back to `MESOS_AGENT_ENDPOINT`. [`ExecutorClient`] keeps every
+//! UPDATE (each with a fresh v4 UUID) and every launched task until the agent
+//! acknowledges them, so a re-subscription can resend them.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, StatusCode, header};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use prost::Message;
+
+use crate::recordio::{self, RecordIoError};
+use crate::v1::executor::{Call, Event, call, event};
+use crate::v1::{ExecutorId, FrameworkId, TaskInfo, TaskStatus, task_status};
+
+const PROTOBUF: &str = "application/x-protobuf";
+
+/// Why the executor side failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecutorError {
+    /// A variable the agent should have set is missing.
+    #[error("{0} is not set: this program must be started by a Mesos agent as an executor")]
+    Missing(&'static str),
+    /// A variable is set but malformed.
+    #[error("{name}={value:?} is malformed: {why}")]
+    Malformed {
+        /// The variable.
+        name: &'static str,
+        /// Its value.
+        value: String,
+        /// What is wrong.
+        why: &'static str,
+    },
+    /// The agent could not be reached.
+    #[error("cannot reach the agent at {url}: {reason}")]
+    Transport {
+        /// The executor URL.
+        url: String,
+        /// What failed.
+        reason: String,
+    },
+    /// The agent answered with an unexpected status.
+    #[error("the agent answered {call} with HTTP {status}: {body}")]
+    Status {
+        /// The call.
+        call: &'static str,
+        /// The status.
+        status: StatusCode,
+        /// The agent's explanation.
+        body: String,
+    },
+    /// The event stream is not valid RecordIO.
+    #[error(transparent)]
+    RecordIo(#[from] RecordIoError),
+    /// An event does not decode.
+    #[error("undecodable event from the agent: {0}")]
+    Decode(#[from] prost::DecodeError),
+    /// No randomness for UUIDs.
+    #[error("cannot read /dev/urandom for an update UUID: {0}")]
+    Random(std::io::Error),
+}
+
+/// What the agent tells an executor through its environment.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExecutorConfig {
+    /// `MESOS_FRAMEWORK_ID`.
+    pub framework_id: String,
+    /// `MESOS_EXECUTOR_ID`.
+    pub executor_id: String,
+    /// The agent's executor API URL.
+    pub agent_url: String,
+    /// `MESOS_SANDBOX` (or `MESOS_DIRECTORY`), if set.
+    pub sandbox: Option<String>,
+    /// `MESOS_CHECKPOINT == "1"`: whether to retry after losing the agent.
+    pub checkpoint: bool,
+    /// `MESOS_RECOVERY_TIMEOUT`, when checkpointing.
+    pub recovery_timeout: Option<Duration>,
+    /// `MESOS_SUBSCRIPTION_BACKOFF_MAX`, when checkpointing.
+    pub subscription_backoff_max: Option<Duration>,
+}
+
+impl ExecutorConfig {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ExecutorError> {
+        Self::from_vars(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the variables `var` returns (for tests and embedding).
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, ExecutorError> {
+        let required = |name: &'static str| var(name).filter(|v| !v.is_empty()).ok_or(ExecutorError::Missing(name));
+        let framework_id = required("MESOS_FRAMEWORK_ID")?;
+        let executor_id = required("MESOS_EXECUTOR_ID")?;
+        let agent_url = match var("MESOS_SLAVE_PID") {
+            Some(pid) => agent_url_from_pid(&pid)?,
+            None => {
+                let endpoint = required("MESOS_AGENT_ENDPOINT")?;
+                if !endpoint.contains(':') {
+                    return Err(ExecutorError::Malformed {
+                        name: "MESOS_AGENT_ENDPOINT",
+                        value: endpoint,
+                        why: "expected host:port",
+                    });
+                }
+                format!("http://{endpoint}/api/v1/executor")
+            }
+        };
+        let checkpoint = match var("MESOS_CHECKPOINT").as_deref() {
+            None | Some("0") => false,
+            Some("1") => true,
+            Some(other) => {
+                return Err(ExecutorError::Malformed {
+                    name: "MESOS_CHECKPOINT",
+                    value: other.into(),
+                    why: "expected 0 or 1",
+                });
+            }
+        };
+        let duration = |name: &'static str| -> Result<Option<Duration>, ExecutorError> {
+            var(name)
+                .map(|v| {
+                    parse_duration(&v).ok_or(ExecutorError::Malformed { name, value: v, why: "expected e.g. 15mins" })
+                })
+                .transpose()
+        };
+        Ok(Self {
+            framework_id,
+            executor_id,
+            agent_url,
+            sandbox: var("MESOS_SANDBOX").or_else(|| var("MESOS_DIRECTORY")),
+            checkpoint,
+            recovery_timeout: duration("MESOS_RECOVERY_TIMEOUT")?,
+            subscription_backoff_max: duration("MESOS_SUBSCRIPTION_BACKOFF_MAX")?,
+        })
+    }
+}
+
+/// `slave(N)@host:port` → `http://host:port/slave(N)/api/v1/executor`, as libmesos' executor
+/// library builds it (with mesos-local only this reaches an agent).
+pub fn agent_url_from_pid(pid: &str) -> Result<String, ExecutorError> {
+    let malformed = |why| ExecutorError::Malformed { name: "MESOS_SLAVE_PID", value: pid.to_string(), why };
+    let (id, address) = pid.split_once('@').ok_or_else(|| malformed("expected slave(N)@host:port"))?;
+    let (host, port) = address.rsplit_once(':').ok_or_else(|| malformed("expected slave(N)@host:port"))?;
+    if id.is_empty() || host.is_empty() || port.parse::<u16>().is_err() || id.contains('/') {
+        return Err(malformed("expected slave(N)@host:port"));
+    }
+    Ok(format!("http://{host}:{port}/{id}/api/v1/executor"))
+}
+
+/// A stout duration (`5secs`, `15mins`, `2.5hrs`, …).
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let split = text.find(|c: char| c.is_ascii_alphabetic())?;
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number.parse().ok().filter(|v: &f64| v.is_finite() && *v >= 0.0)?;
+    let seconds = match unit {
+        "ns" => 1e-9,
+        "us" => 1e-6,
+        "ms" => 1e-3,
+        "secs" => 1.0,
+        "mins" => 60.0,
+        "hrs" => 3600.0,
+        "days" => 86_400.0,
+        "weeks" => 604_800.0,
+        _ => return None,
+    };
+    Duration::try_from_secs_f64(value * seconds).ok()
+}
+
+/// A fresh RFC 4122 version-4 UUID, as the 16 bytes an UPDATE carries.
+pub fn uuid_v4() -> Result<[u8; 16], ExecutorError> {
+    use std::io::Read;
+    let mut b = [0u8; 16];
+    std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut b)).map_err(ExecutorError::Random)?;
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    Ok(b)
+}
+
+/// The executor's connection to its agent.
+pub struct ExecutorClient {
+    http: Client<HttpConnector, Full<Bytes>>,
+    config: ExecutorConfig,
+    /// Updates sent and not yet ACKNOWLEDGED, by UUID.
+    unacknowledged_updates: BTreeMap<[u8; 16], call::Update>,
+    /// Tasks launched and not yet acknowledged through any update, by task id.
+    unacknowledged_tasks: BTreeMap<String, TaskInfo>,
+}
+
+impl ExecutorClient {
+    /// A client for the agent in `config`.
+    pub fn new(config: ExecutorConfig) -> Self {
+        let http = Client::builder(TokioExecutor::new()).build_http();
+        Self { http, config, unacknowledged_updates: BTreeMap::new(), unacknowledged_tasks: BTreeMap::new() }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ExecutorConfig {
+        &self.config
+    }
+
+    /// Updates not yet acknowledged.
+    pub fn unacknowledged_updates(&self) -> usize {
+        self.unacknowledged_updates.len()
+    }
+
+    fn call(&self, r#type: call::Type) -> Call {
+        Call {
+            executor_id: ExecutorId { value: self.config.executor_id.clone() },
+            framework_id: FrameworkId { value: self.config.framework_id.clone() },
+            r#type: Some(r#type as i32),
+            ..Default::default()
+        }
+    }
+
+    async fn post(
+        &self,
+        name: &'static str,
+        call: &Call,
+        expect: StatusCode,
+    ) -> Result<http::Response<Incoming>, ExecutorError> {
+        let request = Request::post(&self.config.agent_url)
+            .header(header::CONTENT_TYPE, PROTOBUF)
+            .header(header::ACCEPT, PROTOBUF)
+            .body(Full::new(Bytes::from(call.encode_to_vec())))
+            .map_err(|e| ExecutorError::Transport { url: self.config.agent_url.clone(), reason: e.to_string() })?;
+        let response = self
+            .http
+            .request(request)
+            .await
+            .map_err(|e| ExecutorError::Transport { url: self.config.agent_url.clone(), reason: e.to_string() })?;
+        if response.status() != expect {
+            let status = response.status();
+            let body = match response.into_body().collect().await {
+                Ok(b) => String::from_utf8_lossy(&b.to_bytes()).chars().take(500).collect(),
+                Err(e) => format!("(body unreadable: {e})"),
+            };
+            return Err(ExecutorError::Status { call: name, status, body });
+        }
+        Ok(response)
+    }
+
+    /// SUBSCRIBE, resending the unacknowledged tasks and updates; returns the event stream.
+    pub async fn subscribe(&self) -> Result<ExecutorEvents, ExecutorError> {
+        let mut call = self.call(call::Type::Subscribe);
+        call.subscribe = Some(call::Subscribe {
+            unacknowledged_tasks: self.unacknowledged_tasks.values().cloned().collect(),
+            unacknowledged_updates: self.unacknowledged_updates.values().cloned().collect(),
+        });
+        let response = self.post("SUBSCRIBE", &call, StatusCode::OK).await?;
+        Ok(ExecutorEvents { body: response.into_body(), decoder: recordio::Decoder::default() })
+    }
+
+    /// Keeps the books on an event: LAUNCH adds an unacknowledged task, ACKNOWLEDGED
+    /// retires an update and its task. Call it for every event received.
+    pub fn observe(&mut self, e: &Event) {
+        if let Some(launch) = &e.launch {
+            self.unacknowledged_tasks.insert(launch.task.task_id.value.clone(), launch.task.clone());
+        }
+        if let Some(ack) = &e.acknowledged {
+            if let Ok(uuid) = <[u8; 16]>::try_from(ack.uuid.as_slice()) {
+                self.unacknowledged_updates.remove(&uuid);
+            }
+            self.unacknowledged_tasks.remove(&ack.task_id.value);
+        }
+    }
+
+    /// UPDATE: sends a task's status with a fresh UUID, source EXECUTOR and this executor's
+    /// id, and keeps it until ACKNOWLEDGED. Returns the UUID.
+    pub async fn update(&mut self, mut status: TaskStatus) -> Result<[u8; 16], ExecutorError> {
+        let uuid = uuid_v4()?;
+        status.uuid = Some(uuid.to_vec());
+        status.source = Some(task_status::Source::Executor as i32);
+        status.executor_id = Some(ExecutorId { value: self.config.executor_id.clone() });
+        let update = call::Update { status };
+        self.unacknowledged_updates.insert(uuid, update.clone());
+        let mut call = self.call(call::Type::Update);
+        call.update = Some(update);
+        self.post("UPDATE", &call, StatusCode::ACCEPTED).await?;
+        Ok(uuid)
+    }
+
+    /// MESSAGE: data for the scheduler.
+    pub async fn message(&self, data: Vec<u8>) -> Result<(), ExecutorError> {
+        let mut call = self.call(call::Type::Message);
+        call.message = Some(call::Message { data });
+        self.post("MESSAGE", &call, StatusCode::ACCEPTED).await.map(drop)
+    }
+}
+
+/// The agent's events.
+pub struct ExecutorEvents {
+    body: Incoming,
+    decoder: recordio::Decoder,
+}
+
+impl ExecutorEvents {
+    /// The next event; `None` when the agent closed the stream between records.
+    pub async fn next(&mut self) -> Option<Result<Event, ExecutorError>> {
+        loop {
+            match self.decoder.next_record() {
+                Ok(Some(record)) => return Some(Event::decode(record).map_err(ExecutorError::from)),
+                Ok(None) => {}
+                Err(e) => return Some(Err(e.into())),
+            }
+            match self.body.frame().await {
+                Some(Ok(frame)) => {
+                    if let Some(data) = frame.data_ref() {
+                        self.decoder.push(data);
+                    }
+                }
+                Some(Err(e)) => {
+                    return Some(Err(ExecutorError::Transport { url: "(stream)".into(), reason: e.to_string() }));
+                }
+                None => return self.decoder.finish().err().map(|e| Err(e.into())),
+            }
+        }
+    }
+}
+
+/// Whether an event is of `kind`.
+pub fn is(e: &Event, kind: event::Type) -> bool {
+    e.r#type == Some(kind as i32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |name| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())
+    }
+
+    #[test]
+    fn the_agent_url_comes_from_the_slave_pid_as_libmesos_builds_it() {
+        let c = ExecutorConfig::from_vars(vars(&[
+            ("MESOS_FRAMEWORK_ID", "f-0001"),
+            ("MESOS_EXECUTOR_ID", "e1"),
+            ("MESOS_SLAVE_PID", "slave(3)@127.0.0.1:5050"),
+            ("MESOS_AGENT_ENDPOINT", "127.0.0.1:5050"),
+            ("MESOS_CHECKPOINT", "1"),
+            ("MESOS_RECOVERY_TIMEOUT", "15mins"),
+            ("MESOS_SUBSCRIPTION_BACKOFF_MAX", "2secs"),
+        ]))
+        .unwrap();
+        assert_eq!(c.agent_url, "http://127.0.0.1:5050/slave(3)/api/v1/executor");
+        assert!(c.checkpoint);
+        assert_eq!(c.recovery_timeout, Some(Duration::from_secs(900)));
+        assert_eq!(c.subscription_backoff_max, Some(Duration::from_secs(2)));
+        let fallback = ExecutorConfig::from_vars(vars(&[
+            ("MESOS_FRAMEWORK_ID", "f"),
+            ("MESOS_EXECUTOR_ID", "e"),
+            ("MESOS_AGENT_ENDPOINT", "10.0.0.1:5051"),
+        ]))
+        .unwrap();
+        assert_eq!(fallback.agent_url, "http://10.0.0.1:5051/api/v1/executor");
+        assert!(!fallback.checkpoint);
+    }
+
+    #[test]
+    fn missing_and_malformed_variables_are_named() {
+        let err = ExecutorConfig::from_vars(vars(&[("MESOS_EXECUTOR_ID", "e")])).unwrap_err();
+        assert!(err.to_string().starts_with("MESOS_FRAMEWORK_ID is not set"), "{err}");
+        let err = ExecutorConfig::from_vars(vars(&[
+            ("MESOS_FRAMEWORK_ID", "f"),
+            ("MESOS_EXECUTOR_ID", "e"),
+            ("MESOS_SLAVE_PID", "garbage"),
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains("MESOS_SLAVE_PID"), "{err}");
+        let err = ExecutorConfig::from_vars(vars(&[
+            ("MESOS_FRAMEWORK_ID", "f"),
+            ("MESOS_EXECUTOR_ID", "e"),
+            ("MESOS_AGENT_ENDPOINT", "a:1"),
+            ("MESOS_RECOVERY_TIMEOUT", "soon"),
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains("MESOS_RECOVERY_TIMEOUT"), "{err}");
+        let err =
+            ExecutorConfig::from_vars(vars(&[("MESOS_FRAMEWORK_ID", "f"), ("MESOS_EXECUTOR_ID", "e")])).unwrap_err();
+        assert!(err.to_string().contains("MESOS_AGENT_ENDPOINT is not set"), "{err}");
+    }
+
+    #[test]
+    fn durations_and_uuids() {
+        assert_eq!(parse_duration("5secs"), Some(Duration::from_secs(5)));
+        assert_eq!(parse_duration("1.5hrs"), Some(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("100ms"), Some(Duration::from_millis(100)));
+        assert_eq!(parse_duration("5"), None);
+        assert_eq!(parse_duration("-1secs"), None);
+        assert_eq!(parse_duration("5parsecs"), None);
+        let (a, b) = (uuid_v4().unwrap(), uuid_v4().unwrap());
+        assert_ne!(a, b);
+        assert_eq!(a[6] >> 4, 4, "version 4");
+        assert_eq!(a[8] >> 6, 0b10, "RFC 4122 variant");
+    }
+}
