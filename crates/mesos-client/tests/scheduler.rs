@@ -148,18 +148,12 @@ async fn next_update(inbox: &mut Inbox, client: &SchedulerClient) -> mesos_clien
     status
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn launch_our_executor_exchange_messages_and_finish_with_data() {
-    let _serial = MASTER.lock().await;
+/// A LAUNCH of one task of ours on `offer`'s agent, run by `mesos-test-executor`.
+fn launch_our_executor(offer: &Offer, task_id: &str, executor_id: &ExecutorId) -> offer::Operation {
     let executor_path = env!("CARGO_BIN_EXE_mesos-test-executor");
-    let mut client = SchedulerClient::new(&master()).unwrap();
-    let mut inbox = Inbox::new(client.subscribe(framework("exelixi-launch")).await.unwrap().events);
-    let e = inbox.next_of(event::Type::Offers, Duration::from_secs(10)).await.expect("OFFERS");
-    let offer: Offer = e.offers.unwrap().offers.remove(0);
-    let executor_id = ExecutorId { value: "exelixi-test-executor".into() };
     let task = TaskInfo {
         name: "conformance".into(),
-        task_id: TaskId { value: "task-1".into() },
+        task_id: TaskId { value: task_id.into() },
         agent_id: offer.agent_id.clone(),
         resources: vec![scalar("cpus", 0.1), scalar("mem", 32.0)],
         executor: Some(ExecutorInfo {
@@ -171,10 +165,22 @@ async fn launch_our_executor_exchange_messages_and_finish_with_data() {
         }),
         ..Default::default()
     };
-    let launch = offer::Operation {
+    offer::Operation {
         r#type: Some(offer::operation::Type::Launch as i32),
         launch: Some(offer::operation::Launch { task_infos: vec![task] }),
-    };
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn launch_our_executor_exchange_messages_and_finish_with_data() {
+    let _serial = MASTER.lock().await;
+    let executor_path = env!("CARGO_BIN_EXE_mesos-test-executor");
+    let mut client = SchedulerClient::new(&master()).unwrap();
+    let mut inbox = Inbox::new(client.subscribe(framework("exelixi-launch")).await.unwrap().events);
+    let e = inbox.next_of(event::Type::Offers, Duration::from_secs(10)).await.expect("OFFERS");
+    let offer: Offer = e.offers.unwrap().offers.remove(0);
+    let executor_id = ExecutorId { value: "exelixi-test-executor".into() };
+    let launch = launch_our_executor(&offer, "task-1", &executor_id);
     client.accept(vec![offer.id.clone()], vec![launch]).await.unwrap();
 
     let running = next_update(&mut inbox, &client).await;
@@ -201,4 +207,46 @@ async fn launch_our_executor_exchange_messages_and_finish_with_data() {
         assert!(std::time::Instant::now() < deadline, "the executor outlived TEARDOWN");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_a_running_task_and_reconcile_implicitly() {
+    let _serial = MASTER.lock().await;
+    let mut client = SchedulerClient::new(&master()).unwrap();
+    let mut inbox = Inbox::new(client.subscribe(framework("exelixi-kill")).await.unwrap().events);
+    let e = inbox.next_of(event::Type::Offers, Duration::from_secs(10)).await.expect("OFFERS");
+    let offer = e.offers.unwrap().offers.remove(0);
+    let executor_id = ExecutorId { value: "exelixi-kill-executor".into() };
+    client.accept(vec![offer.id.clone()], vec![launch_our_executor(&offer, "task-k", &executor_id)]).await.unwrap();
+    let running = next_update(&mut inbox, &client).await;
+    assert_eq!(running.state, TaskState::TaskRunning as i32, "{running:?}");
+
+    // Implicit reconciliation (no tasks named) reports every task the master knows.
+    client.reconcile(Vec::new()).await.unwrap();
+    let known = inbox.next_of(event::Type::Update, Duration::from_secs(10)).await.expect("reconcile answer");
+    let known = known.update.unwrap().status;
+    assert_eq!((known.task_id.value.as_str(), known.state), ("task-k", TaskState::TaskRunning as i32));
+    assert!(known.uuid.is_none());
+
+    client.kill(TaskId { value: "task-k".into() }, Some(offer.agent_id.clone())).await.unwrap();
+    let killed = next_update(&mut inbox, &client).await;
+    assert_eq!(killed.state, TaskState::TaskKilled as i32, "{killed:?}");
+    client.teardown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn suppress_stops_offers_until_revive() {
+    let _serial = MASTER.lock().await;
+    let mut client = SchedulerClient::new(&master()).unwrap();
+    let mut inbox = Inbox::new(client.subscribe(framework("exelixi-suppress")).await.unwrap().events);
+    let e = inbox.next_of(event::Type::Offers, Duration::from_secs(10)).await.expect("OFFERS");
+    let ids: Vec<OfferId> = e.offers.unwrap().offers.into_iter().map(|o| o.id).collect();
+    client.suppress().await.unwrap();
+    // Declined without a filter, the resources would come back at once; suppressed, they do not.
+    client.decline(ids, 0.0).await.unwrap();
+    inbox.drop_skipped(event::Type::Offers);
+    assert!(inbox.next_of(event::Type::Offers, Duration::from_secs(3)).await.is_none());
+    client.revive().await.unwrap();
+    assert!(inbox.next_of(event::Type::Offers, Duration::from_secs(10)).await.is_some());
+    client.teardown().await.unwrap();
 }
