@@ -59,6 +59,77 @@ pub enum SchedulerError {
     /// The master reported an error in the stream (e.g. a refused FrameworkInfo).
     #[error("the Mesos master reported: {0}")]
     MasterError(String),
+    /// The master refused the credentials (HTTP 401). Not retried: a wrong secret stays wrong.
+    #[error("the Mesos master refused {}: check DEFAULT_PRINCIPAL and DEFAULT_SECRET", match principal {
+        Some(p) => format!("the credentials of principal {p:?}"),
+        None => "a framework without credentials (set MESOS_AUTHENTICATE, DEFAULT_PRINCIPAL and DEFAULT_SECRET)".to_string(),
+    })]
+    Unauthorized {
+        /// The principal presented, if any.
+        principal: Option<String>,
+    },
+    /// `MESOS_AUTHENTICATE` is set but a credential variable is missing.
+    #[error("MESOS_AUTHENTICATE is set but {0} is not: both DEFAULT_PRINCIPAL and DEFAULT_SECRET are needed")]
+    MissingCredential(&'static str),
+}
+
+/// A principal and secret for HTTP basic authentication.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credential {
+    /// The principal (also `FrameworkInfo.principal`).
+    pub principal: String,
+    /// The secret.
+    pub secret: String,
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credential").field("principal", &self.principal).finish_non_exhaustive()
+    }
+}
+
+impl Credential {
+    /// As the original Exelixi read them: when `MESOS_AUTHENTICATE` is set (to anything but
+    /// the empty string), `DEFAULT_PRINCIPAL` and `DEFAULT_SECRET` are required.
+    pub fn from_env() -> Result<Option<Self>, SchedulerError> {
+        Self::from_vars(|name| std::env::var(name).ok())
+    }
+
+    /// [`Credential::from_env`] over any source of variables.
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Option<Self>, SchedulerError> {
+        if var("MESOS_AUTHENTICATE").is_none_or(|v| v.is_empty()) {
+            return Ok(None);
+        }
+        let principal = var("DEFAULT_PRINCIPAL").filter(|v| !v.is_empty());
+        let secret = var("DEFAULT_SECRET").filter(|v| !v.is_empty());
+        match (principal, secret) {
+            (None, _) => Err(SchedulerError::MissingCredential("DEFAULT_PRINCIPAL")),
+            (_, None) => Err(SchedulerError::MissingCredential("DEFAULT_SECRET")),
+            (Some(principal), Some(secret)) => Ok(Some(Self { principal, secret })),
+        }
+    }
+
+    fn header(&self) -> String {
+        format!("Basic {}", base64(format!("{}:{}", self.principal, self.secret).as_bytes()))
+    }
+}
+
+/// Standard base64 with padding (RFC 4648 §4), for the Authorization header.
+fn base64(input: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
+    for chunk in input.chunks(3) {
+        let b = [chunk[0], chunk.get(1).copied().unwrap_or(0), chunk.get(2).copied().unwrap_or(0)];
+        let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
 
 /// A connection to the scheduler API of one master.
@@ -67,6 +138,7 @@ pub struct SchedulerClient {
     master: String,
     stream_id: Option<String>,
     framework_id: Option<FrameworkId>,
+    credential: Option<Credential>,
 }
 
 impl SchedulerClient {
@@ -79,7 +151,13 @@ impl SchedulerClient {
             return Err(SchedulerError::BadMaster(master.to_string()));
         }
         let http = Client::builder(TokioExecutor::new()).build_http();
-        Ok(Self { http, master: master.to_string(), stream_id: None, framework_id: None })
+        Ok(Self { http, master: master.to_string(), stream_id: None, framework_id: None, credential: None })
+    }
+
+    /// Authenticates every call with HTTP basic authentication.
+    pub fn with_credential(mut self, credential: Option<Credential>) -> Self {
+        self.credential = credential;
+        self
     }
 
     /// The framework id the master assigned, once subscribed.
@@ -98,6 +176,9 @@ impl SchedulerClient {
             .header(header::ACCEPT, PROTOBUF);
         if let Some(id) = stream_id {
             builder = builder.header(STREAM_ID, id);
+        }
+        if let Some(c) = &self.credential {
+            builder = builder.header(header::AUTHORIZATION, c.header());
         }
         builder
             .body(Full::new(Bytes::from(call.encode_to_vec())))
@@ -122,6 +203,11 @@ impl SchedulerClient {
         };
         // SUBSCRIBE must never carry a stream id.
         let response = self.send(self.request(&call, None)?).await?;
+        if response.status() == StatusCode::UNAUTHORIZED {
+            return Err(SchedulerError::Unauthorized {
+                principal: self.credential.as_ref().map(|c| c.principal.clone()),
+            });
+        }
         if response.status() != StatusCode::OK {
             return Err(status_error("SUBSCRIBE", response).await);
         }
@@ -320,5 +406,46 @@ impl EventStream {
                 None => return self.decoder.finish().err().map(|e| Err(e.into())),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_rfc_4648_vectors() {
+        for (plain, coded) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(base64(plain.as_bytes()), coded);
+        }
+    }
+
+    #[test]
+    fn credentials_follow_the_original_rules() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |n: &str| pairs.iter().find(|(k, _)| *k == n).map(|(_, v)| v.to_string())
+        };
+        assert_eq!(Credential::from_vars(env(&[])).unwrap(), None);
+        let err = Credential::from_vars(env(&[("MESOS_AUTHENTICATE", "1"), ("DEFAULT_SECRET", "s")])).unwrap_err();
+        assert!(err.to_string().contains("DEFAULT_PRINCIPAL is not"), "{err}");
+        let err = Credential::from_vars(env(&[("MESOS_AUTHENTICATE", "1"), ("DEFAULT_PRINCIPAL", "p")])).unwrap_err();
+        assert!(err.to_string().contains("DEFAULT_SECRET is not"), "{err}");
+        let c = Credential::from_vars(env(&[
+            ("MESOS_AUTHENTICATE", "1"),
+            ("DEFAULT_PRINCIPAL", "p"),
+            ("DEFAULT_SECRET", "s"),
+        ]))
+        .unwrap()
+        .unwrap();
+        assert_eq!(c.header(), "Basic cDpz");
+        assert_eq!(format!("{c:?}"), "Credential { principal: \"p\", .. }", "Debug never prints the secret");
     }
 }
