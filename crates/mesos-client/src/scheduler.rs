@@ -68,6 +68,10 @@ pub enum SchedulerError {
         /// The principal presented, if any.
         principal: Option<String>,
     },
+    /// No event (not even a HEARTBEAT) arrived for several heartbeat intervals: the
+    /// connection is dead even if TCP has not noticed.
+    #[error("no event from the Mesos master for {0:?}: the subscription is considered lost")]
+    Silent(std::time::Duration),
     /// `MESOS_AUTHENTICATE` is set but a credential variable is missing.
     #[error("MESOS_AUTHENTICATE is set but {0} is not: both DEFAULT_PRINCIPAL and DEFAULT_SECRET are needed")]
     MissingCredential(&'static str),
@@ -236,6 +240,30 @@ impl SchedulerClient {
         }
     }
 
+    /// SUBSCRIBE, retried with exponential backoff (from `first_wait`, doubling, at most 8
+    /// s between attempts) while the failure is transient — the master unreachable, or 503
+    /// while it elects a leader or recovers — for at most `attempts` attempts. Refusals
+    /// (401, 400, an in-stream ERROR) are returned at once.
+    pub async fn subscribe_with_retry(
+        &mut self,
+        framework_info: FrameworkInfo,
+        attempts: u32,
+        first_wait: std::time::Duration,
+    ) -> Result<Subscription, SchedulerError> {
+        let mut wait = first_wait;
+        let mut attempt = 1;
+        loop {
+            match self.subscribe(framework_info.clone()).await {
+                Err(e) if attempt < attempts && is_transient(&e) => {
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(std::time::Duration::from_secs(8));
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
     /// Sends a call of an existing subscription; the master must answer 202.
     pub async fn call(&self, name: &'static str, mut call: Call) -> Result<(), SchedulerError> {
         let (Some(framework_id), Some(stream_id)) = (&self.framework_id, &self.stream_id) else {
@@ -360,6 +388,15 @@ impl SchedulerClient {
     }
 }
 
+/// Whether a SUBSCRIBE failure may pass by itself.
+fn is_transient(e: &SchedulerError) -> bool {
+    match e {
+        SchedulerError::Transport { .. } => true,
+        SchedulerError::Status { status, .. } => *status == StatusCode::SERVICE_UNAVAILABLE,
+        _ => false,
+    }
+}
+
 async fn status_error(call: &'static str, response: http::Response<Incoming>) -> SchedulerError {
     let status = response.status();
     let body = match response.into_body().collect().await {
@@ -377,6 +414,29 @@ pub struct Subscription {
     pub heartbeat_interval_seconds: Option<f64>,
     /// The events that follow.
     pub events: EventStream,
+}
+
+/// Heartbeat intervals without any event after which a subscription is considered lost
+/// (mesos-go and the C++ library use a small multiple too).
+pub const MISSED_HEARTBEATS: u32 = 3;
+
+impl Subscription {
+    /// How long to wait for an event before declaring the subscription lost:
+    /// [`MISSED_HEARTBEATS`] heartbeat intervals (15 s each unless the master said otherwise).
+    pub fn liveness_timeout(&self) -> std::time::Duration {
+        let interval = self.heartbeat_interval_seconds.filter(|s| s.is_finite() && *s > 0.0).unwrap_or(15.0);
+        std::time::Duration::from_secs_f64(interval * f64::from(MISSED_HEARTBEATS))
+    }
+
+    /// The next event, or [`SchedulerError::Silent`] if none came within the liveness
+    /// timeout; `None` when the master closed the stream.
+    pub async fn next_event(&mut self) -> Option<Result<Event, SchedulerError>> {
+        let limit = self.liveness_timeout();
+        match tokio::time::timeout(limit, self.events.next()).await {
+            Ok(next) => next,
+            Err(_) => Some(Err(SchedulerError::Silent(limit))),
+        }
+    }
 }
 
 /// The master's events, decoded from the RecordIO stream.

@@ -250,3 +250,40 @@ async fn suppress_stops_offers_until_revive() {
     assert!(inbox.next_of(event::Type::Offers, Duration::from_secs(10)).await.is_some());
     client.teardown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_master_restart_the_framework_resubscribes_with_its_id() {
+    let _serial = MASTER.lock().await;
+    let master = master();
+    let port = master.rsplit_once(':').map(|(_, p)| p.to_string()).unwrap();
+    let mut client = SchedulerClient::new(&master).unwrap();
+    let info = FrameworkInfo { failover_timeout: Some(300.0), ..framework("exelixi-failover") };
+    let mut sub = client.subscribe(info.clone()).await.unwrap();
+    let id = sub.framework_id.clone();
+
+    let restart = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tools/mesos-local/restart");
+    let status = tokio::process::Command::new(restart).args(["--port", &port]).status().await.unwrap();
+    assert!(status.success(), "tools/mesos-local/restart failed");
+
+    // The old stream ends (or errors) with the old master.
+    let ended = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            match sub.next_event().await {
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => return,
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the stream survived a master restart");
+
+    // Re-subscribing with the framework id (within failover_timeout) gets the same id back,
+    // once the new master has recovered (503 meanwhile, retried).
+    let again = client
+        .subscribe_with_retry(FrameworkInfo { id: Some(id.clone()), ..info }, 20, Duration::from_millis(250))
+        .await
+        .unwrap();
+    assert_eq!(again.framework_id, id);
+    assert!(again.liveness_timeout() >= Duration::from_secs(45));
+    client.teardown().await.unwrap();
+}
