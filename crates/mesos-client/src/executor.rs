@@ -19,7 +19,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use prost::Message;
 
-use crate::recordio::{self, RecordIoError};
+use crate::recordio::{RecordIoError, RecordStream, StreamFailure};
 use crate::v1::executor::{Call, Event, call, event};
 use crate::v1::{ExecutorId, FrameworkId, TaskInfo, TaskStatus, task_status};
 
@@ -256,7 +256,7 @@ impl ExecutorClient {
             unacknowledged_updates: self.unacknowledged_updates.values().cloned().collect(),
         });
         let response = self.post("SUBSCRIBE", &call, StatusCode::OK).await?;
-        Ok(ExecutorEvents { body: response.into_body(), decoder: recordio::Decoder::default() })
+        Ok(ExecutorEvents { records: RecordStream::new(response.into_body()) })
     }
 
     /// Keeps the books on an event: LAUNCH adds an unacknowledged task, ACKNOWLEDGED
@@ -298,31 +298,17 @@ impl ExecutorClient {
 
 /// The agent's events.
 pub struct ExecutorEvents {
-    body: Incoming,
-    decoder: recordio::Decoder,
+    records: RecordStream,
 }
 
 impl ExecutorEvents {
     /// The next event; `None` when the agent closed the stream between records.
     pub async fn next(&mut self) -> Option<Result<Event, ExecutorError>> {
-        loop {
-            match self.decoder.next_record() {
-                Ok(Some(record)) => return Some(Event::decode(record).map_err(ExecutorError::from)),
-                Ok(None) => {}
-                Err(e) => return Some(Err(e.into())),
-            }
-            match self.body.frame().await {
-                Some(Ok(frame)) => {
-                    if let Some(data) = frame.data_ref() {
-                        self.decoder.push(data);
-                    }
-                }
-                Some(Err(e)) => {
-                    return Some(Err(ExecutorError::Transport { url: "(stream)".into(), reason: e.to_string() }));
-                }
-                None => return self.decoder.finish().err().map(|e| Err(e.into())),
-            }
-        }
+        Some(match self.records.next().await? {
+            Ok(record) => Event::decode(record).map_err(ExecutorError::from),
+            Err(StreamFailure::RecordIo(e)) => Err(e.into()),
+            Err(StreamFailure::Transport(reason)) => Err(ExecutorError::Transport { url: "(stream)".into(), reason }),
+        })
     }
 }
 

@@ -100,6 +100,48 @@ fn prefix_text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(&bytes[..bytes.len().min(24)]).into_owned()
 }
 
+/// Records read from a streaming HTTP body, decoded as they arrive: the common part of the
+/// scheduler's and the executor's event streams.
+pub(crate) struct RecordStream {
+    body: hyper::body::Incoming,
+    decoder: Decoder,
+}
+
+/// Why a record stream stopped short.
+pub(crate) enum StreamFailure {
+    /// The bytes are not RecordIO.
+    RecordIo(RecordIoError),
+    /// The connection failed.
+    Transport(String),
+}
+
+impl RecordStream {
+    pub(crate) fn new(body: hyper::body::Incoming) -> Self {
+        Self { body, decoder: Decoder::default() }
+    }
+
+    /// The next record; `None` when the peer closed the stream between records.
+    pub(crate) async fn next(&mut self) -> Option<Result<Bytes, StreamFailure>> {
+        use http_body_util::BodyExt;
+        loop {
+            match self.decoder.next_record() {
+                Ok(Some(record)) => return Some(Ok(record)),
+                Ok(None) => {}
+                Err(e) => return Some(Err(StreamFailure::RecordIo(e))),
+            }
+            match self.body.frame().await {
+                Some(Ok(frame)) => {
+                    if let Some(data) = frame.data_ref() {
+                        self.decoder.push(data);
+                    }
+                }
+                Some(Err(e)) => return Some(Err(StreamFailure::Transport(e.to_string()))),
+                None => return self.decoder.finish().err().map(|e| Err(StreamFailure::RecordIo(e))),
+            }
+        }
+    }
+}
+
 /// Frames one record.
 pub fn encode(record: &[u8]) -> Vec<u8> {
     let mut out = format!("{}\n", record.len()).into_bytes();

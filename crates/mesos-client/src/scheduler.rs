@@ -13,7 +13,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use prost::Message;
 
-use crate::recordio::{self, RecordIoError};
+use crate::recordio::{RecordIoError, RecordStream, StreamFailure};
 use crate::v1::scheduler::{Call, Event, call, event};
 use crate::v1::{AgentId, ExecutorId, Filters, FrameworkId, FrameworkInfo, OfferId, TaskId, TaskStatus, offer};
 
@@ -221,7 +221,7 @@ impl SchedulerClient {
             .and_then(|v| v.to_str().ok())
             .ok_or(SchedulerError::NoStreamId)?
             .to_string();
-        let mut events = EventStream { body: response.into_body(), decoder: recordio::Decoder::default() };
+        let mut events = EventStream { records: RecordStream::new(response.into_body()) };
         // The first event is SUBSCRIBED, or ERROR followed by the end of the stream.
         let first = events.next().await.transpose()?;
         match first {
@@ -441,31 +441,19 @@ impl Subscription {
 
 /// The master's events, decoded from the RecordIO stream.
 pub struct EventStream {
-    body: Incoming,
-    decoder: recordio::Decoder,
+    records: RecordStream,
 }
 
 impl EventStream {
     /// The next event; `None` when the master closed the stream between records.
     pub async fn next(&mut self) -> Option<Result<Event, SchedulerError>> {
-        loop {
-            match self.decoder.next_record() {
-                Ok(Some(record)) => return Some(Event::decode(record).map_err(SchedulerError::from)),
-                Ok(None) => {}
-                Err(e) => return Some(Err(e.into())),
+        Some(match self.records.next().await? {
+            Ok(record) => Event::decode(record).map_err(SchedulerError::from),
+            Err(StreamFailure::RecordIo(e)) => Err(e.into()),
+            Err(StreamFailure::Transport(reason)) => {
+                Err(SchedulerError::Transport { master: "(stream)".into(), reason })
             }
-            match self.body.frame().await {
-                Some(Ok(frame)) => {
-                    if let Some(data) = frame.data_ref() {
-                        self.decoder.push(data);
-                    }
-                }
-                Some(Err(e)) => {
-                    return Some(Err(SchedulerError::Transport { master: "(stream)".into(), reason: e.to_string() }));
-                }
-                None => return self.decoder.finish().err().map(|e| Err(e.into())),
-            }
-        }
+        })
     }
 }
 
