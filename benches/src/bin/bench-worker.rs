@@ -13,11 +13,11 @@ struct BenchJobs;
 
 impl Registry for BenchJobs {
     fn create(&self, job: &str, config: &[u8], shard: u32, shards: u32) -> Result<Job, WorkError> {
-        let c: GaConfig = uow::decode("config", config).map_err(|e| WorkError::Failed(e.to_string()))?;
+        let c = GaConfig::decode(config)?;
         match (job, c.problem.as_str()) {
-            (ga::JOB, "slow-rastrigin") => ga::job(SlowRastrigin::default(), config, shard, shards),
-            (ga::JOB, "onemax") => ga::job(OneMax { bits: c.size.unwrap_or(100) }, config, shard, shards),
-            _ => Err(WorkError::UnknownJob(format!("{job}/{}", c.problem))),
+            (ga::JOB, "slow-rastrigin") => ga::job(SlowRastrigin::default(), c, shard, shards),
+            (ga::JOB, "onemax") => ga::job(OneMax { bits: c.size.unwrap_or(100) }, c, shard, shards),
+            (_, name) => Err(WorkError::UnknownJob(format!("{job}/{name}"))),
         }
     }
 }

@@ -17,13 +17,13 @@ pub const TOKEN_ENV: &str = "EXELIXI_TOKEN";
 /// The jobs this binary's workers run: the GA over the built-in problems.
 pub struct BuiltinJobs;
 
-struct CreateShard<'a> {
-    config: &'a [u8],
+struct CreateShard {
+    config: GaConfig,
     shard: u32,
     shards: u32,
 }
 
-impl WithProblem for CreateShard<'_> {
+impl WithProblem for CreateShard {
     type Output = Result<Job, WorkError>;
     fn with<P>(self, problem: P) -> Self::Output
     where
@@ -40,12 +40,12 @@ impl Registry for BuiltinJobs {
             return Err(WorkError::UnknownJob(job.to_string()));
         }
         let invalid = |why: String| WorkError::Invalid { what: "GA configuration", why };
-        let c: GaConfig = uow::decode("GA configuration", config).map_err(|e| invalid(e.to_string()))?;
-        let name: ProblemName = c.problem.parse().map_err(invalid)?;
-        if c.size.is_some_and(|s| !(1..=crate::cli::MAX_SIZE).contains(&s)) {
-            return Err(invalid(format!("size {:?} out of range", c.size)));
+        let config = GaConfig::decode(config)?;
+        let name: ProblemName = config.problem.parse().map_err(invalid)?;
+        if config.size.is_some_and(|s| !(1..=crate::cli::MAX_SIZE).contains(&s)) {
+            return Err(invalid(format!("size {:?} out of range", config.size)));
         }
-        problems::visit(name, c.size, CreateShard { config, shard, shards })
+        problems::visit(name, config.size, CreateShard { config, shard, shards })
     }
 }
 

@@ -42,6 +42,15 @@ pub struct GaConfig {
     pub threads: usize,
 }
 
+impl GaConfig {
+    /// Decodes a configuration as a worker receives it: the one place the bytes are read,
+    /// so that a registry can choose the problem and hand the result to [`job`].
+    pub fn decode(bytes: &[u8]) -> Result<Self, WorkError> {
+        decode("GA configuration", bytes)
+            .map_err(|e| WorkError::Invalid { what: "GA configuration", why: e.to_string() })
+    }
+}
+
 #[derive(Serialize, Deserialize)]
 struct NextRequest {
     generation: u32,
@@ -94,14 +103,14 @@ pub struct GaShard<P: Problem> {
     placement: Placement,
 }
 
-/// Creates shard `shard` of `shards` of a GA job over `problem` from its configuration.
-pub fn job<P>(problem: P, config: &[u8], shard: u32, shards: u32) -> Result<Job, WorkError>
+/// Creates shard `shard` of `shards` of a GA job over `problem` (decoded with
+/// [`GaConfig::decode`]).
+pub fn job<P>(problem: P, config: GaConfig, shard: u32, shards: u32) -> Result<Job, WorkError>
 where
     P: Problem + 'static,
     P::Genome: Serialize + DeserializeOwned,
 {
     let invalid = |why: String| WorkError::Invalid { what: "GA configuration", why };
-    let config: GaConfig = decode("GA configuration", config).map_err(|e| invalid(e.to_string()))?;
     let pool = match config.threads {
         1 => None,
         n => Some(Arc::new(

@@ -6,9 +6,8 @@ use proptest::prelude::*;
 use uow::ga::{self, GaConfig, Placement};
 use worker_service::{Outbox, WorkError};
 
-fn config<P: Problem>(problem: &P) -> Vec<u8> {
-    let c = GaConfig { problem: "x".into(), size: None, params: problem.params(), seed: 1, threads: 1 };
-    uow::encode("config", &c).unwrap()
+fn config<P: Problem>(problem: &P) -> GaConfig {
+    GaConfig { problem: "x".into(), size: None, params: problem.params(), seed: 1, threads: 1 }
 }
 
 /// A valid batch of candidates owned by shard 0 of 2, encoded.
@@ -32,9 +31,9 @@ proptest! {
     #[test]
     fn arbitrary_deliveries_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
         for job in [
-            ga::job(Sum231::default(), &config(&Sum231::default()), 0, 2).unwrap(),
-            ga::job(OneMax { bits: 100 }, &config(&OneMax::default()), 0, 2).unwrap(),
-            ga::job(Tsp::berlin52(), &config(&Tsp::berlin52()), 0, 2).unwrap(),
+            ga::job(Sum231::default(), config(&Sum231::default()), 0, 2).unwrap(),
+            ga::job(OneMax { bits: 100 }, config(&OneMax::default()), 0, 2).unwrap(),
+            ga::job(Tsp::berlin52(), config(&Tsp::berlin52()), 0, 2).unwrap(),
         ] {
             let _ = job.decoder.decode(&bytes);
         }
@@ -47,14 +46,14 @@ proptest! {
             let i = at.index(bytes.len());
             bytes[i] = value;
         }
-        let job = ga::job(Sum231::default(), &config(&Sum231::default()), 0, 2).unwrap();
+        let job = ga::job(Sum231::default(), config(&Sum231::default()), 0, 2).unwrap();
         let _ = job.decoder.decode(&bytes);
     }
 
     #[test]
     fn arbitrary_phase_payloads_and_configs_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
-        let _ = ga::job(Sum231::default(), &bytes, 0, 1);
-        let mut job = ga::job(Sum231::default(), &config(&Sum231::default()), 0, 1).unwrap();
+        let _ = GaConfig::decode(&bytes);
+        let mut job = ga::job(Sum231::default(), config(&Sum231::default()), 0, 1).unwrap();
         for phase in ["next", "report", "admit", "init", "bogus"] {
             let _ = job.work.phase(phase, &bytes, Vec::new(), &mut Outbox::default());
         }
@@ -63,7 +62,7 @@ proptest! {
 
 #[test]
 fn a_valid_batch_is_accepted_and_tampering_is_named() {
-    let job = ga::job(Sum231::default(), &config(&Sum231::default()), 0, 2).unwrap();
+    let job = ga::job(Sum231::default(), config(&Sum231::default()), 0, 2).unwrap();
     assert!(job.decoder.decode(&valid_batch()).is_ok());
 
     let forged =

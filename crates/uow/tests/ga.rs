@@ -18,10 +18,10 @@ impl Registry for Problems {
         if job != ga::JOB {
             return Err(WorkError::UnknownJob(job.into()));
         }
-        let c: GaConfig = uow::decode("config", config).map_err(|e| WorkError::Failed(e.to_string()))?;
+        let c = GaConfig::decode(config)?;
         match c.problem.as_str() {
-            "sum231" => ga::job(Sum231::default(), config, shard, shards),
-            "onemax" => ga::job(OneMax { bits: c.size.unwrap_or(100) }, config, shard, shards),
+            "sum231" => ga::job(Sum231::default(), c, shard, shards),
+            "onemax" => ga::job(OneMax { bits: c.size.unwrap_or(100) }, c, shard, shards),
             other => Err(WorkError::Invalid { what: "problem", why: other.into() }),
         }
     }
