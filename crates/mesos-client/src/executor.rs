@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Request, StatusCode, header};
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -239,11 +239,7 @@ impl ExecutorClient {
             .map_err(|e| ExecutorError::Transport { url: self.config.agent_url.clone(), reason: e.to_string() })?;
         if response.status() != expect {
             let status = response.status();
-            let body = match response.into_body().collect().await {
-                Ok(b) => String::from_utf8_lossy(&b.to_bytes()).chars().take(500).collect(),
-                Err(e) => format!("(body unreadable: {e})"),
-            };
-            return Err(ExecutorError::Status { call: name, status, body });
+            return Err(ExecutorError::Status { call: name, status, body: crate::explanation(response).await });
         }
         Ok(response)
     }

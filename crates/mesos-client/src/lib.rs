@@ -12,6 +12,15 @@ pub mod executor;
 pub mod recordio;
 pub mod scheduler;
 
+/// The first 500 characters of an error response's body: Mesos explains refusals there.
+async fn explanation(response: http::Response<hyper::body::Incoming>) -> String {
+    use http_body_util::BodyExt;
+    match response.into_body().collect().await {
+        Ok(b) => String::from_utf8_lossy(&b.to_bytes()).chars().take(500).collect(),
+        Err(e) => format!("(body unreadable: {e})"),
+    }
+}
+
 /// The Mesos v1 messages (`mesos.v1`, `mesos.v1.scheduler`, `mesos.v1.executor`).
 #[allow(missing_docs, clippy::all, clippy::pedantic)]
 pub mod v1 {

@@ -6,7 +6,7 @@
 
 use bytes::Bytes;
 use http::{Request, StatusCode, header};
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -399,11 +399,7 @@ fn is_transient(e: &SchedulerError) -> bool {
 
 async fn status_error(call: &'static str, response: http::Response<Incoming>) -> SchedulerError {
     let status = response.status();
-    let body = match response.into_body().collect().await {
-        Ok(b) => String::from_utf8_lossy(&b.to_bytes()).chars().take(500).collect(),
-        Err(e) => format!("(body unreadable: {e})"),
-    };
-    SchedulerError::Status { call, status, body }
+    SchedulerError::Status { call, status, body: crate::explanation(response).await }
 }
 
 /// An open subscription: what SUBSCRIBED said, and the events after it.
