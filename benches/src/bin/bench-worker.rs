@@ -1,7 +1,6 @@
 //! A worker for the distributed benchmark: `exelixi worker`'s service with the benchmark's
 //! problems (`slow-rastrigin`, `onemax`). Started by `benches/distributed.rs`.
 
-use std::io::Write;
 use std::sync::Arc;
 
 use exelixi_benches::SlowRastrigin;
@@ -25,17 +24,7 @@ impl Registry for BenchJobs {
 fn main() {
     let token = std::env::var("EXELIXI_TOKEN").expect("EXELIXI_TOKEN");
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
-    runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        println!("listening http://{}", listener.local_addr().unwrap());
-        std::io::stdout().flush().unwrap();
-        let orphaned = Arc::new(tokio::sync::Notify::new());
-        let notify = orphaned.clone();
-        std::thread::spawn(move || {
-            let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut Vec::new());
-            notify.notify_one();
-        });
-        let config = WorkerConfig::new(token, Arc::new(BenchJobs));
-        worker_service::serve(listener, config, async move { orphaned.notified().await }).await.unwrap();
-    });
+    let config = WorkerConfig::new(token, Arc::new(BenchJobs));
+    let address = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    runtime.block_on(worker_service::serve_process(address, config, true)).unwrap();
 }

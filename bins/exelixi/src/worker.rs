@@ -1,6 +1,5 @@
 //! `exelixi worker`: one shard of a run behind a gRPC service.
 
-use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -66,31 +65,8 @@ pub fn serve(args: &crate::cli::WorkerArgs) -> Result<(), String> {
 }
 
 async fn serve_async(args: &WorkerArgs, token: String) -> Result<(), String> {
-    let address = SocketAddr::new(args.host, args.port);
-    let listener =
-        tokio::net::TcpListener::bind(address).await.map_err(|e| format!("cannot listen on {address}: {e}"))?;
-    let bound = listener.local_addr().map_err(|e| format!("cannot read the listening address: {e}"))?;
-    {
-        // The first line of output tells the framework where to connect.
-        let mut out = std::io::stdout().lock();
-        writeln!(out, "listening http://{bound}").and_then(|()| out.flush()).map_err(|e| e.to_string())?;
-    }
-    let orphaned = tokio::sync::Notify::new();
-    let orphaned = Arc::new(orphaned);
-    if args.exit_with_parent {
-        let notify = orphaned.clone();
-        std::thread::spawn(move || {
-            // Blocks until the parent closes our stdin: on exit, kill or crash alike.
-            let _ = std::io::stdin().read_to_end(&mut Vec::new());
-            notify.notify_one();
-        });
-    }
-    let shutdown = async move {
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            () = orphaned.notified() => {}
-        }
-    };
     let config = WorkerConfig::new(token, Arc::new(BuiltinJobs));
-    worker_service::serve(listener, config, shutdown).await.map_err(|e| e.to_string())
+    worker_service::serve_process(SocketAddr::new(args.host, args.port), config, args.exit_with_parent)
+        .await
+        .map_err(|e| e.to_string())
 }

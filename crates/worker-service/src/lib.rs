@@ -25,7 +25,7 @@ pub mod pb {
 }
 
 pub use client::{ClientError, WorkerClient};
-pub use server::{ServeError, WorkerConfig, serve};
+pub use server::{ServeError, WorkerConfig, serve, serve_process};
 /// gRPC status codes, as [`ClientError::code`] reports them.
 pub use tonic::Code;
 pub use work::{Delivery, DeliveryDecoder, Job, Outbox, Registry, ShardWork, WorkError};

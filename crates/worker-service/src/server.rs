@@ -38,6 +38,17 @@ impl WorkerConfig {
 /// Why a worker stopped serving.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
+    /// The address could not be bound.
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        /// The address asked for.
+        address: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The `listening` line could not be written.
+    #[error("cannot announce the listening address on stdout: {0}")]
+    Announce(std::io::Error),
     /// The listener's address could not be read.
     #[error("cannot read the listening address: {0}")]
     Address(std::io::Error),
@@ -244,4 +255,39 @@ pub async fn serve(
     let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
     tonic::transport::Server::builder().add_service(service).serve_with_incoming_shutdown(incoming, stopped).await?;
     Ok(())
+}
+
+/// Runs a worker as its own process: listens on `address` (port 0 picks a free one),
+/// announces `listening http://HOST:PORT` as the first line of stdout (how a parent learns
+/// an ephemeral port), and serves until a Stop call, Ctrl-C, or — with `exit_with_parent` —
+/// the end of stdin, which is how a parent makes sure that no worker outlives it, even when
+/// the parent is killed.
+pub async fn serve_process(
+    address: SocketAddr,
+    config: WorkerConfig,
+    exit_with_parent: bool,
+) -> Result<(), ServeError> {
+    use std::io::Write;
+    let listener = TcpListener::bind(address).await.map_err(|source| ServeError::Bind { address, source })?;
+    let bound = listener.local_addr().map_err(ServeError::Address)?;
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "listening http://{bound}").and_then(|()| out.flush()).map_err(ServeError::Announce)?;
+    }
+    let orphaned = Arc::new(Notify::new());
+    if exit_with_parent {
+        let notify = orphaned.clone();
+        std::thread::spawn(move || {
+            // Blocks until the parent closes our stdin: on exit, kill or crash alike.
+            let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut Vec::new());
+            notify.notify_one();
+        });
+    }
+    let shutdown = async move {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            () = orphaned.notified() => {}
+        }
+    };
+    serve(listener, config, shutdown).await
 }
