@@ -3,12 +3,11 @@
 use std::cell::RefCell;
 use std::sync::Arc;
 
-use rayon::prelude::*;
-
 use crate::error::{Error, Result};
 use crate::evolve::{Census, Population, evolve};
 use crate::genome::Genome;
 use crate::key::Key;
+use crate::parallel::Cost;
 use crate::params::{Params, StopReason};
 use crate::problem::Problem;
 use crate::shard::Shard;
@@ -143,12 +142,10 @@ impl<P: Problem> Engine<P> {
     /// Evaluates genomes on the engine's pool, in parallel when there is one: the fitness
     /// hot loop, exposed for callers that hold their own populations.
     pub fn evaluate(&self, genomes: &[P::Genome]) -> Result<Vec<f64>> {
-        let fitness: Vec<f64> = match &self.pool {
-            Some(pool) if genomes.len() > 1 => {
-                pool.install(|| genomes.par_iter().with_min_len(64).map(|g| self.problem.fitness(g)).collect())
-            }
-            _ => genomes.iter().map(|g| self.problem.fitness(g)).collect(),
-        };
+        // The same mechanism as a shard's evaluation; with no estimate yet, a batch of more
+        // than one genome goes to the pool.
+        let problem = &self.problem;
+        let fitness = Cost::default().map(self.pool.as_deref(), genomes.len(), |i| problem.fitness(&genomes[i]));
         for (g, &f) in genomes.iter().zip(&fitness) {
             check_fitness(f, g)?;
         }
