@@ -5,11 +5,18 @@
 //! `MESOS_SLAVE_PID` (`slave(N)@host:port` → `http://host:port/slave(N)/api/v1/executor`)
 //! as libmesos does, falling back to `MESOS_AGENT_ENDPOINT`. [`ExecutorClient`] keeps every
 //! UPDATE (each with a fresh v4 UUID) and every launched task until the agent
-//! acknowledges them, so a re-subscription can resend them.
+//! acknowledges them, so a re-subscription can resend them; through [`ExecutorApi`] it
+//! also re-subscribes after losing the agent when the framework checkpoints
+//! (shared/docs/MESOS-HTTP-API.md §4.5).
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::future::Future;
+use std::time::{Duration, Instant};
 
+use crate::codec::{CodecError, ContentType};
+use crate::recordio::{RecordIoError, RecordStream, StreamFailure};
+use crate::v1::executor::{Call, Event, call, event};
+use crate::v1::{ExecutorId, FrameworkId, TaskInfo, TaskStatus, task_status};
 use bytes::Bytes;
 use http::{Request, StatusCode, header};
 use http_body_util::Full;
@@ -17,13 +24,6 @@ use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use prost::Message;
-
-use crate::recordio::{RecordIoError, RecordStream, StreamFailure};
-use crate::v1::executor::{Call, Event, call, event};
-use crate::v1::{ExecutorId, FrameworkId, TaskInfo, TaskStatus, task_status};
-
-const PROTOBUF: &str = "application/x-protobuf";
 
 /// Why the executor side failed.
 #[derive(Debug, thiserror::Error)]
@@ -62,9 +62,20 @@ pub enum ExecutorError {
     /// The event stream is not valid RecordIO.
     #[error(transparent)]
     RecordIo(#[from] RecordIoError),
-    /// An event does not decode.
-    #[error("undecodable event from the agent: {0}")]
-    Decode(#[from] prost::DecodeError),
+    /// An event does not decode, or a call does not encode.
+    #[error(transparent)]
+    Codec(#[from] CodecError),
+    /// The agent sent an ERROR event.
+    #[error("the agent reported: {0}")]
+    AgentError(String),
+    /// The agent stayed unreachable for the whole recovery timeout.
+    #[error("could not re-subscribe to the agent within {within:?}: {last}")]
+    GaveUp {
+        /// `MESOS_RECOVERY_TIMEOUT`.
+        within: Duration,
+        /// The last failure.
+        last: Box<ExecutorError>,
+    },
     /// No randomness for UUIDs.
     #[error("cannot read /dev/urandom for an update UUID: {0}")]
     Random(std::io::Error),
@@ -189,6 +200,11 @@ pub fn uuid_v4() -> Result<[u8; 16], ExecutorError> {
 pub struct ExecutorClient {
     http: Client<HttpConnector, Full<Bytes>>,
     config: ExecutorConfig,
+    content_type: ContentType,
+    /// The open subscription of [`ExecutorApi::next_event`].
+    events: Option<ExecutorEvents>,
+    /// Whether a subscription ever succeeded (a loss after it is a disconnection).
+    subscribed_before: bool,
     /// Updates sent and not yet ACKNOWLEDGED, by UUID.
     unacknowledged_updates: BTreeMap<[u8; 16], call::Update>,
     /// Tasks launched and not yet acknowledged through any update, by task id.
@@ -199,7 +215,21 @@ impl ExecutorClient {
     /// A client for the agent in `config`.
     pub fn new(config: ExecutorConfig) -> Self {
         let http = Client::builder(TokioExecutor::new()).build_http();
-        Self { http, config, unacknowledged_updates: BTreeMap::new(), unacknowledged_tasks: BTreeMap::new() }
+        Self {
+            http,
+            config,
+            content_type: ContentType::default(),
+            events: None,
+            subscribed_before: false,
+            unacknowledged_updates: BTreeMap::new(),
+            unacknowledged_tasks: BTreeMap::new(),
+        }
+    }
+
+    /// Encodes calls and asks for events in `content_type` (protobuf unless told).
+    pub fn with_content_type(mut self, content_type: ContentType) -> Self {
+        self.content_type = content_type;
+        self
     }
 
     /// The configuration.
@@ -227,10 +257,11 @@ impl ExecutorClient {
         call: &Call,
         expect: StatusCode,
     ) -> Result<http::Response<Incoming>, ExecutorError> {
+        let mime = self.content_type.mime();
         let request = Request::post(&self.config.agent_url)
-            .header(header::CONTENT_TYPE, PROTOBUF)
-            .header(header::ACCEPT, PROTOBUF)
-            .body(Full::new(Bytes::from(call.encode_to_vec())))
+            .header(header::CONTENT_TYPE, mime)
+            .header(header::ACCEPT, mime)
+            .body(Full::new(Bytes::from(self.content_type.encode(call)?)))
             .map_err(|e| ExecutorError::Transport { url: self.config.agent_url.clone(), reason: e.to_string() })?;
         let response = self
             .http
@@ -252,7 +283,26 @@ impl ExecutorClient {
             unacknowledged_updates: self.unacknowledged_updates.values().cloned().collect(),
         });
         let response = self.post("SUBSCRIBE", &call, StatusCode::OK).await?;
-        Ok(ExecutorEvents { records: RecordStream::new(response.into_body()) })
+        Ok(ExecutorEvents { records: RecordStream::new(response.into_body()), content_type: self.content_type })
+    }
+
+    /// SUBSCRIBE until it works; after a disconnection, while checkpointing, retry at
+    /// random waits in [0, `MESOS_SUBSCRIPTION_BACKOFF_MAX`] (as the C++ library does) for
+    /// at most `MESOS_RECOVERY_TIMEOUT` from the loss.
+    async fn resubscribe(&mut self) -> Result<ExecutorEvents, ExecutorError> {
+        let since = Instant::now();
+        loop {
+            match self.subscribe().await {
+                Ok(events) => return Ok(events),
+                Err(e) => match retry_wait(&self.config, self.subscribed_before, &e, since.elapsed())? {
+                    Some(wait) => tokio::time::sleep(wait).await,
+                    None => {
+                        let within = self.config.recovery_timeout.unwrap_or(DEFAULT_RECOVERY_TIMEOUT);
+                        return Err(ExecutorError::GaveUp { within, last: Box::new(e) });
+                    }
+                },
+            }
+        }
     }
 
     /// Keeps the books on an event: LAUNCH adds an unacknowledged task, ACKNOWLEDGED
@@ -270,8 +320,9 @@ impl ExecutorClient {
     }
 
     /// UPDATE: sends a task's status with a fresh UUID, source EXECUTOR and this executor's
-    /// id, and keeps it until ACKNOWLEDGED. Returns the UUID.
-    pub async fn update(&mut self, mut status: TaskStatus) -> Result<[u8; 16], ExecutorError> {
+    /// id, and keeps it until ACKNOWLEDGED (also when sending fails: the next SUBSCRIBE
+    /// resends it). Returns the UUID.
+    pub async fn send_update(&mut self, mut status: TaskStatus) -> Result<[u8; 16], ExecutorError> {
         let uuid = uuid_v4()?;
         status.uuid = Some(uuid.to_vec());
         status.source = Some(task_status::Source::Executor as i32);
@@ -285,23 +336,129 @@ impl ExecutorClient {
     }
 
     /// MESSAGE: data for the scheduler.
-    pub async fn message(&self, data: Vec<u8>) -> Result<(), ExecutorError> {
+    pub async fn send_message(&self, data: Vec<u8>) -> Result<(), ExecutorError> {
         let mut call = self.call(call::Type::Message);
         call.message = Some(call::Message { data });
         self.post("MESSAGE", &call, StatusCode::ACCEPTED).await.map(drop)
     }
 }
 
+/// `MESOS_RECOVERY_TIMEOUT`'s default in Mesos (`src/slave/constants.hpp`).
+pub const DEFAULT_RECOVERY_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+
+/// `MESOS_SUBSCRIPTION_BACKOFF_MAX`'s default in Mesos (`DEFAULT_SUBSCRIPTION_BACKOFF_MAX`).
+pub const DEFAULT_SUBSCRIPTION_BACKOFF_MAX: Duration = Duration::from_secs(2);
+
+/// Whether and how long to wait before the next SUBSCRIBE after `error`, `elapsed` into a
+/// recovery: `Err` to stop at once (a refusal, or not checkpointing after a loss),
+/// `Ok(None)` when the recovery timeout is spent. Before the first subscription, an agent
+/// that is not ready yet (transport, 503, 404) is retried too.
+pub fn retry_wait(
+    config: &ExecutorConfig,
+    subscribed_before: bool,
+    error: &ExecutorError,
+    elapsed: Duration,
+) -> Result<Option<Duration>, ExecutorError> {
+    let retryable = match error {
+        ExecutorError::Transport { .. } => true,
+        ExecutorError::Status { status, .. } => {
+            *status == StatusCode::SERVICE_UNAVAILABLE || *status == StatusCode::NOT_FOUND
+        }
+        _ => false,
+    };
+    if !retryable || (subscribed_before && !config.checkpoint) {
+        return Err(copy_error(error));
+    }
+    let timeout = config.recovery_timeout.unwrap_or(DEFAULT_RECOVERY_TIMEOUT);
+    if elapsed >= timeout {
+        return Ok(None);
+    }
+    let max = config.subscription_backoff_max.unwrap_or(DEFAULT_SUBSCRIPTION_BACKOFF_MAX);
+    let fraction = uuid_v4().map_or(0.5, |b| f64::from(u16::from_le_bytes([b[0], b[1]])) / f64::from(u16::MAX));
+    Ok(Some(max.mul_f64(fraction).min(timeout - elapsed)))
+}
+
+/// An error for the caller when the original is kept for a retry decision.
+fn copy_error(e: &ExecutorError) -> ExecutorError {
+    match e {
+        ExecutorError::Transport { url, reason } => {
+            ExecutorError::Transport { url: url.clone(), reason: reason.clone() }
+        }
+        ExecutorError::Status { call, status, body } => {
+            ExecutorError::Status { call, status: *status, body: body.clone() }
+        }
+        other => ExecutorError::AgentError(other.to_string()),
+    }
+}
+
+/// What executor logic needs from its agent, whatever provides it ([`ExecutorClient`], or
+/// an in-memory double in tests).
+pub trait ExecutorApi: Send {
+    /// The next event. The first call subscribes; after the stream is lost it re-subscribes
+    /// if the framework checkpoints (resending what is unacknowledged), else ends: `None`
+    /// means the executor should exit. An ERROR event comes as [`ExecutorError::AgentError`].
+    fn next_event(&mut self) -> impl Future<Output = Option<Result<Event, ExecutorError>>> + Send;
+
+    /// UPDATE a task's status (kept until ACKNOWLEDGED); returns its UUID.
+    fn update(&mut self, status: TaskStatus) -> impl Future<Output = Result<[u8; 16], ExecutorError>> + Send;
+
+    /// MESSAGE the scheduler.
+    fn message(&mut self, data: Vec<u8>) -> impl Future<Output = Result<(), ExecutorError>> + Send;
+}
+
+impl ExecutorApi for ExecutorClient {
+    async fn next_event(&mut self) -> Option<Result<Event, ExecutorError>> {
+        loop {
+            let Some(events) = self.events.as_mut() else {
+                match self.resubscribe().await {
+                    Ok(events) => {
+                        self.events = Some(events);
+                        self.subscribed_before = true;
+                        continue;
+                    }
+                    Err(e) => return Some(Err(e)),
+                }
+            };
+            match events.next().await {
+                Some(Ok(e)) => {
+                    self.observe(&e);
+                    if let Some(error) = &e.error {
+                        self.events = None;
+                        return Some(Err(ExecutorError::AgentError(error.message.clone())));
+                    }
+                    return Some(Ok(e));
+                }
+                // The agent is gone (or the stream broke): without checkpointing there
+                // is nothing to come back to.
+                Some(Err(_)) | None if !self.config.checkpoint => {
+                    self.events = None;
+                    return None;
+                }
+                Some(Err(_)) | None => self.events = None,
+            }
+        }
+    }
+
+    fn update(&mut self, status: TaskStatus) -> impl Future<Output = Result<[u8; 16], ExecutorError>> + Send {
+        self.send_update(status)
+    }
+
+    fn message(&mut self, data: Vec<u8>) -> impl Future<Output = Result<(), ExecutorError>> + Send {
+        self.send_message(data)
+    }
+}
+
 /// The agent's events.
 pub struct ExecutorEvents {
     records: RecordStream,
+    content_type: ContentType,
 }
 
 impl ExecutorEvents {
     /// The next event; `None` when the agent closed the stream between records.
     pub async fn next(&mut self) -> Option<Result<Event, ExecutorError>> {
         Some(match self.records.next().await? {
-            Ok(record) => Event::decode(record).map_err(ExecutorError::from),
+            Ok(record) => self.content_type.decode::<Event>(&record).map_err(ExecutorError::from),
             Err(StreamFailure::RecordIo(e)) => Err(e.into()),
             Err(StreamFailure::Transport(reason)) => Err(ExecutorError::Transport { url: "(stream)".into(), reason }),
         })

@@ -1,13 +1,18 @@
 //! `mesos-client`: the Apache Mesos v1 HTTP APIs, spoken directly (protobuf over HTTP,
 //! RecordIO event streams); no libmesos, no v0 driver.
 //!
-//! Today: the v1 messages ([`v1`], compiled from `proto/mesos/v1` without `protoc`), a
-//! strict RecordIO decoder ([`recordio`]), and a scheduler client ([`scheduler`]) that
-//! subscribes, reads events and sends calls with the `Mesos-Stream-Id` rules.
+//! It owns the v1 messages ([`v1`], compiled from `proto/mesos/v1` without `protoc`), their
+//! two wire encodings ([`codec`]: protobuf, and JSON with Mesos' own mapping), a strict
+//! RecordIO decoder ([`recordio`]), the scheduler side ([`scheduler`]: a client, and a
+//! [`Session`](scheduler::Session) that re-subscribes and reconciles by itself) and the
+//! executor side ([`executor`]). Scheduler and executor logic should use the traits
+//! ([`scheduler::Calls`], [`scheduler::Events`], [`executor::ExecutorApi`]) so that it can be
+//! tested without a network against in-memory implementations.
 //!
 //! **Boundary:** knows Mesos and HTTP only; never depends on `ga-core`, `uow` or the
 //! worker service.
 
+pub mod codec;
 pub mod executor;
 pub mod recordio;
 pub mod scheduler;

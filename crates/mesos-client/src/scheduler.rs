@@ -1,8 +1,24 @@
 //! The scheduler API: `POST /api/v1/scheduler` (shared/docs/MESOS-HTTP-API.md §1–2).
 //!
-//! [`SchedulerClient::subscribe`] opens the event stream and keeps the `Mesos-Stream-Id`
-//! it returns; every other call carries that id and the framework id, and must be
-//! answered 202. Events are decoded from RecordIO strictly by length.
+//! Three layers, each usable on its own:
+//! - [`SchedulerClient`] speaks HTTP to one master: SUBSCRIBE opens the event stream and
+//!   keeps the `Mesos-Stream-Id` it returns; every other call carries that id and the
+//!   framework id and must be answered 202. A 307 from a non-leading master is followed
+//!   (its `Location` is protocol-relative). Protobuf by default, JSON on request.
+//! - [`Subscription`] reads events (RecordIO, strictly by length) and declares the
+//!   subscription lost when no event, not even a HEARTBEAT, arrived for
+//!   [`MISSED_HEARTBEATS`] heartbeat intervals. An in-stream ERROR is returned as
+//!   [`SchedulerError::MasterError`].
+//! - [`Session`] keeps a framework subscribed: after a dropped stream, silence, a redirect
+//!   or a master failover it re-subscribes with backoff under the same framework id and
+//!   reconciles the tasks it knows, as `docs/reconciliation.md` asks.
+//!
+//! Scheduler logic should depend on the [`Calls`] and [`Events`] traits, not on these
+//! types, so that it can be tested against an in-memory implementation.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{Request, StatusCode, header};
@@ -11,14 +27,18 @@ use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use prost::Message;
 
+use crate::codec::{CodecError, ContentType};
 use crate::recordio::{RecordIoError, RecordStream, StreamFailure};
 use crate::v1::scheduler::{Call, Event, call, event};
-use crate::v1::{AgentId, ExecutorId, Filters, FrameworkId, FrameworkInfo, OfferId, TaskId, TaskStatus, offer};
+use crate::v1::{
+    AgentId, ExecutorId, Filters, FrameworkId, FrameworkInfo, OfferId, TaskId, TaskState, TaskStatus, offer,
+};
 
-const PROTOBUF: &str = "application/x-protobuf";
 const STREAM_ID: &str = "mesos-stream-id";
+
+/// How many 307s one request follows before giving up (a loop between masters).
+const MAX_REDIRECTS: usize = 3;
 
 /// Why a scheduler call or stream failed.
 #[derive(Debug, thiserror::Error)]
@@ -44,19 +64,45 @@ pub enum SchedulerError {
         /// The body (the master's explanation).
         body: String,
     },
+    /// A 307 without a usable `Location`, or too many of them.
+    #[error("bad redirect from the Mesos master for {call}: {why}")]
+    BadRedirect {
+        /// The call.
+        call: &'static str,
+        /// What was wrong.
+        why: String,
+    },
+    /// A call of a subscription went to a master that is no longer the leader; the client
+    /// now points at `leader` and must SUBSCRIBE there (a [`Session`] does).
+    #[error("{call} was redirected to the leading master {leader}: re-subscribe there")]
+    Redirected {
+        /// The call.
+        call: &'static str,
+        /// The leader's `host:port`.
+        leader: String,
+    },
     /// SUBSCRIBE succeeded without a `Mesos-Stream-Id`.
     #[error("the Mesos master's SUBSCRIBE answer has no Mesos-Stream-Id")]
     NoStreamId,
+    /// The events are not in the content type asked for.
+    #[error("the Mesos master streams events as {got:?}, not {expected}")]
+    ContentType {
+        /// What we asked for.
+        expected: ContentType,
+        /// The response's `Content-Type`.
+        got: String,
+    },
     /// A call needs a subscription first.
     #[error("not subscribed: {0} needs a framework id and a stream id")]
     NotSubscribed(&'static str),
     /// The event stream is not valid RecordIO.
     #[error(transparent)]
     RecordIo(#[from] RecordIoError),
-    /// An event does not decode.
-    #[error("undecodable event from the Mesos master: {0}")]
-    Decode(#[from] prost::DecodeError),
-    /// The master reported an error in the stream (e.g. a refused FrameworkInfo).
+    /// An event does not decode, or a call does not encode.
+    #[error(transparent)]
+    Codec(#[from] CodecError),
+    /// The master sent an ERROR event (e.g. a refused FrameworkInfo, "Framework has been
+    /// removed"); the subscription is over.
     #[error("the Mesos master reported: {0}")]
     MasterError(String),
     /// The master refused the credentials (HTTP 401). Not retried: a wrong secret stays wrong.
@@ -71,12 +117,51 @@ pub enum SchedulerError {
     /// No event (not even a HEARTBEAT) arrived for several heartbeat intervals: the
     /// connection is dead even if TCP has not noticed.
     #[error("no event from the Mesos master for {0:?}: the subscription is considered lost")]
-    Silent(std::time::Duration),
+    Silent(Duration),
+    /// A [`Session`] could not re-subscribe in time.
+    #[error("could not re-subscribe to the Mesos master within {within:?}: {last}")]
+    GaveUp {
+        /// How long it tried.
+        within: Duration,
+        /// The last failure.
+        last: Box<SchedulerError>,
+    },
     /// `MESOS_AUTHENTICATE` is set but a credential variable is missing.
     #[error("MESOS_AUTHENTICATE is set but {0} is not: both DEFAULT_PRINCIPAL and DEFAULT_SECRET are needed")]
     MissingCredential(&'static str),
 }
 
+impl SchedulerError {
+    /// The master's ERROR saying the framework id is gone for good (failover timeout
+    /// expired, or torn down): re-subscribing with that id can never succeed.
+    pub fn framework_removed(&self) -> bool {
+        matches!(self, Self::MasterError(m) if m.contains("Framework has been removed"))
+    }
+
+    /// Whether the failure may pass by itself (the master unreachable, restarting, or
+    /// electing a leader: 503), so that SUBSCRIBE is worth retrying.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Transport { .. } | Self::Redirected { .. } => true,
+            Self::Status { status, .. } => *status == StatusCode::SERVICE_UNAVAILABLE,
+            _ => false,
+        }
+    }
+
+    /// Whether a call's failure means the subscription is gone (shared/docs/MESOS-HTTP-API.md
+    /// §1.9: a 307, 403 "not subscribed", or 400 for a stale stream or an unknown framework).
+    pub fn loses_subscription(&self) -> bool {
+        match self {
+            Self::Redirected { .. } | Self::Transport { .. } => true,
+            Self::Status { status, body, .. } => {
+                *status == StatusCode::FORBIDDEN
+                    || (*status == StatusCode::BAD_REQUEST
+                        && (body.contains("Mesos-Stream-Id") || body.contains("cannot be found")))
+            }
+            _ => false,
+        }
+    }
+}
 /// A principal and secret for HTTP basic authentication.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Credential {
@@ -136,32 +221,72 @@ fn base64(input: &[u8]) -> String {
     out
 }
 
-/// A connection to the scheduler API of one master.
+/// A connection to the scheduler API of one master (the leader, after redirects).
 pub struct SchedulerClient {
     http: Client<HttpConnector, Full<Bytes>>,
     master: String,
+    content_type: ContentType,
     stream_id: Option<String>,
     framework_id: Option<FrameworkId>,
     credential: Option<Credential>,
 }
 
+fn valid_master(master: &str) -> bool {
+    master
+        .rsplit_once(':')
+        .is_some_and(|(host, port)| !host.is_empty() && !host.contains('/') && port.parse::<u16>().is_ok_and(|p| p > 0))
+}
+
+/// The `host:port` a 307's `Location` names: `//host:port/path` (what Mesos sends),
+/// `http://host:port/path`, or a bare `host:port`. The scheme and path stay ours, as
+/// mesos-go and pymesos do (shared/docs/MESOS-HTTP-API.md §1.11).
+pub fn redirect_target(location: &str) -> Option<String> {
+    let rest = location
+        .strip_prefix("//")
+        .or_else(|| location.strip_prefix("http://"))
+        .or_else(|| location.strip_prefix("https://"))
+        .unwrap_or(location);
+    let authority = rest.split(['/', '?']).next().unwrap_or_default();
+    valid_master(authority).then(|| authority.to_string())
+}
+
 impl SchedulerClient {
     /// A client for the master at `host:port`.
     pub fn new(master: &str) -> Result<Self, SchedulerError> {
-        let valid = master
-            .rsplit_once(':')
-            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0));
-        if !valid {
+        if !valid_master(master) {
             return Err(SchedulerError::BadMaster(master.to_string()));
         }
         let http = Client::builder(TokioExecutor::new()).build_http();
-        Ok(Self { http, master: master.to_string(), stream_id: None, framework_id: None, credential: None })
+        Ok(Self {
+            http,
+            master: master.to_string(),
+            content_type: ContentType::default(),
+            stream_id: None,
+            framework_id: None,
+            credential: None,
+        })
     }
 
     /// Authenticates every call with HTTP basic authentication.
     pub fn with_credential(mut self, credential: Option<Credential>) -> Self {
         self.credential = credential;
         self
+    }
+
+    /// Encodes calls and asks for events in `content_type` (protobuf unless told).
+    pub fn with_content_type(mut self, content_type: ContentType) -> Self {
+        self.content_type = content_type;
+        self
+    }
+
+    /// The master this client talks to (the leader, once a redirect was followed).
+    pub fn master(&self) -> &str {
+        &self.master
+    }
+
+    /// The content type of calls and events.
+    pub fn content_type(&self) -> ContentType {
+        self.content_type
     }
 
     /// The framework id the master assigned, once subscribed.
@@ -174,26 +299,50 @@ impl SchedulerClient {
         self.stream_id.as_deref()
     }
 
-    fn request(&self, call: &Call, stream_id: Option<&str>) -> Result<Request<Full<Bytes>>, SchedulerError> {
-        let mut builder = Request::post(format!("http://{}/api/v1/scheduler", self.master))
-            .header(header::CONTENT_TYPE, PROTOBUF)
-            .header(header::ACCEPT, PROTOBUF);
-        if let Some(id) = stream_id {
-            builder = builder.header(STREAM_ID, id);
+    /// POSTs `body` to the current master, following up to [`MAX_REDIRECTS`] 307s when
+    /// `follow` (SUBSCRIBE); a call of a subscription that meets a 307 switches to the
+    /// leader and reports [`SchedulerError::Redirected`] instead, as its stream id
+    /// belongs to the old master.
+    async fn post(
+        &mut self,
+        name: &'static str,
+        body: Bytes,
+        stream_id: Option<&str>,
+        follow: bool,
+    ) -> Result<http::Response<Incoming>, SchedulerError> {
+        let mime = self.content_type.mime();
+        for _ in 0..=MAX_REDIRECTS {
+            let mut builder = Request::post(format!("http://{}/api/v1/scheduler", self.master))
+                .header(header::CONTENT_TYPE, mime)
+                .header(header::ACCEPT, mime);
+            if let Some(id) = stream_id {
+                builder = builder.header(STREAM_ID, id);
+            }
+            if let Some(c) = &self.credential {
+                builder = builder.header(header::AUTHORIZATION, c.header());
+            }
+            let request = builder
+                .body(Full::new(body.clone()))
+                .map_err(|e| SchedulerError::BadMaster(format!("{}: {e}", self.master)))?;
+            let response = self
+                .http
+                .request(request)
+                .await
+                .map_err(|e| SchedulerError::Transport { master: self.master.clone(), reason: e.to_string() })?;
+            if response.status() != StatusCode::TEMPORARY_REDIRECT {
+                return Ok(response);
+            }
+            let location = response.headers().get(header::LOCATION).and_then(|v| v.to_str().ok()).unwrap_or_default();
+            let leader = redirect_target(location).ok_or_else(|| SchedulerError::BadRedirect {
+                call: name,
+                why: format!("unusable Location {location:?}"),
+            })?;
+            self.master = leader.clone();
+            if !follow {
+                return Err(SchedulerError::Redirected { call: name, leader });
+            }
         }
-        if let Some(c) = &self.credential {
-            builder = builder.header(header::AUTHORIZATION, c.header());
-        }
-        builder
-            .body(Full::new(Bytes::from(call.encode_to_vec())))
-            .map_err(|e| SchedulerError::BadMaster(format!("{}: {e}", self.master)))
-    }
-
-    async fn send(&self, request: Request<Full<Bytes>>) -> Result<http::Response<Incoming>, SchedulerError> {
-        self.http
-            .request(request)
-            .await
-            .map_err(|e| SchedulerError::Transport { master: self.master.clone(), reason: e.to_string() })
+        Err(SchedulerError::BadRedirect { call: name, why: format!("more than {MAX_REDIRECTS} redirects") })
     }
 
     /// SUBSCRIBE: opens the event stream and reads its first event. A `framework_info`
@@ -205,8 +354,10 @@ impl SchedulerClient {
             subscribe: Some(call::Subscribe { framework_info, suppressed_roles: Vec::new() }),
             ..Default::default()
         };
-        // SUBSCRIBE must never carry a stream id.
-        let response = self.send(self.request(&call, None)?).await?;
+        let body = Bytes::from(self.content_type.encode(&call)?);
+        // SUBSCRIBE never carries a stream id; a new one replaces the old.
+        self.stream_id = None;
+        let response = self.post("SUBSCRIBE", body, None, true).await?;
         if response.status() == StatusCode::UNAUTHORIZED {
             return Err(SchedulerError::Unauthorized {
                 principal: self.credential.as_ref().map(|c| c.principal.clone()),
@@ -215,48 +366,47 @@ impl SchedulerClient {
         if response.status() != StatusCode::OK {
             return Err(status_error("SUBSCRIBE", response).await);
         }
+        let got = response.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+        if ContentType::from_mime(got) != Some(self.content_type) {
+            return Err(SchedulerError::ContentType { expected: self.content_type, got: got.to_string() });
+        }
         let stream_id = response
             .headers()
             .get(STREAM_ID)
             .and_then(|v| v.to_str().ok())
             .ok_or(SchedulerError::NoStreamId)?
             .to_string();
-        let mut events = EventStream { records: RecordStream::new(response.into_body()) };
+        let mut events =
+            EventStream { records: RecordStream::new(response.into_body()), content_type: self.content_type };
         // The first event is SUBSCRIBED, or ERROR followed by the end of the stream.
-        let first = events.next().await.transpose()?;
-        match first {
-            Some(Event { r#type: Some(t), subscribed: Some(s), .. }) if t == event::Type::Subscribed as i32 => {
-                self.framework_id = Some(s.framework_id.clone());
+        match events.next().await.transpose()? {
+            Some(Event { r#type: Some(t), subscribed: Some(subscribed), .. })
+                if t == event::Type::Subscribed as i32 =>
+            {
+                self.framework_id = Some(subscribed.framework_id.clone());
                 self.stream_id = Some(stream_id);
-                Ok(Subscription {
-                    framework_id: s.framework_id,
-                    heartbeat_interval_seconds: s.heartbeat_interval_seconds,
-                    events,
-                })
+                Ok(Subscription { subscribed, events, missed_heartbeats: MISSED_HEARTBEATS })
             }
-            Some(Event { error: Some(e), .. }) => Err(SchedulerError::MasterError(e.message)),
             Some(e) => Err(SchedulerError::MasterError(format!("the first event is {:?}, not SUBSCRIBED", e.r#type))),
             None => Err(SchedulerError::MasterError("the stream ended before SUBSCRIBED".into())),
         }
     }
 
-    /// SUBSCRIBE, retried with exponential backoff (from `first_wait`, doubling, at most 8
-    /// s between attempts) while the failure is transient — the master unreachable, or 503
-    /// while it elects a leader or recovers — for at most `attempts` attempts. Refusals
-    /// (401, 400, an in-stream ERROR) are returned at once.
+    /// SUBSCRIBE, retried with exponential backoff (from `first_wait`, doubling, at most 15
+    /// s between attempts) while the failure [is transient](SchedulerError::is_transient),
+    /// for at most `attempts` attempts. Refusals (401, 400, an ERROR event) return at once.
     pub async fn subscribe_with_retry(
         &mut self,
         framework_info: FrameworkInfo,
         attempts: u32,
-        first_wait: std::time::Duration,
+        first_wait: Duration,
     ) -> Result<Subscription, SchedulerError> {
-        let mut wait = first_wait;
+        let mut backoff = Backoff::new(first_wait, MAX_BACKOFF);
         let mut attempt = 1;
         loop {
             match self.subscribe(framework_info.clone()).await {
-                Err(e) if attempt < attempts && is_transient(&e) => {
-                    tokio::time::sleep(wait).await;
-                    wait = (wait * 2).min(std::time::Duration::from_secs(8));
+                Err(e) if attempt < attempts && e.is_transient() => {
+                    tokio::time::sleep(backoff.next_wait()).await;
                     attempt += 1;
                 }
                 other => return other,
@@ -264,136 +414,40 @@ impl SchedulerClient {
         }
     }
 
-    /// Sends a call of an existing subscription; the master must answer 202.
-    pub async fn call(&self, name: &'static str, mut call: Call) -> Result<(), SchedulerError> {
-        let (Some(framework_id), Some(stream_id)) = (&self.framework_id, &self.stream_id) else {
+    /// Sends a call of the current subscription; the master must answer 202.
+    pub async fn send(&mut self, name: &'static str, mut call: Call) -> Result<(), SchedulerError> {
+        let (Some(framework_id), Some(stream_id)) = (&self.framework_id, self.stream_id.clone()) else {
             return Err(SchedulerError::NotSubscribed(name));
         };
         call.framework_id = Some(framework_id.clone());
-        let response = self.send(self.request(&call, Some(stream_id))?).await?;
+        let body = Bytes::from(self.content_type.encode(&call)?);
+        let response = self.post(name, body, Some(&stream_id), false).await?;
         if response.status() != StatusCode::ACCEPTED {
             return Err(status_error(name, response).await);
         }
         Ok(())
     }
-
-    /// DECLINE offers, refusing them for `refuse_seconds`.
-    pub async fn decline(&self, offer_ids: Vec<OfferId>, refuse_seconds: f64) -> Result<(), SchedulerError> {
-        let call = Call {
-            r#type: Some(call::Type::Decline as i32),
-            decline: Some(call::Decline { offer_ids, filters: Some(Filters { refuse_seconds: Some(refuse_seconds) }) }),
-            ..Default::default()
-        };
-        self.call("DECLINE", call).await
-    }
-
-    /// REVIVE: clears the filters and asks for offers again (all roles).
-    pub async fn revive(&self) -> Result<(), SchedulerError> {
-        let call = Call {
-            r#type: Some(call::Type::Revive as i32),
-            revive: Some(call::Revive::default()),
-            ..Default::default()
-        };
-        self.call("REVIVE", call).await
-    }
-
-    /// ACCEPT offers with operations (e.g. LAUNCH).
-    pub async fn accept(
-        &self,
-        offer_ids: Vec<OfferId>,
-        operations: Vec<offer::Operation>,
-    ) -> Result<(), SchedulerError> {
-        let call = Call {
-            r#type: Some(call::Type::Accept as i32),
-            accept: Some(call::Accept { offer_ids, operations, filters: None }),
-            ..Default::default()
-        };
-        self.call("ACCEPT", call).await
-    }
-
-    /// ACKNOWLEDGE a status update that carried a `uuid` (the agent holds the next update
-    /// of the task until then). Updates without a uuid come from the master: do not call this.
-    pub async fn acknowledge(&self, status: &TaskStatus) -> Result<(), SchedulerError> {
-        let (Some(agent_id), Some(uuid)) = (status.agent_id.clone(), status.uuid.clone()) else {
-            return Ok(());
-        };
-        let call = Call {
-            r#type: Some(call::Type::Acknowledge as i32),
-            acknowledge: Some(call::Acknowledge { agent_id, task_id: status.task_id.clone(), uuid }),
-            ..Default::default()
-        };
-        self.call("ACKNOWLEDGE", call).await
-    }
-
-    /// MESSAGE: data for an executor.
-    pub async fn message(
-        &self,
-        agent_id: AgentId,
-        executor_id: ExecutorId,
-        data: Vec<u8>,
-    ) -> Result<(), SchedulerError> {
-        let call = Call {
-            r#type: Some(call::Type::Message as i32),
-            message: Some(call::Message { agent_id, executor_id, data }),
-            ..Default::default()
-        };
-        self.call("MESSAGE", call).await
-    }
-
-    /// KILL a task.
-    pub async fn kill(&self, task_id: TaskId, agent_id: Option<AgentId>) -> Result<(), SchedulerError> {
-        let call = Call {
-            r#type: Some(call::Type::Kill as i32),
-            kill: Some(call::Kill { task_id, agent_id, kill_policy: None }),
-            ..Default::default()
-        };
-        self.call("KILL", call).await
-    }
-
-    /// SHUTDOWN an executor.
-    pub async fn shutdown(&self, executor_id: ExecutorId, agent_id: AgentId) -> Result<(), SchedulerError> {
-        let call = Call {
-            r#type: Some(call::Type::Shutdown as i32),
-            shutdown: Some(call::Shutdown { executor_id, agent_id }),
-            ..Default::default()
-        };
-        self.call("SHUTDOWN", call).await
-    }
-
-    /// RECONCILE the given tasks (explicit), or every task the master knows (implicit,
-    /// with an empty list).
-    pub async fn reconcile(&self, tasks: Vec<(TaskId, Option<AgentId>)>) -> Result<(), SchedulerError> {
-        let tasks = tasks.into_iter().map(|(task_id, agent_id)| call::reconcile::Task { task_id, agent_id }).collect();
-        let call = Call {
-            r#type: Some(call::Type::Reconcile as i32),
-            reconcile: Some(call::Reconcile { tasks }),
-            ..Default::default()
-        };
-        self.call("RECONCILE", call).await
-    }
-
-    /// SUPPRESS offers (all roles) until REVIVE.
-    pub async fn suppress(&self) -> Result<(), SchedulerError> {
-        let call = Call {
-            r#type: Some(call::Type::Suppress as i32),
-            suppress: Some(call::Suppress::default()),
-            ..Default::default()
-        };
-        self.call("SUPPRESS", call).await
-    }
-
-    /// TEARDOWN: ends the framework, its tasks and executors.
-    pub async fn teardown(&self) -> Result<(), SchedulerError> {
-        self.call("TEARDOWN", Call { r#type: Some(call::Type::Teardown as i32), ..Default::default() }).await
-    }
 }
 
-/// Whether a SUBSCRIBE failure may pass by itself.
-fn is_transient(e: &SchedulerError) -> bool {
-    match e {
-        SchedulerError::Transport { .. } => true,
-        SchedulerError::Status { status, .. } => *status == StatusCode::SERVICE_UNAVAILABLE,
-        _ => false,
+/// The longest wait between re-subscription attempts (the scheduler docs suggest ~15 s).
+pub const MAX_BACKOFF: Duration = Duration::from_secs(15);
+
+/// Truncated exponential backoff: `first`, doubling, at most `max`.
+#[derive(Clone, Debug)]
+struct Backoff {
+    next: Duration,
+    max: Duration,
+}
+
+impl Backoff {
+    fn new(first: Duration, max: Duration) -> Self {
+        Self { next: first.min(max), max }
+    }
+
+    fn next_wait(&mut self) -> Duration {
+        let wait = self.next;
+        self.next = (self.next * 2).min(self.max);
+        wait
     }
 }
 
@@ -402,35 +456,189 @@ async fn status_error(call: &'static str, response: http::Response<Incoming>) ->
     SchedulerError::Status { call, status, body: crate::explanation(response).await }
 }
 
+/// Sending scheduler calls: what scheduler logic needs to act, whatever connects it to
+/// Mesos ([`SchedulerClient`], [`Session`], or an in-memory double in tests). Every
+/// provided method builds its [`Call`] and goes through [`Calls::call`].
+pub trait Calls: Send {
+    /// Sends `call` (any type but SUBSCRIBE) for the subscribed framework; `name` names it
+    /// in errors.
+    fn call(&mut self, name: &'static str, call: Call) -> impl Future<Output = Result<(), SchedulerError>> + Send;
+
+    /// ACCEPT offers with operations (e.g. LAUNCH).
+    fn accept(
+        &mut self,
+        offer_ids: Vec<OfferId>,
+        operations: Vec<offer::Operation>,
+    ) -> impl Future<Output = Result<(), SchedulerError>> + Send {
+        let accept = call::Accept { offer_ids, operations, filters: None };
+        self.call(
+            "ACCEPT",
+            Call { r#type: Some(call::Type::Accept as i32), accept: Some(accept), ..Default::default() },
+        )
+    }
+
+    /// DECLINE offers, refusing them for `refuse_seconds`.
+    fn decline(
+        &mut self,
+        offer_ids: Vec<OfferId>,
+        refuse_seconds: f64,
+    ) -> impl Future<Output = Result<(), SchedulerError>> + Send {
+        let decline = call::Decline { offer_ids, filters: Some(Filters { refuse_seconds: Some(refuse_seconds) }) };
+        self.call(
+            "DECLINE",
+            Call { r#type: Some(call::Type::Decline as i32), decline: Some(decline), ..Default::default() },
+        )
+    }
+
+    /// REVIVE: clears the filters and asks for offers again (all roles).
+    fn revive(&mut self) -> impl Future<Output = Result<(), SchedulerError>> + Send {
+        let revive = Some(call::Revive::default());
+        self.call("REVIVE", Call { r#type: Some(call::Type::Revive as i32), revive, ..Default::default() })
+    }
+
+    /// SUPPRESS offers (all roles) until REVIVE.
+    fn suppress(&mut self) -> impl Future<Output = Result<(), SchedulerError>> + Send {
+        let suppress = Some(call::Suppress::default());
+        self.call("SUPPRESS", Call { r#type: Some(call::Type::Suppress as i32), suppress, ..Default::default() })
+    }
+
+    /// ACKNOWLEDGE a status update that carried a `uuid` (the agent holds the next update
+    /// of the task until then). Updates without a uuid come from the master and are not
+    /// acknowledged: for them this sends nothing.
+    fn acknowledge(&mut self, status: &TaskStatus) -> impl Future<Output = Result<(), SchedulerError>> + Send {
+        let ack = match (status.agent_id.clone(), status.uuid.clone()) {
+            (Some(agent_id), Some(uuid)) => Some(call::Acknowledge { agent_id, task_id: status.task_id.clone(), uuid }),
+            _ => None,
+        };
+        async move {
+            match ack {
+                Some(a) => {
+                    let c = Call {
+                        r#type: Some(call::Type::Acknowledge as i32),
+                        acknowledge: Some(a),
+                        ..Default::default()
+                    };
+                    self.call("ACKNOWLEDGE", c).await
+                }
+                None => Ok(()),
+            }
+        }
+    }
+
+    /// MESSAGE: data for an executor.
+    fn message(
+        &mut self,
+        agent_id: AgentId,
+        executor_id: ExecutorId,
+        data: Vec<u8>,
+    ) -> impl Future<Output = Result<(), SchedulerError>> + Send {
+        let message = Some(call::Message { agent_id, executor_id, data });
+        self.call("MESSAGE", Call { r#type: Some(call::Type::Message as i32), message, ..Default::default() })
+    }
+
+    /// KILL a task.
+    fn kill(
+        &mut self,
+        task_id: TaskId,
+        agent_id: Option<AgentId>,
+    ) -> impl Future<Output = Result<(), SchedulerError>> + Send {
+        let kill = Some(call::Kill { task_id, agent_id, kill_policy: None });
+        self.call("KILL", Call { r#type: Some(call::Type::Kill as i32), kill, ..Default::default() })
+    }
+
+    /// SHUTDOWN an executor.
+    fn shutdown(
+        &mut self,
+        executor_id: ExecutorId,
+        agent_id: AgentId,
+    ) -> impl Future<Output = Result<(), SchedulerError>> + Send {
+        let shutdown = Some(call::Shutdown { executor_id, agent_id });
+        self.call("SHUTDOWN", Call { r#type: Some(call::Type::Shutdown as i32), shutdown, ..Default::default() })
+    }
+
+    /// RECONCILE the given tasks (explicit), or every task the master knows (implicit,
+    /// with an empty list). Answers arrive as UPDATE events without a uuid.
+    fn reconcile(
+        &mut self,
+        tasks: Vec<(TaskId, Option<AgentId>)>,
+    ) -> impl Future<Output = Result<(), SchedulerError>> + Send {
+        let tasks = tasks.into_iter().map(|(task_id, agent_id)| call::reconcile::Task { task_id, agent_id }).collect();
+        let reconcile = Some(call::Reconcile { tasks });
+        self.call("RECONCILE", Call { r#type: Some(call::Type::Reconcile as i32), reconcile, ..Default::default() })
+    }
+
+    /// TEARDOWN: ends the framework, its tasks and executors. Only on purpose: a scheduler
+    /// that merely stops should not tear down (it may fail over).
+    fn teardown(&mut self) -> impl Future<Output = Result<(), SchedulerError>> + Send {
+        self.call("TEARDOWN", Call { r#type: Some(call::Type::Teardown as i32), ..Default::default() })
+    }
+}
+
+/// Receiving scheduler events.
+pub trait Events: Send {
+    /// The next event; `None` once the framework is over (the stream closed after
+    /// TEARDOWN, or by the master for a plain [`Subscription`]).
+    fn next_event(&mut self) -> impl Future<Output = Option<Result<Event, SchedulerError>>> + Send;
+}
+
+impl Calls for SchedulerClient {
+    fn call(&mut self, name: &'static str, call: Call) -> impl Future<Output = Result<(), SchedulerError>> + Send {
+        self.send(name, call)
+    }
+}
+
 /// An open subscription: what SUBSCRIBED said, and the events after it.
 pub struct Subscription {
-    /// The framework's id.
-    pub framework_id: FrameworkId,
-    /// How often the master promises a HEARTBEAT.
-    pub heartbeat_interval_seconds: Option<f64>,
+    /// The SUBSCRIBED event's content (framework id, heartbeat interval, master).
+    pub subscribed: event::Subscribed,
     /// The events that follow.
     pub events: EventStream,
+    missed_heartbeats: u32,
 }
 
 /// Heartbeat intervals without any event after which a subscription is considered lost
-/// (mesos-go and the C++ library use a small multiple too).
-pub const MISSED_HEARTBEATS: u32 = 3;
+/// (shared/docs/MESOS-HTTP-API.md §6.9 suggests about 5).
+pub const MISSED_HEARTBEATS: u32 = 5;
+
+/// The heartbeat interval when SUBSCRIBED does not say (Mesos' `DEFAULT_HEARTBEAT_INTERVAL`).
+const DEFAULT_HEARTBEAT: f64 = 15.0;
 
 impl Subscription {
-    /// How long to wait for an event before declaring the subscription lost:
-    /// [`MISSED_HEARTBEATS`] heartbeat intervals (15 s each unless the master said otherwise).
-    pub fn liveness_timeout(&self) -> std::time::Duration {
-        let interval = self.heartbeat_interval_seconds.filter(|s| s.is_finite() && *s > 0.0).unwrap_or(15.0);
-        std::time::Duration::from_secs_f64(interval * f64::from(MISSED_HEARTBEATS))
+    /// The framework's id.
+    pub fn framework_id(&self) -> &FrameworkId {
+        &self.subscribed.framework_id
     }
 
-    /// The next event, or [`SchedulerError::Silent`] if none came within the liveness
-    /// timeout; `None` when the master closed the stream.
-    pub async fn next_event(&mut self) -> Option<Result<Event, SchedulerError>> {
+    /// How long to wait for an event before declaring the subscription lost: `missed`
+    /// heartbeat intervals ([`MISSED_HEARTBEATS`] unless changed with
+    /// [`Subscription::set_missed_heartbeats`]).
+    pub fn liveness_timeout(&self) -> Duration {
+        let interval = self
+            .subscribed
+            .heartbeat_interval_seconds
+            .filter(|s| s.is_finite() && *s > 0.0)
+            .unwrap_or(DEFAULT_HEARTBEAT);
+        Duration::try_from_secs_f64(interval * f64::from(self.missed_heartbeats.max(1)))
+            .unwrap_or(Duration::from_secs(3600))
+    }
+
+    /// Changes how many silent heartbeat intervals mean a lost subscription.
+    pub fn set_missed_heartbeats(&mut self, missed: u32) {
+        self.missed_heartbeats = missed.max(1);
+    }
+}
+
+impl Events for Subscription {
+    /// The next event, [`SchedulerError::Silent`] if none came within the liveness
+    /// timeout, [`SchedulerError::MasterError`] for an ERROR event; `None` when the master
+    /// closed the stream.
+    fn next_event(&mut self) -> impl Future<Output = Option<Result<Event, SchedulerError>>> + Send {
         let limit = self.liveness_timeout();
-        match tokio::time::timeout(limit, self.events.next()).await {
-            Ok(next) => next,
-            Err(_) => Some(Err(SchedulerError::Silent(limit))),
+        async move {
+            match tokio::time::timeout(limit, self.events.next()).await {
+                Ok(next) => next,
+                Err(_) => Some(Err(SchedulerError::Silent(limit))),
+            }
         }
     }
 }
@@ -438,18 +646,307 @@ impl Subscription {
 /// The master's events, decoded from the RecordIO stream.
 pub struct EventStream {
     records: RecordStream,
+    content_type: ContentType,
 }
 
 impl EventStream {
-    /// The next event; `None` when the master closed the stream between records.
+    /// The next event; an ERROR event comes as [`SchedulerError::MasterError`]; `None` when
+    /// the master closed the stream between records.
     pub async fn next(&mut self) -> Option<Result<Event, SchedulerError>> {
         Some(match self.records.next().await? {
-            Ok(record) => Event::decode(record).map_err(SchedulerError::from),
+            Ok(record) => match self.content_type.decode::<Event>(&record) {
+                Ok(Event { error: Some(e), .. }) => Err(SchedulerError::MasterError(e.message)),
+                Ok(Event { r#type: Some(t), .. }) if t == event::Type::Error as i32 => {
+                    Err(SchedulerError::MasterError("(an ERROR event without a message)".into()))
+                }
+                other => other.map_err(SchedulerError::from),
+            },
             Err(StreamFailure::RecordIo(e)) => Err(e.into()),
             Err(StreamFailure::Transport(reason)) => {
                 Err(SchedulerError::Transport { master: "(stream)".into(), reason })
             }
         })
+    }
+}
+
+/// How a [`Session`] connects and reconnects.
+#[derive(Clone, Debug)]
+pub struct SessionConfig {
+    /// The master's `host:port` (any master: a 307 leads to the leader).
+    pub master: String,
+    /// The framework; its `id` is filled in at the first SUBSCRIBED and re-used after.
+    pub framework: FrameworkInfo,
+    /// Protobuf (default) or JSON.
+    pub content_type: ContentType,
+    /// HTTP basic authentication, e.g. [`Credential::from_env`].
+    pub credential: Option<Credential>,
+    /// The first wait between SUBSCRIBE attempts; it doubles up to `max_backoff`.
+    pub first_backoff: Duration,
+    /// The longest wait between SUBSCRIBE attempts.
+    pub max_backoff: Duration,
+    /// Silent heartbeat intervals after which the subscription is considered lost.
+    pub missed_heartbeats: u32,
+    /// How long to keep trying to (re-)subscribe after a loss before giving up. `None`:
+    /// the framework's `failover_timeout` when it is positive (after that the master has
+    /// removed the framework anyway), else 60 s.
+    pub give_up_after: Option<Duration>,
+}
+
+impl SessionConfig {
+    /// Defaults: protobuf, no credentials, backoff 1 s doubling to 15 s, 5 missed heartbeats.
+    pub fn new(master: impl Into<String>, framework: FrameworkInfo) -> Self {
+        Self {
+            master: master.into(),
+            framework,
+            content_type: ContentType::default(),
+            credential: None,
+            first_backoff: Duration::from_secs(1),
+            max_backoff: MAX_BACKOFF,
+            missed_heartbeats: MISSED_HEARTBEATS,
+            give_up_after: None,
+        }
+    }
+
+    fn give_up_after(&self) -> Duration {
+        self.give_up_after.unwrap_or_else(|| {
+            self.framework
+                .failover_timeout
+                .filter(|t| *t > 0.0)
+                .and_then(|t| Duration::try_from_secs_f64(t).ok())
+                .unwrap_or(Duration::from_secs(60))
+        })
+    }
+}
+
+/// A framework kept subscribed to Mesos.
+///
+/// Its first [`Events::next_event`] subscribes. After a loss — the stream ended or failed,
+/// no event for [`SessionConfig::missed_heartbeats`] heartbeat intervals, a call answered
+/// 307/403 — the next `next_event` re-subscribes with the same framework id (backoff
+/// between attempts), then asks the master to reconcile every non-terminal task this
+/// session launched or heard of. Every subscription, the first and each later one, begins
+/// with a SUBSCRIBED event: drop cached offers there (the master forgets them). An ERROR
+/// event ends the subscription and comes back as [`SchedulerError::MasterError`]. After a
+/// successful TEARDOWN the stream's end is the session's end (`None`).
+pub struct Session {
+    client: SchedulerClient,
+    config: SessionConfig,
+    subscription: Option<Subscription>,
+    /// Non-terminal tasks, with their agents when known.
+    tasks: BTreeMap<String, Option<AgentId>>,
+    lost_since: Option<Instant>,
+    subscribed_before: bool,
+    reconnections: u32,
+    last_loss: Option<String>,
+    torn_down: bool,
+}
+
+impl Session {
+    /// A session; nothing is sent until the first [`Events::next_event`].
+    pub fn new(config: SessionConfig) -> Result<Self, SchedulerError> {
+        let client = SchedulerClient::new(&config.master)?
+            .with_credential(config.credential.clone())
+            .with_content_type(config.content_type);
+        Ok(Self {
+            client,
+            config,
+            subscription: None,
+            tasks: BTreeMap::new(),
+            lost_since: None,
+            subscribed_before: false,
+            reconnections: 0,
+            last_loss: None,
+            torn_down: false,
+        })
+    }
+
+    /// The framework id, once subscribed.
+    pub fn framework_id(&self) -> Option<&FrameworkId> {
+        self.config.framework.id.as_ref()
+    }
+
+    /// The master in use (the leader, after redirects).
+    pub fn master(&self) -> &str {
+        self.client.master()
+    }
+
+    /// Whether a subscription is open.
+    pub fn is_subscribed(&self) -> bool {
+        self.subscription.is_some()
+    }
+
+    /// How many times the session re-subscribed after losing a subscription.
+    pub fn reconnections(&self) -> u32 {
+        self.reconnections
+    }
+
+    /// Why the last subscription was lost.
+    pub fn last_loss(&self) -> Option<&str> {
+        self.last_loss.as_deref()
+    }
+
+    /// The non-terminal tasks the session knows, with their agents when known: what it
+    /// reconciles after re-subscribing.
+    pub fn known_tasks(&self) -> impl Iterator<Item = (&str, Option<&AgentId>)> {
+        self.tasks.iter().map(|(id, agent)| (id.as_str(), agent.as_ref()))
+    }
+
+    /// Drops the subscription; the next [`Events::next_event`] re-subscribes.
+    pub fn disconnect(&mut self, why: impl Into<String>) {
+        if self.subscription.take().is_some() || self.lost_since.is_none() {
+            self.lost_since = Some(Instant::now());
+        }
+        self.last_loss = Some(why.into());
+    }
+
+    /// SUBSCRIBE until it works, a refusal, or the time is up; then reconcile.
+    async fn connect(&mut self) -> Result<Event, SchedulerError> {
+        let since = *self.lost_since.get_or_insert_with(Instant::now);
+        let limit = self.config.give_up_after();
+        let mut backoff = Backoff::new(self.config.first_backoff, self.config.max_backoff);
+        loop {
+            let failure = match self.client.subscribe(self.config.framework.clone()).await {
+                Ok(mut subscription) => {
+                    subscription.set_missed_heartbeats(self.config.missed_heartbeats);
+                    self.config.framework.id = Some(subscription.framework_id().clone());
+                    let subscribed = subscription.subscribed.clone();
+                    self.subscription = Some(subscription);
+                    match self.reconcile_known().await {
+                        Ok(()) => {
+                            self.lost_since = None;
+                            if std::mem::replace(&mut self.subscribed_before, true) {
+                                self.reconnections += 1;
+                            }
+                            return Ok(Event {
+                                r#type: Some(event::Type::Subscribed as i32),
+                                subscribed: Some(subscribed),
+                                ..Default::default()
+                            });
+                        }
+                        Err(e) if e.loses_subscription() => {
+                            self.subscription = None;
+                            e
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+                Err(e) => e,
+            };
+            self.last_loss = Some(failure.to_string());
+            let left = limit.saturating_sub(since.elapsed());
+            if !failure.is_transient() {
+                return Err(failure);
+            }
+            if left.is_zero() {
+                return Err(SchedulerError::GaveUp { within: limit, last: Box::new(failure) });
+            }
+            tokio::time::sleep(backoff.next_wait().min(left)).await;
+        }
+    }
+
+    /// Explicit reconciliation of every non-terminal task known (shared/docs/MESOS-HTTP-API.md §6.3).
+    async fn reconcile_known(&mut self) -> Result<(), SchedulerError> {
+        if self.tasks.is_empty() {
+            return Ok(());
+        }
+        let tasks = self.tasks.iter().map(|(id, agent)| (TaskId { value: id.clone() }, agent.clone())).collect();
+        self.client.reconcile(tasks).await
+    }
+
+    /// Keeps the task books from an event.
+    fn observe(&mut self, e: &Event) {
+        if let Some(update) = &e.update {
+            let s = &update.status;
+            if is_terminal(s.state) {
+                self.tasks.remove(&s.task_id.value);
+            } else {
+                let known = self.tasks.entry(s.task_id.value.clone()).or_default();
+                if s.agent_id.is_some() {
+                    known.clone_from(&s.agent_id);
+                }
+            }
+        }
+    }
+}
+
+/// Whether a task in `state` is over for good (Mesos' `protobuf::isTerminalState`), or
+/// unknown to the master (nothing left to reconcile).
+pub fn is_terminal(state: i32) -> bool {
+    use TaskState::*;
+    TaskState::try_from(state).is_ok_and(|s| {
+        matches!(
+            s,
+            TaskFinished
+                | TaskFailed
+                | TaskKilled
+                | TaskError
+                | TaskLost
+                | TaskDropped
+                | TaskGone
+                | TaskGoneByOperator
+                | TaskUnknown
+        )
+    })
+}
+
+impl Events for Session {
+    async fn next_event(&mut self) -> Option<Result<Event, SchedulerError>> {
+        loop {
+            let Some(subscription) = self.subscription.as_mut() else {
+                if self.torn_down {
+                    return None;
+                }
+                return Some(self.connect().await);
+            };
+            match subscription.next_event().await {
+                Some(Ok(e)) => {
+                    self.observe(&e);
+                    return Some(Ok(e));
+                }
+                Some(Err(e @ SchedulerError::MasterError(_))) => {
+                    self.disconnect(e.to_string());
+                    return Some(Err(e));
+                }
+                Some(Err(e)) => self.disconnect(e.to_string()),
+                None if self.torn_down => {
+                    self.subscription = None;
+                    return None;
+                }
+                None => self.disconnect("the master closed the event stream"),
+            }
+        }
+    }
+}
+
+impl Calls for Session {
+    async fn call(&mut self, name: &'static str, call: Call) -> Result<(), SchedulerError> {
+        let launched: Vec<(String, AgentId)> = call
+            .accept
+            .iter()
+            .flat_map(|a| &a.operations)
+            .filter_map(|op| op.launch.as_ref())
+            .flat_map(|l| &l.task_infos)
+            .map(|t| (t.task_id.value.clone(), t.agent_id.clone()))
+            .collect();
+        let teardown = call.r#type == Some(call::Type::Teardown as i32);
+        if self.subscription.is_none() {
+            return Err(SchedulerError::NotSubscribed(name));
+        }
+        match self.client.send(name, call).await {
+            Ok(()) => {
+                for (task, agent) in launched {
+                    self.tasks.insert(task, Some(agent));
+                }
+                self.torn_down |= teardown;
+                Ok(())
+            }
+            Err(e) => {
+                if e.loses_subscription() {
+                    self.disconnect(e.to_string());
+                }
+                Err(e)
+            }
+        }
     }
 }
 

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use mesos_client::scheduler::{Credential, SchedulerClient, SchedulerError};
+use mesos_client::scheduler::{Calls, Credential, Events, SchedulerClient, SchedulerError, Session, SessionConfig};
 use mesos_client::v1::FrameworkInfo;
 
 fn var(name: &str) -> String {
@@ -33,13 +33,16 @@ async fn the_right_secret_subscribes_and_a_wrong_one_is_refused_by_name_without_
     let good = Credential { principal: principal.clone(), secret };
     let mut client = SchedulerClient::new(&master).unwrap().with_credential(Some(good));
     let sub = client.subscribe(framework(&principal)).await.unwrap();
-    assert!(!sub.framework_id.value.is_empty());
+    assert!(!sub.framework_id().value.is_empty());
     client.teardown().await.unwrap();
 
+    // A session, which re-subscribes after transient failures, does not retry a refusal.
     let wrong = Credential { principal: principal.clone(), secret: "not-the-secret".into() };
-    let mut client = SchedulerClient::new(&master).unwrap().with_credential(Some(wrong));
+    let mut config = SessionConfig::new(&master, framework(&principal));
+    config.credential = Some(wrong);
+    let mut session = Session::new(config).unwrap();
     let started = Instant::now();
-    let err = client.subscribe(framework(&principal)).await.err().expect("refused");
+    let err = session.next_event().await.expect("an answer").expect_err("refused");
     assert!(started.elapsed() < Duration::from_secs(5), "no retry loop: {:?}", started.elapsed());
     assert!(matches!(&err, SchedulerError::Unauthorized { principal: Some(p) } if *p == principal), "{err:?}");
     assert!(err.to_string().contains(&format!("{principal:?}")), "the error names the principal: {err}");

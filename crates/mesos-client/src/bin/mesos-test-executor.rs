@@ -2,10 +2,12 @@
 //! on LAUNCH it reports TASK_RUNNING and sends the scheduler a MESSAGE ("hello"); when the
 //! scheduler's MESSAGE arrives it finishes the task with `got:<message>` as data; it exits
 //! once every update was acknowledged, on SHUTDOWN, or when the agent closes the stream.
+//! It speaks JSON when its environment has `EXELIXI_TEST_CONTENT_TYPE=json`, else protobuf.
 
 use std::process::ExitCode;
 
-use mesos_client::executor::{ExecutorClient, ExecutorConfig, is};
+use mesos_client::codec::ContentType;
+use mesos_client::executor::{ExecutorApi, ExecutorClient, ExecutorConfig, is};
 use mesos_client::v1::executor::event;
 use mesos_client::v1::{TaskId, TaskState, TaskStatus};
 
@@ -15,16 +17,18 @@ fn status(task: &TaskId, state: TaskState, data: Option<Vec<u8>>) -> TaskStatus 
 
 async fn run() -> Result<(), String> {
     let config = ExecutorConfig::from_env().map_err(|e| e.to_string())?;
-    let mut client = ExecutorClient::new(config);
-    eprintln!("mesos-test-executor: subscribing at {}", client.config().agent_url);
-    let mut events = client.subscribe().await.map_err(|e| e.to_string())?;
+    let content_type = match std::env::var("EXELIXI_TEST_CONTENT_TYPE").as_deref() {
+        Ok("json") => ContentType::Json,
+        _ => ContentType::Protobuf,
+    };
+    let mut client = ExecutorClient::new(config).with_content_type(content_type);
+    eprintln!("mesos-test-executor: subscribing at {} ({content_type})", client.config().agent_url);
     let mut task: Option<TaskId> = None;
     let mut finished = false;
-    while let Some(e) = events.next().await {
+    while let Some(e) = client.next_event().await {
         let e = e.map_err(|e| e.to_string())?;
-        // The sandbox's stderr is the place to read what an executor saw.
+        // The agent's log (mesos.log with mesos-local) is the place to read what an executor saw.
         eprintln!("mesos-test-executor: event {:?}", e.r#type.and_then(|t| event::Type::try_from(t).ok()));
-        client.observe(&e);
         if let Some(launch) = &e.launch {
             let id = launch.task.task_id.clone();
             client.update(status(&id, TaskState::TaskRunning, None)).await.map_err(|e| e.to_string())?;
@@ -40,8 +44,6 @@ async fn run() -> Result<(), String> {
             finished = true;
         } else if is(&e, event::Type::Shutdown) {
             return Ok(());
-        } else if let Some(err) = &e.error {
-            return Err(format!("the agent reported: {}", err.message));
         }
         if finished && client.unacknowledged_updates() == 0 {
             return Ok(());

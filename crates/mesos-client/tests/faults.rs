@@ -1,0 +1,143 @@
+//! Fault tests: a [`Session`](mesos_client::scheduler::Session) against the real Mesos
+//! master (MESOS_MASTER, from tools/test), through the fault-injecting proxy of
+//! `support/proxy.rs` or around a real master restart. Nothing here imitates Mesos: every
+//! answer the client handles is the real master's.
+
+mod support;
+
+use std::time::Duration;
+
+use mesos_client::codec::ContentType;
+use mesos_client::scheduler::{Calls, SchedulerError};
+use mesos_client::v1::scheduler::event;
+use mesos_client::v1::{ExecutorId, FrameworkInfo, TaskState, task_status};
+use support::proxy::Proxy;
+use support::{Inbox, MASTER, executor_path, framework, launch_our_executor, master, none_left, session};
+
+/// A framework the master keeps for a minute after a disconnection, so it can come back.
+fn lasting(name: &str) -> FrameworkInfo {
+    FrameworkInfo { failover_timeout: Some(60.0), ..framework(name) }
+}
+
+async fn subscribed(inbox: &mut Inbox) -> mesos_client::v1::scheduler::event::Subscribed {
+    let e = inbox.next_of(event::Type::Subscribed, Duration::from_secs(30)).await.expect("SUBSCRIBED within 30 s");
+    e.subscribed.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_dropped_mid_run_resubscribes_with_the_framework_id_and_reconciles_its_task() {
+    let _serial = MASTER.lock().await;
+    let proxy = Proxy::start(&master()).await;
+    // Records split into 1-13 byte chunks for the whole run, on real traffic.
+    proxy.split_records(true);
+    let mut inbox = Inbox::new(session(proxy.addr(), lasting("exelixi-drop"), ContentType::Protobuf));
+    let first = subscribed(&mut inbox).await;
+    let e = inbox.next_of(event::Type::Offers, Duration::from_secs(10)).await.expect("OFFERS");
+    let offer = e.offers.unwrap().offers.remove(0);
+    let executor_id = ExecutorId { value: "exelixi-drop-executor".into() };
+    let launch = launch_our_executor(&offer, "task-d", &executor_id, ContentType::Protobuf);
+    inbox.session.accept(vec![offer.id.clone()], vec![launch]).await.unwrap();
+    let running = inbox.next_update().await;
+    assert_eq!(running.state, TaskState::TaskRunning as i32, "{running:?}");
+    assert_eq!(inbox.session.known_tasks().map(|(t, _)| t).collect::<Vec<_>>(), ["task-d"]);
+
+    proxy.drop_streams();
+    let again = subscribed(&mut inbox).await;
+    assert_eq!(again.framework_id, first.framework_id, "re-subscribed under the same framework id");
+    assert_eq!((proxy.drops(), proxy.subscribes(), inbox.session.reconnections()), (1, 2, 1));
+    assert!(inbox.session.last_loss().is_some_and(|l| !l.is_empty()));
+    // The session asked the master about its task: the answer is the master's (no uuid).
+    let answer = inbox.next_of(event::Type::Update, Duration::from_secs(10)).await.expect("reconciliation");
+    let answer = answer.update.unwrap().status;
+    assert_eq!(answer.task_id.value, "task-d");
+    assert_eq!(answer.state, TaskState::TaskRunning as i32);
+    assert_eq!(answer.reason, Some(task_status::Reason::Reconciliation as i32));
+    assert!(answer.uuid.is_none());
+
+    // The task is still ours: finish it through the new subscription.
+    inbox.session.message(offer.agent_id.clone(), executor_id, b"after".to_vec()).await.unwrap();
+    let finished = inbox.next_update().await;
+    assert_eq!(finished.state, TaskState::TaskFinished as i32, "{finished:?}");
+    assert_eq!(finished.data.as_deref(), Some(&b"got:after"[..]));
+    inbox.session.teardown().await.unwrap();
+    assert!(inbox.ends_within(Duration::from_secs(10)).await);
+    assert!(none_left(executor_path(), Duration::from_secs(15)).await, "the executor outlived TEARDOWN");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missed_heartbeats_make_the_session_reconnect() {
+    let _serial = MASTER.lock().await;
+    let proxy = Proxy::start(&master()).await;
+    // SUBSCRIBED (announcing 0.5 s heartbeats) and the first HEARTBEAT pass; then nothing.
+    proxy.stall_next_stream(2);
+    let mut inbox = Inbox::new(session(proxy.addr(), lasting("exelixi-stall"), ContentType::Json));
+    let started = std::time::Instant::now();
+    let first = subscribed(&mut inbox).await;
+    assert_eq!(first.heartbeat_interval_seconds, Some(support::proxy::STALLED_HEARTBEAT_SECONDS));
+    let again = subscribed(&mut inbox).await;
+    // 5 missed intervals of 0.5 s: lost after 2.5 s, not the 75 s of the real interval.
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(2500) && took < Duration::from_secs(20), "{took:?}");
+    assert_eq!(again.framework_id, first.framework_id);
+    assert_eq!(again.heartbeat_interval_seconds, Some(15.0), "the second stream is the master's own");
+    assert_eq!(inbox.session.reconnections(), 1);
+    let loss = inbox.session.last_loss().unwrap_or_default().to_string();
+    assert!(loss.contains("no event from the Mesos master for 2.5s"), "{loss}");
+    // The new subscription works.
+    assert!(inbox.next_of(event::Type::Offers, Duration::from_secs(10)).await.is_some());
+    inbox.session.teardown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_307_leads_subscribe_to_the_leader_and_a_redirected_call_resubscribes_there() {
+    let _serial = MASTER.lock().await;
+    let master = master();
+    let proxy = Proxy::start(&master).await;
+
+    // SUBSCRIBE answered 307 with `Location: //master/api/v1/scheduler`: followed.
+    proxy.redirect_next();
+    let mut inbox = Inbox::new(session(proxy.addr(), lasting("exelixi-redirect"), ContentType::Protobuf));
+    let first = subscribed(&mut inbox).await;
+    assert_eq!(proxy.redirects(), 1);
+    assert_eq!(proxy.subscribes(), 0, "the stream comes from the leader itself");
+    assert_eq!(inbox.session.master(), master);
+    inbox.session.teardown().await.unwrap();
+    assert!(inbox.ends_within(Duration::from_secs(10)).await);
+
+    // A call of a subscription answered 307: the leader changed, so the session re-subscribes there.
+    let mut inbox = Inbox::new(session(proxy.addr(), lasting("exelixi-redirect-call"), ContentType::Json));
+    let first_id = subscribed(&mut inbox).await.framework_id;
+    assert_ne!(first_id, first.framework_id);
+    assert_eq!(inbox.session.master(), proxy.addr());
+    proxy.redirect_next();
+    let err = inbox.session.revive().await.unwrap_err();
+    assert!(matches!(&err, SchedulerError::Redirected { call: "REVIVE", leader } if *leader == master), "{err:?}");
+    let again = subscribed(&mut inbox).await;
+    assert_eq!(again.framework_id, first_id);
+    assert_eq!(inbox.session.master(), master);
+    assert_eq!(inbox.session.reconnections(), 1);
+    inbox.session.revive().await.unwrap();
+    inbox.session.teardown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_master_restart_the_session_resubscribes_with_its_framework_id() {
+    let _serial = MASTER.lock().await;
+    let master = master();
+    let port = master.rsplit_once(':').map(|(_, p)| p.to_string()).unwrap();
+    let info = FrameworkInfo { failover_timeout: Some(300.0), ..framework("exelixi-failover") };
+    let mut inbox = Inbox::new(session(&master, info, ContentType::Protobuf));
+    let first = subscribed(&mut inbox).await;
+
+    let restart = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tools/mesos-local/restart");
+    let status = tokio::process::Command::new(restart).args(["--port", &port]).status().await.unwrap();
+    assert!(status.success(), "tools/mesos-local/restart failed");
+
+    // The old stream ends with the old master; the session retries (transport errors, then
+    // 503 while the new master recovers) and gets its id back.
+    let again = subscribed(&mut inbox).await;
+    assert_eq!(again.framework_id, first.framework_id);
+    assert_eq!(inbox.session.reconnections(), 1);
+    assert!(inbox.next_of(event::Type::Offers, Duration::from_secs(30)).await.is_some(), "offers after failover");
+    inbox.session.teardown().await.unwrap();
+}

@@ -1,0 +1,190 @@
+//! What the Mesos test binaries share: finding the real master, a patient event reader,
+//! launching our test executor, and the fault-injecting proxy ([`proxy`]).
+#![allow(dead_code)] // each test binary uses a part
+
+pub mod proxy;
+
+use std::time::Duration;
+
+use mesos_client::codec::ContentType;
+use mesos_client::scheduler::{Calls, Events, SchedulerError, Session, SessionConfig};
+use mesos_client::v1::scheduler::{Event, event};
+use mesos_client::v1::{
+    CommandInfo, Environment, ExecutorId, ExecutorInfo, FrameworkInfo, Offer, Resource, TaskId, TaskInfo, TaskStatus,
+    environment, executor_info, offer, value,
+};
+
+/// One framework at a time: frameworks on one master compete for the same offers.
+pub static MASTER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// The real master's `host:port`, from MESOS_MASTER; without it the test fails saying how
+/// to start one.
+pub fn master() -> String {
+    std::env::var("MESOS_MASTER").unwrap_or_else(|_| {
+        panic!(
+            "MESOS_MASTER is not set. These tests need a real Mesos master: run them through `tools/test` \
+             (which starts tools/mesos-local), or start one with `tools/mesos-local/up` and export \
+             MESOS_MASTER=127.0.0.1:5050"
+        )
+    })
+}
+
+/// A framework that the master forgets as soon as it disconnects (failover_timeout 0).
+pub fn framework(name: &str) -> FrameworkInfo {
+    FrameworkInfo { user: "root".into(), name: name.into(), failover_timeout: Some(0.0), ..Default::default() }
+}
+
+/// A session with test-friendly backoff (250 ms doubling to 2 s).
+pub fn session(master: &str, info: FrameworkInfo, content_type: ContentType) -> Session {
+    let mut config = SessionConfig::new(master, info);
+    config.content_type = content_type;
+    config.first_backoff = Duration::from_millis(250);
+    config.max_backoff = Duration::from_secs(2);
+    Session::new(config).unwrap()
+}
+
+/// Events read from a session; those skipped while looking for one kind are kept for later
+/// (the master does not promise an order between, say, an executor's MESSAGE and its
+/// task's UPDATE).
+pub struct Inbox {
+    pub session: Session,
+    skipped: Vec<Event>,
+}
+
+impl Inbox {
+    pub fn new(session: Session) -> Self {
+        Self { session, skipped: Vec::new() }
+    }
+
+    /// The next event of `kind` within `within`; `None` if none came. Stream errors fail
+    /// the test.
+    pub async fn next_of(&mut self, kind: event::Type, within: Duration) -> Option<Event> {
+        if let Some(i) = self.skipped.iter().position(|e| e.r#type == Some(kind as i32)) {
+            return Some(self.skipped.remove(i));
+        }
+        let (session, skipped) = (&mut self.session, &mut self.skipped);
+        tokio::time::timeout(within, async {
+            loop {
+                match session.next_event().await {
+                    Some(Ok(e)) if e.r#type == Some(kind as i32) => return Some(e),
+                    Some(Ok(e)) => skipped.push(e),
+                    Some(Err(e)) => panic!("session error: {e}"),
+                    None => return None,
+                }
+            }
+        })
+        .await
+        .ok()
+        .flatten()
+    }
+
+    /// The next event whatever it is, within `within`.
+    pub async fn next_any(&mut self, within: Duration) -> Option<Result<Event, SchedulerError>> {
+        if !self.skipped.is_empty() {
+            return Some(Ok(self.skipped.remove(0)));
+        }
+        tokio::time::timeout(within, self.session.next_event()).await.ok().flatten()
+    }
+
+    /// Forgets skipped events of `kind` (e.g. offers made before a DECLINE).
+    pub fn drop_skipped(&mut self, kind: event::Type) {
+        self.skipped.retain(|e| e.r#type != Some(kind as i32));
+    }
+
+    /// The next UPDATE, acknowledged when it carries a uuid (the agent holds the next
+    /// update of the task until then).
+    pub async fn next_update(&mut self) -> TaskStatus {
+        let e = self.next_of(event::Type::Update, Duration::from_secs(30)).await.expect("an UPDATE within 30 s");
+        let status = e.update.unwrap().status;
+        self.session.acknowledge(&status).await.unwrap();
+        status
+    }
+
+    /// Reads events until the session ends (`None`), within `within`; false if it did not.
+    pub async fn ends_within(&mut self, within: Duration) -> bool {
+        tokio::time::timeout(within, async {
+            while let Some(e) = self.session.next_event().await {
+                e.unwrap();
+            }
+        })
+        .await
+        .is_ok()
+    }
+}
+
+fn scalar(name: &str, amount: f64) -> Resource {
+    Resource {
+        name: name.into(),
+        r#type: value::Type::Scalar as i32,
+        scalar: Some(value::Scalar { value: amount }),
+        ..Default::default()
+    }
+}
+
+/// The test executor binary.
+pub fn executor_path() -> &'static str {
+    env!("CARGO_BIN_EXE_mesos-test-executor")
+}
+
+/// A LAUNCH of one task of ours on `offer`'s agent, run by `mesos-test-executor` speaking
+/// `content_type` to the agent.
+pub fn launch_our_executor(
+    offer: &Offer,
+    task_id: &str,
+    executor_id: &ExecutorId,
+    content_type: ContentType,
+) -> offer::Operation {
+    let name = if content_type == ContentType::Json { "json" } else { "protobuf" };
+    let environment = Environment {
+        variables: vec![environment::Variable {
+            name: "EXELIXI_TEST_CONTENT_TYPE".into(),
+            r#type: None,
+            value: Some(name.into()),
+        }],
+    };
+    let task = TaskInfo {
+        name: "conformance".into(),
+        task_id: TaskId { value: task_id.into() },
+        agent_id: offer.agent_id.clone(),
+        resources: vec![scalar("cpus", 0.1), scalar("mem", 32.0)],
+        executor: Some(ExecutorInfo {
+            r#type: Some(executor_info::Type::Custom as i32),
+            executor_id: executor_id.clone(),
+            command: Some(CommandInfo {
+                value: Some(executor_path().into()),
+                environment: Some(environment),
+                ..Default::default()
+            }),
+            resources: vec![scalar("cpus", 0.1), scalar("mem", 32.0)],
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    offer::Operation {
+        r#type: Some(offer::operation::Type::Launch as i32),
+        launch: Some(offer::operation::Launch { task_infos: vec![task] }),
+    }
+}
+
+/// Processes whose command line mentions `needle`.
+pub fn processes_running(needle: &str) -> usize {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit()))
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .filter(|cmd| String::from_utf8_lossy(cmd).contains(needle))
+        .count()
+}
+
+/// Waits until no process runs `needle`; false after `within`.
+pub async fn none_left(needle: &str, within: Duration) -> bool {
+    let deadline = std::time::Instant::now() + within;
+    while processes_running(needle) > 0 {
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    true
+}
