@@ -541,4 +541,36 @@ mod tests {
         assert_eq!(a[6] >> 4, 4, "version 4");
         assert_eq!(a[8] >> 6, 0b10, "RFC 4122 variant");
     }
+
+    #[test]
+    fn reconnection_follows_the_checkpoint_and_recovery_rules() {
+        let config = |checkpoint| ExecutorConfig {
+            framework_id: "f".into(),
+            executor_id: "e".into(),
+            agent_url: "http://a:1/slave(1)/api/v1/executor".into(),
+            sandbox: None,
+            checkpoint,
+            recovery_timeout: Some(Duration::from_secs(10)),
+            subscription_backoff_max: Some(Duration::from_millis(500)),
+        };
+        let gone = ExecutorError::Transport { url: "u".into(), reason: "connection refused".into() };
+        let recovering =
+            ExecutorError::Status { call: "SUBSCRIBE", status: StatusCode::SERVICE_UNAVAILABLE, body: String::new() };
+        let refused = ExecutorError::Status { call: "SUBSCRIBE", status: StatusCode::BAD_REQUEST, body: String::new() };
+        // Not checkpointing: after a loss, stop at once.
+        assert!(retry_wait(&config(false), true, &gone, Duration::ZERO).is_err());
+        // Before the first subscription an agent not ready yet is waited for, either way.
+        let wait = retry_wait(&config(false), false, &gone, Duration::ZERO).unwrap().unwrap();
+        assert!(wait <= Duration::from_millis(500));
+        // Checkpointing: retry transport errors and 503 within the recovery timeout...
+        for e in [&gone, &recovering] {
+            let wait = retry_wait(&config(true), true, e, Duration::from_secs(3)).unwrap().unwrap();
+            assert!(wait <= Duration::from_millis(500), "{wait:?}");
+        }
+        // ...never past it, and never a refusal.
+        let wait = retry_wait(&config(true), true, &gone, Duration::from_millis(9_900)).unwrap().unwrap();
+        assert!(wait <= Duration::from_millis(100), "{wait:?}");
+        assert!(retry_wait(&config(true), true, &gone, Duration::from_secs(10)).unwrap().is_none());
+        assert!(retry_wait(&config(true), true, &refused, Duration::ZERO).is_err());
+    }
 }

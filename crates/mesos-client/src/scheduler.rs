@@ -989,4 +989,104 @@ mod tests {
         assert_eq!(c.header(), "Basic cDpz");
         assert_eq!(format!("{c:?}"), "Credential { principal: \"p\", .. }", "Debug never prints the secret");
     }
+
+    #[test]
+    fn redirect_locations_in_every_form_mesos_and_others_write() {
+        assert_eq!(redirect_target("//m2.example:5050/api/v1/scheduler").as_deref(), Some("m2.example:5050"));
+        assert_eq!(redirect_target("//127.0.0.1:5051").as_deref(), Some("127.0.0.1:5051"));
+        assert_eq!(
+            redirect_target("http://10.0.0.2:5050/master/api/v1/scheduler?x=1").as_deref(),
+            Some("10.0.0.2:5050")
+        );
+        assert_eq!(redirect_target("masterhost2:5050").as_deref(), Some("masterhost2:5050"));
+        for bad in ["", "//", "/api/v1/scheduler", "//host/api", "//host:0/", "//:5050/", "//host:99999/"] {
+            assert_eq!(redirect_target(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_its_cap() {
+        let mut b = Backoff::new(Duration::from_millis(250), Duration::from_secs(1));
+        let waits: Vec<u128> = (0..5).map(|_| b.next_wait().as_millis()).collect();
+        assert_eq!(waits, [250, 500, 1000, 1000, 1000]);
+    }
+
+    #[test]
+    fn which_failures_are_retried_and_which_lose_the_subscription() {
+        let status = |status: StatusCode, body: &str| SchedulerError::Status { call: "X", status, body: body.into() };
+        let transport = SchedulerError::Transport { master: "m:1".into(), reason: "refused".into() };
+        assert!(transport.is_transient() && transport.loses_subscription());
+        assert!(status(StatusCode::SERVICE_UNAVAILABLE, "No leader elected").is_transient());
+        assert!(!SchedulerError::Unauthorized { principal: None }.is_transient());
+        assert!(!status(StatusCode::BAD_REQUEST, "Failed to validate").is_transient());
+        assert!(status(StatusCode::FORBIDDEN, "Framework is not subscribed").loses_subscription());
+        assert!(
+            status(StatusCode::BAD_REQUEST, "The stream ID included in this request didn't match the Mesos-Stream-Id")
+                .loses_subscription()
+        );
+        assert!(!status(StatusCode::BAD_REQUEST, "Failed to validate scheduler::Call").loses_subscription());
+        assert!(SchedulerError::MasterError("Framework has been removed".into()).framework_removed());
+        assert!(!SchedulerError::MasterError("Framework failed over".into()).framework_removed());
+    }
+
+    #[test]
+    fn terminal_states_are_mesos_ones_plus_unknown() {
+        use TaskState::*;
+        for s in [
+            TaskFinished,
+            TaskFailed,
+            TaskKilled,
+            TaskError,
+            TaskLost,
+            TaskDropped,
+            TaskGone,
+            TaskGoneByOperator,
+            TaskUnknown,
+        ] {
+            assert!(is_terminal(s as i32), "{s:?}");
+        }
+        for s in [TaskStaging, TaskStarting, TaskRunning, TaskKilling, TaskUnreachable] {
+            assert!(!is_terminal(s as i32), "{s:?}");
+        }
+        assert!(!is_terminal(999));
+    }
+
+    /// An in-memory [`Calls`]: what scheduler logic is tested against without a network.
+    #[derive(Default)]
+    struct Recorded(Vec<(&'static str, Call)>);
+
+    impl Calls for Recorded {
+        async fn call(&mut self, name: &'static str, call: Call) -> Result<(), SchedulerError> {
+            self.0.push((name, call));
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn the_provided_calls_build_what_mesos_expects() {
+        let mut calls = Recorded::default();
+        let agent = AgentId { value: "a-S0".into() };
+        let task = TaskId { value: "t".into() };
+        // An update from the master (no uuid) is not acknowledged; one from the agent is.
+        let mut status = TaskStatus { task_id: task.clone(), agent_id: Some(agent.clone()), ..Default::default() };
+        calls.acknowledge(&status).await.unwrap();
+        assert!(calls.0.is_empty());
+        status.uuid = Some(vec![7; 16]);
+        calls.acknowledge(&status).await.unwrap();
+        calls.decline(vec![OfferId { value: "o".into() }], 3600.0).await.unwrap();
+        calls.reconcile(vec![(task.clone(), Some(agent.clone()))]).await.unwrap();
+        calls.teardown().await.unwrap();
+        let names: Vec<&str> = calls.0.iter().map(|(n, _)| *n).collect();
+        assert_eq!(names, ["ACKNOWLEDGE", "DECLINE", "RECONCILE", "TEARDOWN"]);
+        let types: Vec<Option<i32>> = calls.0.iter().map(|(_, c)| c.r#type).collect();
+        assert_eq!(
+            types,
+            [call::Type::Acknowledge, call::Type::Decline, call::Type::Reconcile, call::Type::Teardown]
+                .map(|t| Some(t as i32))
+        );
+        let ack = calls.0[0].1.acknowledge.as_ref().unwrap();
+        assert_eq!((&ack.agent_id, &ack.task_id, ack.uuid.as_slice()), (&agent, &task, &[7; 16][..]));
+        assert_eq!(calls.0[1].1.decline.as_ref().unwrap().filters.as_ref().unwrap().refuse_seconds, Some(3600.0));
+        assert_eq!(calls.0[2].1.reconcile.as_ref().unwrap().tasks[0].agent_id.as_ref(), Some(&agent));
+    }
 }

@@ -141,3 +141,40 @@ async fn after_a_master_restart_the_session_resubscribes_with_its_framework_id()
     assert!(inbox.next_of(event::Type::Offers, Duration::from_secs(30)).await.is_some(), "offers after failover");
     inbox.session.teardown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_executor_that_loses_its_agent_stream_resubscribes_when_the_framework_checkpoints() {
+    let _serial = MASTER.lock().await;
+    // The executor reaches its real agent through the proxy; the scheduler talks to the master.
+    let agent_proxy = Proxy::start(&master()).await;
+    let info = FrameworkInfo { checkpoint: Some(true), ..lasting("exelixi-executor-resubscribe") };
+    let mut inbox = Inbox::new(session(&master(), info, ContentType::Protobuf));
+    let e = inbox.next_of(event::Type::Offers, Duration::from_secs(10)).await.expect("OFFERS");
+    let offer = e.offers.unwrap().offers.remove(0);
+    let executor_id = ExecutorId { value: "exelixi-resubscribing-executor".into() };
+    let launch = support::launch_our_executor_via(
+        &offer,
+        "task-r",
+        &executor_id,
+        ContentType::Protobuf,
+        Some(agent_proxy.addr()),
+    );
+    inbox.session.accept(vec![offer.id.clone()], vec![launch]).await.unwrap();
+    let running = inbox.next_update().await;
+    assert_eq!(running.state, TaskState::TaskRunning as i32, "{running:?}");
+    assert_eq!(agent_proxy.subscribes(), 1, "the executor subscribed through the proxy");
+
+    agent_proxy.drop_streams();
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while agent_proxy.subscribes() < 2 {
+        assert!(std::time::Instant::now() < deadline, "the executor did not re-subscribe");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The agent delivers the scheduler's MESSAGE on the new stream.
+    inbox.session.message(offer.agent_id.clone(), executor_id, b"again".to_vec()).await.unwrap();
+    let finished = inbox.next_update().await;
+    assert_eq!(finished.state, TaskState::TaskFinished as i32, "{finished:?}");
+    assert_eq!(finished.data.as_deref(), Some(&b"got:again"[..]));
+    inbox.session.teardown().await.unwrap();
+    assert!(none_left(executor_path(), Duration::from_secs(15)).await, "the executor outlived TEARDOWN");
+}

@@ -2,7 +2,9 @@
 //! on LAUNCH it reports TASK_RUNNING and sends the scheduler a MESSAGE ("hello"); when the
 //! scheduler's MESSAGE arrives it finishes the task with `got:<message>` as data; it exits
 //! once every update was acknowledged, on SHUTDOWN, or when the agent closes the stream.
-//! It speaks JSON when its environment has `EXELIXI_TEST_CONTENT_TYPE=json`, else protobuf.
+//! It speaks JSON when its environment has `EXELIXI_TEST_CONTENT_TYPE=json`, else protobuf;
+//! with `EXELIXI_TEST_AGENT_VIA=host:port` it reaches its agent through that address (the
+//! fault tests' proxy) instead of the agent's own, keeping the path from `MESOS_SLAVE_PID`.
 
 use std::process::ExitCode;
 
@@ -16,7 +18,11 @@ fn status(task: &TaskId, state: TaskState, data: Option<Vec<u8>>) -> TaskStatus 
 }
 
 async fn run() -> Result<(), String> {
-    let config = ExecutorConfig::from_env().map_err(|e| e.to_string())?;
+    let mut config = ExecutorConfig::from_env().map_err(|e| e.to_string())?;
+    if let Ok(via) = std::env::var("EXELIXI_TEST_AGENT_VIA") {
+        let path = config.agent_url.trim_start_matches("http://").split_once('/').map(|(_, p)| p.to_string());
+        config.agent_url = format!("http://{via}/{}", path.unwrap_or_default());
+    }
     let content_type = match std::env::var("EXELIXI_TEST_CONTENT_TYPE").as_deref() {
         Ok("json") => ContentType::Json,
         _ => ContentType::Protobuf,

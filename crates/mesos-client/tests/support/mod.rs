@@ -134,14 +134,23 @@ pub fn launch_our_executor(
     executor_id: &ExecutorId,
     content_type: ContentType,
 ) -> offer::Operation {
+    launch_our_executor_via(offer, task_id, executor_id, content_type, None)
+}
+
+/// [`launch_our_executor`], the executor reaching its agent through `via` (a proxy) if given.
+pub fn launch_our_executor_via(
+    offer: &Offer,
+    task_id: &str,
+    executor_id: &ExecutorId,
+    content_type: ContentType,
+    via: Option<&str>,
+) -> offer::Operation {
     let name = if content_type == ContentType::Json { "json" } else { "protobuf" };
-    let environment = Environment {
-        variables: vec![environment::Variable {
-            name: "EXELIXI_TEST_CONTENT_TYPE".into(),
-            r#type: None,
-            value: Some(name.into()),
-        }],
-    };
+    let variable =
+        |name: &str, value: &str| environment::Variable { name: name.into(), r#type: None, value: Some(value.into()) };
+    let mut variables = vec![variable("EXELIXI_TEST_CONTENT_TYPE", name)];
+    variables.extend(via.map(|v| variable("EXELIXI_TEST_AGENT_VIA", v)));
+    let environment = Environment { variables };
     let task = TaskInfo {
         name: "conformance".into(),
         task_id: TaskId { value: task_id.into() },

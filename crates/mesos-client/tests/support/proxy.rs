@@ -1,5 +1,5 @@
 //! A fault-injecting HTTP proxy for tests, placed between our client and the real Mesos
-//! master: every fault is exercised against real Mesos behaviour, and nothing in it
+//! master (or between our test executor and its real agent): every fault is exercised against real Mesos behaviour, and nothing in it
 //! imitates the master — it forwards requests and responses byte for byte unless told to:
 //!
 //! - [`Proxy::split_records`]: re-chunk event streams into pieces of 1–13 bytes, so records
@@ -114,7 +114,7 @@ impl Proxy {
         self.shared.drop_streams.send_modify(|n| *n += 1);
     }
 
-    /// SUBSCRIBE responses (200 with a stream id) passed through so far.
+    /// Event streams (SUBSCRIBE answers) passed through so far.
     pub fn subscribes(&self) -> usize {
         self.shared.faults.subscribes.load(Ordering::SeqCst)
     }
@@ -165,7 +165,9 @@ async fn handle(request: Request<Incoming>, shared: Arc<Shared>) -> Result<Respo
         Err(e) => return Ok(plain(StatusCode::BAD_GATEWAY, format!("proxy: upstream failed: {e}"))),
     };
     let (parts, body) = response.into_parts();
-    let streaming = parts.status == StatusCode::OK && parts.headers.contains_key("mesos-stream-id");
+    // Event streams (the scheduler's and the executor's SUBSCRIBE) are 200 and chunked;
+    // every other answer has a length.
+    let streaming = parts.status == StatusCode::OK && !parts.headers.contains_key(header::CONTENT_LENGTH);
     if !streaming {
         let bytes = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
         return Ok(Response::from_parts(parts, full(bytes)));
