@@ -210,6 +210,7 @@ mod tests {
         fn arbitrary_bytes_never_panic_either_decoder(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..256)) {
             let _ = ContentType::Protobuf.decode::<Event>(&bytes);
             let _ = ContentType::Json.decode::<Event>(&bytes);
+            let _ = ContentType::Protobuf.decode::<crate::v1::executor::Event>(&bytes);
             let _ = ContentType::Json.decode::<crate::v1::executor::Event>(&bytes);
         }
 

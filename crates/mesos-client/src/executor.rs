@@ -263,11 +263,11 @@ impl ExecutorClient {
             .header(header::ACCEPT, mime)
             .body(Full::new(Bytes::from(self.content_type.encode(call)?)))
             .map_err(|e| ExecutorError::Transport { url: self.config.agent_url.clone(), reason: e.to_string() })?;
-        let response = self
-            .http
-            .request(request)
+        let transport = |reason: String| ExecutorError::Transport { url: self.config.agent_url.clone(), reason };
+        let response = tokio::time::timeout(crate::CALL_TIMEOUT, self.http.request(request))
             .await
-            .map_err(|e| ExecutorError::Transport { url: self.config.agent_url.clone(), reason: e.to_string() })?;
+            .map_err(|_| transport(format!("no answer to {name} within {:?}", crate::CALL_TIMEOUT)))?
+            .map_err(|e| transport(e.to_string()))?;
         if response.status() != expect {
             let status = response.status();
             return Err(ExecutorError::Status { call: name, status, body: crate::explanation(response).await });

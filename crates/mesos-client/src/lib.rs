@@ -17,6 +17,10 @@ pub mod executor;
 pub mod recordio;
 pub mod scheduler;
 
+/// How long a call (or SUBSCRIBE, until its first event) may take before the master or
+/// agent is considered unreachable (shared/docs/MESOS-HTTP-API.md §6.9 suggests ~75 s).
+pub const CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(75);
+
 /// The first 500 characters of an error response's body: Mesos explains refusals there.
 async fn explanation(response: http::Response<hyper::body::Incoming>) -> String {
     use http_body_util::BodyExt;

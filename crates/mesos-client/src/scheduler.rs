@@ -28,6 +28,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
+use crate::CALL_TIMEOUT;
 use crate::codec::{CodecError, ContentType};
 use crate::recordio::{RecordIoError, RecordStream, StreamFailure};
 use crate::v1::scheduler::{Call, Event, call, event};
@@ -324,11 +325,11 @@ impl SchedulerClient {
             let request = builder
                 .body(Full::new(body.clone()))
                 .map_err(|e| SchedulerError::BadMaster(format!("{}: {e}", self.master)))?;
-            let response = self
-                .http
-                .request(request)
+            let transport = |reason: String| SchedulerError::Transport { master: self.master.clone(), reason };
+            let response = tokio::time::timeout(CALL_TIMEOUT, self.http.request(request))
                 .await
-                .map_err(|e| SchedulerError::Transport { master: self.master.clone(), reason: e.to_string() })?;
+                .map_err(|_| transport(format!("no answer to {name} within {CALL_TIMEOUT:?}")))?
+                .map_err(|e| transport(e.to_string()))?;
             if response.status() != StatusCode::TEMPORARY_REDIRECT {
                 return Ok(response);
             }
@@ -379,7 +380,11 @@ impl SchedulerClient {
         let mut events =
             EventStream { records: RecordStream::new(response.into_body()), content_type: self.content_type };
         // The first event is SUBSCRIBED, or ERROR followed by the end of the stream.
-        match events.next().await.transpose()? {
+        let first = tokio::time::timeout(CALL_TIMEOUT, events.next()).await.map_err(|_| SchedulerError::Transport {
+            master: self.master.clone(),
+            reason: format!("no SUBSCRIBED event within {CALL_TIMEOUT:?}"),
+        })?;
+        match first.transpose()? {
             Some(Event { r#type: Some(t), subscribed: Some(subscribed), .. })
                 if t == event::Type::Subscribed as i32 =>
             {
@@ -789,6 +794,14 @@ impl Session {
     /// reconciles after re-subscribing.
     pub fn known_tasks(&self) -> impl Iterator<Item = (&str, Option<&AgentId>)> {
         self.tasks.iter().map(|(id, agent)| (id.as_str(), agent.as_ref()))
+    }
+
+    /// Forgets the framework id, so that the next subscription registers a new framework:
+    /// what to do after [`SchedulerError::framework_removed`], as the old id can never
+    /// come back.
+    pub fn forget_framework_id(&mut self) {
+        self.config.framework.id = None;
+        self.tasks.clear();
     }
 
     /// Drops the subscription; the next [`Events::next_event`] re-subscribes.

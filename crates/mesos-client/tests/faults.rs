@@ -19,6 +19,16 @@ fn lasting(name: &str) -> FrameworkInfo {
     FrameworkInfo { failover_timeout: Some(60.0), ..framework(name) }
 }
 
+/// The next error the session reports, skipping events; fails the test after 10 s.
+async fn next_error(inbox: &mut Inbox) -> SchedulerError {
+    loop {
+        match inbox.next_any(Duration::from_secs(10)).await.expect("an error within 10 s") {
+            Ok(_) => continue,
+            Err(e) => return e,
+        }
+    }
+}
+
 async fn subscribed(inbox: &mut Inbox) -> mesos_client::v1::scheduler::event::Subscribed {
     let e = inbox.next_of(event::Type::Subscribed, Duration::from_secs(30)).await.expect("SUBSCRIBED within 30 s");
     e.subscribed.unwrap()
@@ -177,4 +187,31 @@ async fn an_executor_that_loses_its_agent_stream_resubscribes_when_the_framework
     assert_eq!(finished.data.as_deref(), Some(&b"got:again"[..]));
     inbox.session.teardown().await.unwrap();
     assert!(none_left(executor_path(), Duration::from_secs(15)).await, "the executor outlived TEARDOWN");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_masters_errors_come_typed_mid_stream_and_a_removed_framework_registers_anew() {
+    let _serial = MASTER.lock().await;
+    let master = master();
+    // Mid-stream: another SUBSCRIBE with our framework id makes the master send ERROR
+    // "Framework failed over" on our stream.
+    let mut inbox = Inbox::new(session(&master, lasting("exelixi-error"), ContentType::Json));
+    let id = subscribed(&mut inbox).await.framework_id;
+    let mut usurper = mesos_client::scheduler::SchedulerClient::new(&master).unwrap();
+    let taken = usurper.subscribe(FrameworkInfo { id: Some(id.clone()), ..lasting("exelixi-error") }).await.unwrap();
+    assert_eq!(taken.framework_id(), &id);
+    let err = next_error(&mut inbox).await;
+    assert!(matches!(&err, SchedulerError::MasterError(m) if m.contains("failed over")), "{err:?}");
+    assert!(!inbox.session.is_subscribed());
+    usurper.teardown().await.unwrap();
+    drop(taken);
+
+    // Torn down, the id is gone for good: re-subscribing with it is refused with an ERROR
+    // that says so, and after forgetting it the session registers a new framework.
+    let err = next_error(&mut inbox).await;
+    assert!(err.framework_removed(), "{err:?}");
+    inbox.session.forget_framework_id();
+    let fresh = subscribed(&mut inbox).await.framework_id;
+    assert_ne!(fresh, id);
+    inbox.session.teardown().await.unwrap();
 }
