@@ -96,6 +96,7 @@ async fn launch_exchange_finish(content_type: ContentType) {
     assert_eq!(running.state, TaskState::TaskRunning as i32, "{running:?}");
     assert!(running.uuid.is_some(), "an executor's update carries a uuid");
     assert_eq!(running.source, Some(task_status::Source::Executor as i32));
+    // The executor says hello once the agent ACKNOWLEDGED its TASK_RUNNING.
     let hello = inbox.next_of(event::Type::Message, Duration::from_secs(30)).await.expect("executor MESSAGE");
     let hello = hello.message.unwrap();
     assert_eq!(hello.data, b"hello");
@@ -105,6 +106,11 @@ async fn launch_exchange_finish(content_type: ContentType) {
     assert_eq!(finished.state, TaskState::TaskFinished as i32, "{finished:?}");
     assert_eq!(finished.data.as_deref(), Some(&b"got:ping"[..]));
     assert_eq!(inbox.session.known_tasks().count(), 0, "a finished task is off the books");
+    // The executor exits 0 only once the agent ACKNOWLEDGED all its updates; the master
+    // reports the exit as FAILURE with the wait status.
+    let exited = inbox.next_of(event::Type::Failure, Duration::from_secs(30)).await.expect("the executor's exit");
+    let exited = exited.failure.unwrap();
+    assert_eq!((exited.executor_id.as_ref(), exited.status), (Some(&executor_id), Some(0)), "{exited:?}");
 
     // Explicit reconciliation of the finished task answers with its state (no uuid).
     inbox.session.reconcile(vec![(TaskId { value: "task-1".into() }, Some(offer.agent_id.clone()))]).await.unwrap();

@@ -1,7 +1,9 @@
 //! A small executor built from `mesos-client`'s executor side, for the conformance tests:
-//! on LAUNCH it reports TASK_RUNNING and sends the scheduler a MESSAGE ("hello"); when the
-//! scheduler's MESSAGE arrives it finishes the task with `got:<message>` as data; it exits
-//! once every update was acknowledged, on SHUTDOWN, or when the agent closes the stream.
+//! on LAUNCH it reports TASK_RUNNING; once the agent ACKNOWLEDGED that update it sends the
+//! scheduler a MESSAGE ("hello"); when the scheduler's MESSAGE arrives it finishes the task
+//! with `got:<message>` as data; it exits with status 0 once every update was acknowledged,
+//! on SHUTDOWN, or when the agent closes the stream — so a clean exit (the scheduler's
+//! FAILURE event with status 0) shows the acknowledgements arrived.
 //! It speaks JSON when its environment has `EXELIXI_TEST_CONTENT_TYPE=json`, else protobuf;
 //! with `EXELIXI_TEST_AGENT_VIA=host:port` it reaches its agent through that address (the
 //! fault tests' proxy) instead of the agent's own, keeping the path from `MESOS_SLAVE_PID`.
@@ -31,6 +33,7 @@ async fn run() -> Result<(), String> {
     eprintln!("mesos-test-executor: subscribing at {} ({content_type})", client.config().agent_url);
     let mut task: Option<TaskId> = None;
     let mut finished = false;
+    let mut greeted = false;
     while let Some(e) = client.next_event().await {
         let e = e.map_err(|e| e.to_string())?;
         // The agent's log (mesos.log with mesos-local) is the place to read what an executor saw.
@@ -38,8 +41,10 @@ async fn run() -> Result<(), String> {
         if let Some(launch) = &e.launch {
             let id = launch.task.task_id.clone();
             client.update(status(&id, TaskState::TaskRunning, None)).await.map_err(|e| e.to_string())?;
-            client.message(b"hello".to_vec()).await.map_err(|e| e.to_string())?;
             task = Some(id);
+        } else if e.acknowledged.is_some() && !greeted && !finished {
+            client.message(b"hello".to_vec()).await.map_err(|e| e.to_string())?;
+            greeted = true;
         } else if let (Some(m), Some(id)) = (&e.message, &task) {
             let mut data = b"got:".to_vec();
             data.extend_from_slice(&m.data);
