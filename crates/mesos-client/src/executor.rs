@@ -375,7 +375,8 @@ pub fn retry_wait(
     }
     let max = config.subscription_backoff_max.unwrap_or(DEFAULT_SUBSCRIPTION_BACKOFF_MAX);
     let fraction = uuid_v4().map_or(0.5, |b| f64::from(u16::from_le_bytes([b[0], b[1]])) / f64::from(u16::MAX));
-    Ok(Some(max.mul_f64(fraction).min(timeout - elapsed)))
+    let wait = Duration::try_from_secs_f64(max.as_secs_f64() * fraction).unwrap_or(max);
+    Ok(Some(wait.min(timeout - elapsed)))
 }
 
 /// An error for the caller when the original is kept for a retry decision.
