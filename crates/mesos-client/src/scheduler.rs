@@ -349,10 +349,20 @@ impl SchedulerClient {
     /// SUBSCRIBE: opens the event stream and reads its first event. A `framework_info`
     /// with an `id` re-subscribes that framework (failover).
     pub async fn subscribe(&mut self, framework_info: FrameworkInfo) -> Result<Subscription, SchedulerError> {
+        self.subscribe_suppressed(framework_info, Vec::new()).await
+    }
+
+    /// SUBSCRIBE with offers for `suppressed_roles` suppressed from the start. A
+    /// re-subscription's list replaces the old one: without it, every role is revived.
+    pub async fn subscribe_suppressed(
+        &mut self,
+        framework_info: FrameworkInfo,
+        suppressed_roles: Vec<String>,
+    ) -> Result<Subscription, SchedulerError> {
         let call = Call {
             framework_id: framework_info.id.clone(),
             r#type: Some(call::Type::Subscribe as i32),
-            subscribe: Some(call::Subscribe { framework_info, suppressed_roles: Vec::new() }),
+            subscribe: Some(call::Subscribe { framework_info, suppressed_roles }),
             ..Default::default()
         };
         let body = Bytes::from(self.content_type.encode(&call)?);
@@ -744,6 +754,9 @@ pub struct Session {
     reconnections: u32,
     last_loss: Option<String>,
     torn_down: bool,
+    /// Roles whose offers are suppressed: re-sent with every re-subscription, which would
+    /// otherwise revive them all (shared/docs/MESOS-HTTP-API.md §1.10).
+    suppressed: std::collections::BTreeSet<String>,
 }
 
 impl Session {
@@ -762,6 +775,7 @@ impl Session {
             reconnections: 0,
             last_loss: None,
             torn_down: false,
+            suppressed: std::collections::BTreeSet::new(),
         })
     }
 
@@ -818,7 +832,8 @@ impl Session {
         let limit = self.config.give_up_after();
         let mut backoff = Backoff::new(self.config.first_backoff, self.config.max_backoff);
         loop {
-            let failure = match self.client.subscribe(self.config.framework.clone()).await {
+            let suppressed = self.suppressed.iter().cloned().collect();
+            let failure = match self.client.subscribe_suppressed(self.config.framework.clone(), suppressed).await {
                 Ok(mut subscription) => {
                     subscription.set_missed_heartbeats(self.config.missed_heartbeats);
                     self.config.framework.id = Some(subscription.framework_id().clone());
@@ -864,6 +879,29 @@ impl Session {
         }
         let tasks = self.tasks.iter().map(|(id, agent)| (TaskId { value: id.clone() }, agent.clone())).collect();
         self.client.reconcile(tasks).await
+    }
+
+    /// The framework's roles: `roles` (MULTI_ROLE), else its one `role` (default `*`).
+    #[allow(deprecated)] // `role` is how a framework without MULTI_ROLE names its role
+    fn roles(&self) -> Vec<String> {
+        let f = &self.config.framework;
+        if f.roles.is_empty() { vec![f.role.clone().unwrap_or_else(|| "*".into())] } else { f.roles.clone() }
+    }
+
+    /// Keeps the suppressed roles after a successful SUPPRESS or REVIVE (no roles: all).
+    fn track_suppression(&mut self, suppress: Option<Vec<String>>, revive: Option<Vec<String>>) {
+        if let Some(roles) = suppress {
+            self.suppressed.extend(if roles.is_empty() { self.roles() } else { roles });
+        }
+        if let Some(roles) = revive {
+            if roles.is_empty() {
+                self.suppressed.clear();
+            } else {
+                for r in &roles {
+                    self.suppressed.remove(r);
+                }
+            }
+        }
     }
 
     /// Keeps the task books from an event.
@@ -942,6 +980,8 @@ impl Calls for Session {
             .map(|t| (t.task_id.value.clone(), t.agent_id.clone()))
             .collect();
         let teardown = call.r#type == Some(call::Type::Teardown as i32);
+        let suppress = call.suppress.as_ref().map(|s| s.roles.clone());
+        let revive = call.revive.as_ref().map(|r| r.roles.clone());
         if self.subscription.is_none() {
             return Err(SchedulerError::NotSubscribed(name));
         }
@@ -951,6 +991,7 @@ impl Calls for Session {
                     self.tasks.insert(task, Some(agent));
                 }
                 self.torn_down |= teardown;
+                self.track_suppression(suppress, revive);
                 Ok(())
             }
             Err(e) => {

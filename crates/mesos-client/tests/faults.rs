@@ -215,3 +215,26 @@ async fn the_masters_errors_come_typed_mid_stream_and_a_removed_framework_regist
     assert_ne!(fresh, id);
     inbox.session.teardown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn suppression_survives_a_resubscription() {
+    let _serial = MASTER.lock().await;
+    let proxy = Proxy::start(&master()).await;
+    let mut inbox = Inbox::new(session(proxy.addr(), lasting("exelixi-suppressed"), ContentType::Protobuf));
+    subscribed(&mut inbox).await;
+    let e = inbox.next_of(event::Type::Offers, Duration::from_secs(10)).await.expect("OFFERS");
+    let ids = e.offers.unwrap().offers.into_iter().map(|o| o.id).collect();
+    inbox.session.suppress().await.unwrap();
+    inbox.session.decline(ids, 0.0).await.unwrap();
+    inbox.drop_skipped(event::Type::Offers);
+
+    // A new SUBSCRIBE replaces the suppressed roles: the session sends them again, so the
+    // resources declined without a filter do not come back.
+    proxy.drop_streams();
+    subscribed(&mut inbox).await;
+    assert_eq!(inbox.session.reconnections(), 1);
+    assert!(inbox.next_of(event::Type::Offers, Duration::from_secs(3)).await.is_none(), "offers while suppressed");
+    inbox.session.revive().await.unwrap();
+    assert!(inbox.next_of(event::Type::Offers, Duration::from_secs(10)).await.is_some());
+    inbox.session.teardown().await.unwrap();
+}
