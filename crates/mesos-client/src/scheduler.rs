@@ -743,6 +743,30 @@ impl SessionConfig {
 /// with a SUBSCRIBED event: drop cached offers there (the master forgets them). An ERROR
 /// event ends the subscription and comes back as [`SchedulerError::MasterError`]. After a
 /// successful TEARDOWN the stream's end is the session's end (`None`).
+///
+/// ```no_run
+/// use mesos_client::scheduler::{Calls, Events, SchedulerError, Session, SessionConfig};
+/// use mesos_client::v1::FrameworkInfo;
+/// # async fn run() -> Result<(), SchedulerError> {
+/// let framework = FrameworkInfo {
+///     user: "root".into(),
+///     name: "demo".into(),
+///     failover_timeout: Some(7.0 * 86_400.0), // a week to come back after a disconnection
+///     ..Default::default()
+/// };
+/// let mut session = Session::new(SessionConfig::new("127.0.0.1:5050", framework))?;
+/// while let Some(event) = session.next_event().await {
+///     let event = event?;
+///     if let Some(offers) = event.offers {
+///         let unwanted = offers.offers.into_iter().map(|o| o.id).collect();
+///         session.decline(unwanted, 3600.0).await?;
+///     }
+///     if let Some(update) = event.update {
+///         session.acknowledge(&update.status).await?; // sends nothing for the master's own
+///     }
+/// }
+/// # Ok(()) }
+/// ```
 pub struct Session {
     client: SchedulerClient,
     config: SessionConfig,
