@@ -294,9 +294,10 @@ impl ExecutorClient {
         loop {
             match self.subscribe().await {
                 Ok(events) => return Ok(events),
-                Err(e) => match retry_wait(&self.config, self.subscribed_before, &e, since.elapsed())? {
-                    Some(wait) => tokio::time::sleep(wait).await,
-                    None => {
+                Err(e) => match retry(&self.config, self.subscribed_before, &e, since.elapsed()) {
+                    Retry::After(wait) => tokio::time::sleep(wait).await,
+                    Retry::Never => return Err(e),
+                    Retry::TimedOut => {
                         let within = self.config.recovery_timeout.unwrap_or(DEFAULT_RECOVERY_TIMEOUT);
                         return Err(ExecutorError::GaveUp { within, last: Box::new(e) });
                     }
@@ -349,16 +350,23 @@ pub const DEFAULT_RECOVERY_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 /// `MESOS_SUBSCRIPTION_BACKOFF_MAX`'s default in Mesos (`DEFAULT_SUBSCRIPTION_BACKOFF_MAX`).
 pub const DEFAULT_SUBSCRIPTION_BACKOFF_MAX: Duration = Duration::from_secs(2);
 
-/// Whether and how long to wait before the next SUBSCRIBE after `error`, `elapsed` into a
-/// recovery: `Err` to stop at once (a refusal, or not checkpointing after a loss),
-/// `Ok(None)` when the recovery timeout is spent. Before the first subscription, an agent
-/// that is not ready yet (transport, 503, 404) is retried too.
-pub fn retry_wait(
-    config: &ExecutorConfig,
-    subscribed_before: bool,
-    error: &ExecutorError,
-    elapsed: Duration,
-) -> Result<Option<Duration>, ExecutorError> {
+/// What to do after a failed SUBSCRIBE.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Retry {
+    /// Try again after this wait.
+    After(Duration),
+    /// The recovery timeout is spent: give up.
+    TimedOut,
+    /// Do not retry: a refusal, or a lost agent while the framework does not checkpoint.
+    Never,
+}
+
+/// Whether and when to retry SUBSCRIBE after `error`, `elapsed` into a recovery
+/// (shared/docs/MESOS-HTTP-API.md §4.5). Retried: the agent unreachable, 503 (recovering)
+/// or 404 (routes not installed yet) — before the first subscription always, after a loss
+/// only when checkpointing — at a random wait in [0, `MESOS_SUBSCRIPTION_BACKOFF_MAX`], as
+/// the C++ library does, within `MESOS_RECOVERY_TIMEOUT`.
+pub fn retry(config: &ExecutorConfig, subscribed_before: bool, error: &ExecutorError, elapsed: Duration) -> Retry {
     let retryable = match error {
         ExecutorError::Transport { .. } => true,
         ExecutorError::Status { status, .. } => {
@@ -367,29 +375,16 @@ pub fn retry_wait(
         _ => false,
     };
     if !retryable || (subscribed_before && !config.checkpoint) {
-        return Err(copy_error(error));
+        return Retry::Never;
     }
     let timeout = config.recovery_timeout.unwrap_or(DEFAULT_RECOVERY_TIMEOUT);
     if elapsed >= timeout {
-        return Ok(None);
+        return Retry::TimedOut;
     }
     let max = config.subscription_backoff_max.unwrap_or(DEFAULT_SUBSCRIPTION_BACKOFF_MAX);
     let fraction = uuid_v4().map_or(0.5, |b| f64::from(u16::from_le_bytes([b[0], b[1]])) / f64::from(u16::MAX));
     let wait = Duration::try_from_secs_f64(max.as_secs_f64() * fraction).unwrap_or(max);
-    Ok(Some(wait.min(timeout - elapsed)))
-}
-
-/// An error for the caller when the original is kept for a retry decision.
-fn copy_error(e: &ExecutorError) -> ExecutorError {
-    match e {
-        ExecutorError::Transport { url, reason } => {
-            ExecutorError::Transport { url: url.clone(), reason: reason.clone() }
-        }
-        ExecutorError::Status { call, status, body } => {
-            ExecutorError::Status { call, status: *status, body: body.clone() }
-        }
-        other => ExecutorError::AgentError(other.to_string()),
-    }
+    Retry::After(wait.min(timeout - elapsed))
 }
 
 /// What executor logic needs from its agent, whatever provides it ([`ExecutorClient`], or
@@ -559,19 +554,22 @@ mod tests {
             ExecutorError::Status { call: "SUBSCRIBE", status: StatusCode::SERVICE_UNAVAILABLE, body: String::new() };
         let refused = ExecutorError::Status { call: "SUBSCRIBE", status: StatusCode::BAD_REQUEST, body: String::new() };
         // Not checkpointing: after a loss, stop at once.
-        assert!(retry_wait(&config(false), true, &gone, Duration::ZERO).is_err());
+        let wait_of = |r: Retry| match r {
+            Retry::After(wait) => wait,
+            other => panic!("expected a wait, got {other:?}"),
+        };
+        assert_eq!(retry(&config(false), true, &gone, Duration::ZERO), Retry::Never);
         // Before the first subscription an agent not ready yet is waited for, either way.
-        let wait = retry_wait(&config(false), false, &gone, Duration::ZERO).unwrap().unwrap();
-        assert!(wait <= Duration::from_millis(500));
+        assert!(wait_of(retry(&config(false), false, &gone, Duration::ZERO)) <= Duration::from_millis(500));
         // Checkpointing: retry transport errors and 503 within the recovery timeout...
         for e in [&gone, &recovering] {
-            let wait = retry_wait(&config(true), true, e, Duration::from_secs(3)).unwrap().unwrap();
+            let wait = wait_of(retry(&config(true), true, e, Duration::from_secs(3)));
             assert!(wait <= Duration::from_millis(500), "{wait:?}");
         }
         // ...never past it, and never a refusal.
-        let wait = retry_wait(&config(true), true, &gone, Duration::from_millis(9_900)).unwrap().unwrap();
+        let wait = wait_of(retry(&config(true), true, &gone, Duration::from_millis(9_900)));
         assert!(wait <= Duration::from_millis(100), "{wait:?}");
-        assert!(retry_wait(&config(true), true, &gone, Duration::from_secs(10)).unwrap().is_none());
-        assert!(retry_wait(&config(true), true, &refused, Duration::ZERO).is_err());
+        assert_eq!(retry(&config(true), true, &gone, Duration::from_secs(10)), Retry::TimedOut);
+        assert_eq!(retry(&config(true), true, &refused, Duration::ZERO), Retry::Never);
     }
 }

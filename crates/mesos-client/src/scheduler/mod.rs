@@ -16,9 +16,8 @@
 //! Scheduler logic should depend on the [`Calls`] and [`Events`] traits, not on these
 //! types, so that it can be tested against an in-memory implementation.
 
-use std::collections::BTreeMap;
 use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Request, StatusCode, header};
@@ -32,9 +31,7 @@ use crate::CALL_TIMEOUT;
 use crate::codec::{CodecError, ContentType};
 use crate::recordio::{RecordIoError, RecordStream, StreamFailure};
 use crate::v1::scheduler::{Call, Event, call, event};
-use crate::v1::{
-    AgentId, ExecutorId, Filters, FrameworkId, FrameworkInfo, OfferId, TaskId, TaskState, TaskStatus, offer,
-};
+use crate::v1::{AgentId, ExecutorId, Filters, FrameworkId, FrameworkInfo, OfferId, TaskId, TaskStatus, offer};
 
 const STREAM_ID: &str = "mesos-stream-id";
 
@@ -47,6 +44,14 @@ pub enum SchedulerError {
     /// The master address is not `host:port`.
     #[error("invalid Mesos master {0:?} (expected host:port)")]
     BadMaster(String),
+    /// The request cannot be built (e.g. a stream id that is not a valid header value).
+    #[error("cannot send {call}: {reason}")]
+    Request {
+        /// The call.
+        call: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
     /// The connection failed.
     #[error("cannot reach the Mesos master at {master}: {reason}")]
     Transport {
@@ -324,7 +329,7 @@ impl SchedulerClient {
             }
             let request = builder
                 .body(Full::new(body.clone()))
-                .map_err(|e| SchedulerError::BadMaster(format!("{}: {e}", self.master)))?;
+                .map_err(|e| SchedulerError::Request { call: name, reason: e.to_string() })?;
             let transport = |reason: String| SchedulerError::Transport { master: self.master.clone(), reason };
             let response = tokio::time::timeout(CALL_TIMEOUT, self.http.request(request))
                 .await
@@ -684,349 +689,8 @@ impl EventStream {
     }
 }
 
-/// How a [`Session`] connects and reconnects.
-#[derive(Clone, Debug)]
-pub struct SessionConfig {
-    /// The master's `host:port` (any master: a 307 leads to the leader).
-    pub master: String,
-    /// The framework; its `id` is filled in at the first SUBSCRIBED and re-used after.
-    pub framework: FrameworkInfo,
-    /// Protobuf (default) or JSON.
-    pub content_type: ContentType,
-    /// HTTP basic authentication, e.g. [`Credential::from_env`].
-    pub credential: Option<Credential>,
-    /// The first wait between SUBSCRIBE attempts; it doubles up to `max_backoff`.
-    pub first_backoff: Duration,
-    /// The longest wait between SUBSCRIBE attempts.
-    pub max_backoff: Duration,
-    /// Silent heartbeat intervals after which the subscription is considered lost.
-    pub missed_heartbeats: u32,
-    /// How long to keep trying to (re-)subscribe after a loss before giving up. `None`:
-    /// the framework's `failover_timeout` when it is positive (after that the master has
-    /// removed the framework anyway), else 60 s.
-    pub give_up_after: Option<Duration>,
-}
-
-impl SessionConfig {
-    /// Defaults: protobuf, no credentials, backoff 1 s doubling to 15 s, 5 missed heartbeats.
-    pub fn new(master: impl Into<String>, framework: FrameworkInfo) -> Self {
-        Self {
-            master: master.into(),
-            framework,
-            content_type: ContentType::default(),
-            credential: None,
-            first_backoff: Duration::from_secs(1),
-            max_backoff: MAX_BACKOFF,
-            missed_heartbeats: MISSED_HEARTBEATS,
-            give_up_after: None,
-        }
-    }
-
-    fn give_up_after(&self) -> Duration {
-        self.give_up_after.unwrap_or_else(|| {
-            self.framework
-                .failover_timeout
-                .filter(|t| *t > 0.0)
-                .and_then(|t| Duration::try_from_secs_f64(t).ok())
-                .unwrap_or(Duration::from_secs(60))
-        })
-    }
-}
-
-/// A framework kept subscribed to Mesos.
-///
-/// Its first [`Events::next_event`] subscribes. After a loss — the stream ended or failed,
-/// no event for [`SessionConfig::missed_heartbeats`] heartbeat intervals, a call answered
-/// 307/403 — the next `next_event` re-subscribes with the same framework id (backoff
-/// between attempts), then asks the master to reconcile every non-terminal task this
-/// session launched or heard of. Every subscription, the first and each later one, begins
-/// with a SUBSCRIBED event: drop cached offers there (the master forgets them). An ERROR
-/// event ends the subscription and comes back as [`SchedulerError::MasterError`]. After a
-/// successful TEARDOWN the stream's end is the session's end (`None`).
-///
-/// ```no_run
-/// use mesos_client::scheduler::{Calls, Events, SchedulerError, Session, SessionConfig};
-/// use mesos_client::v1::FrameworkInfo;
-/// # async fn run() -> Result<(), SchedulerError> {
-/// let framework = FrameworkInfo {
-///     user: "root".into(),
-///     name: "demo".into(),
-///     failover_timeout: Some(7.0 * 86_400.0), // a week to come back after a disconnection
-///     ..Default::default()
-/// };
-/// let mut session = Session::new(SessionConfig::new("127.0.0.1:5050", framework))?;
-/// while let Some(event) = session.next_event().await {
-///     let event = event?;
-///     if let Some(offers) = event.offers {
-///         let unwanted = offers.offers.into_iter().map(|o| o.id).collect();
-///         session.decline(unwanted, 3600.0).await?;
-///     }
-///     if let Some(update) = event.update {
-///         session.acknowledge(&update.status).await?; // sends nothing for the master's own
-///     }
-/// }
-/// # Ok(()) }
-/// ```
-pub struct Session {
-    client: SchedulerClient,
-    config: SessionConfig,
-    subscription: Option<Subscription>,
-    /// Non-terminal tasks, with their agents when known.
-    tasks: BTreeMap<String, Option<AgentId>>,
-    lost_since: Option<Instant>,
-    subscribed_before: bool,
-    reconnections: u32,
-    last_loss: Option<String>,
-    torn_down: bool,
-    /// Roles whose offers are suppressed: re-sent with every re-subscription, which would
-    /// otherwise revive them all (shared/docs/MESOS-HTTP-API.md §1.10).
-    suppressed: std::collections::BTreeSet<String>,
-}
-
-impl Session {
-    /// A session; nothing is sent until the first [`Events::next_event`].
-    pub fn new(config: SessionConfig) -> Result<Self, SchedulerError> {
-        let client = SchedulerClient::new(&config.master)?
-            .with_credential(config.credential.clone())
-            .with_content_type(config.content_type);
-        Ok(Self {
-            client,
-            config,
-            subscription: None,
-            tasks: BTreeMap::new(),
-            lost_since: None,
-            subscribed_before: false,
-            reconnections: 0,
-            last_loss: None,
-            torn_down: false,
-            suppressed: std::collections::BTreeSet::new(),
-        })
-    }
-
-    /// The framework id, once subscribed.
-    pub fn framework_id(&self) -> Option<&FrameworkId> {
-        self.config.framework.id.as_ref()
-    }
-
-    /// The master in use (the leader, after redirects).
-    pub fn master(&self) -> &str {
-        self.client.master()
-    }
-
-    /// Whether a subscription is open.
-    pub fn is_subscribed(&self) -> bool {
-        self.subscription.is_some()
-    }
-
-    /// How many times the session re-subscribed after losing a subscription.
-    pub fn reconnections(&self) -> u32 {
-        self.reconnections
-    }
-
-    /// Why the last subscription was lost.
-    pub fn last_loss(&self) -> Option<&str> {
-        self.last_loss.as_deref()
-    }
-
-    /// The non-terminal tasks the session knows, with their agents when known: what it
-    /// reconciles after re-subscribing.
-    pub fn known_tasks(&self) -> impl Iterator<Item = (&str, Option<&AgentId>)> {
-        self.tasks.iter().map(|(id, agent)| (id.as_str(), agent.as_ref()))
-    }
-
-    /// Forgets the framework id, so that the next subscription registers a new framework:
-    /// what to do after [`SchedulerError::framework_removed`], as the old id can never
-    /// come back.
-    pub fn forget_framework_id(&mut self) {
-        self.config.framework.id = None;
-        self.tasks.clear();
-    }
-
-    /// Drops the subscription; the next [`Events::next_event`] re-subscribes.
-    pub fn disconnect(&mut self, why: impl Into<String>) {
-        if self.subscription.take().is_some() || self.lost_since.is_none() {
-            self.lost_since = Some(Instant::now());
-        }
-        self.last_loss = Some(why.into());
-    }
-
-    /// SUBSCRIBE until it works, a refusal, or the time is up; then reconcile.
-    async fn connect(&mut self) -> Result<Event, SchedulerError> {
-        let since = *self.lost_since.get_or_insert_with(Instant::now);
-        let limit = self.config.give_up_after();
-        let mut backoff = Backoff::new(self.config.first_backoff, self.config.max_backoff);
-        loop {
-            let suppressed = self.suppressed.iter().cloned().collect();
-            let failure = match self.client.subscribe_suppressed(self.config.framework.clone(), suppressed).await {
-                Ok(mut subscription) => {
-                    subscription.set_missed_heartbeats(self.config.missed_heartbeats);
-                    self.config.framework.id = Some(subscription.framework_id().clone());
-                    let subscribed = subscription.subscribed.clone();
-                    self.subscription = Some(subscription);
-                    match self.reconcile_known().await {
-                        Ok(()) => {
-                            self.lost_since = None;
-                            if std::mem::replace(&mut self.subscribed_before, true) {
-                                self.reconnections += 1;
-                            }
-                            return Ok(Event {
-                                r#type: Some(event::Type::Subscribed as i32),
-                                subscribed: Some(subscribed),
-                                ..Default::default()
-                            });
-                        }
-                        Err(e) if e.loses_subscription() => {
-                            self.subscription = None;
-                            e
-                        }
-                        Err(e) => return Err(e),
-                    }
-                }
-                Err(e) => e,
-            };
-            self.last_loss = Some(failure.to_string());
-            let left = limit.saturating_sub(since.elapsed());
-            if !failure.is_transient() {
-                return Err(failure);
-            }
-            if left.is_zero() {
-                return Err(SchedulerError::GaveUp { within: limit, last: Box::new(failure) });
-            }
-            tokio::time::sleep(backoff.next_wait().min(left)).await;
-        }
-    }
-
-    /// Explicit reconciliation of every non-terminal task known (shared/docs/MESOS-HTTP-API.md §6.3).
-    async fn reconcile_known(&mut self) -> Result<(), SchedulerError> {
-        if self.tasks.is_empty() {
-            return Ok(());
-        }
-        let tasks = self.tasks.iter().map(|(id, agent)| (TaskId { value: id.clone() }, agent.clone())).collect();
-        self.client.reconcile(tasks).await
-    }
-
-    /// The framework's roles: `roles` (MULTI_ROLE), else its one `role` (default `*`).
-    #[allow(deprecated)] // `role` is how a framework without MULTI_ROLE names its role
-    fn roles(&self) -> Vec<String> {
-        let f = &self.config.framework;
-        if f.roles.is_empty() { vec![f.role.clone().unwrap_or_else(|| "*".into())] } else { f.roles.clone() }
-    }
-
-    /// Keeps the suppressed roles after a successful SUPPRESS or REVIVE (no roles: all).
-    fn track_suppression(&mut self, suppress: Option<Vec<String>>, revive: Option<Vec<String>>) {
-        if let Some(roles) = suppress {
-            self.suppressed.extend(if roles.is_empty() { self.roles() } else { roles });
-        }
-        if let Some(roles) = revive {
-            if roles.is_empty() {
-                self.suppressed.clear();
-            } else {
-                for r in &roles {
-                    self.suppressed.remove(r);
-                }
-            }
-        }
-    }
-
-    /// Keeps the task books from an event.
-    fn observe(&mut self, e: &Event) {
-        if let Some(update) = &e.update {
-            let s = &update.status;
-            if is_terminal(s.state) {
-                self.tasks.remove(&s.task_id.value);
-            } else {
-                let known = self.tasks.entry(s.task_id.value.clone()).or_default();
-                if s.agent_id.is_some() {
-                    known.clone_from(&s.agent_id);
-                }
-            }
-        }
-    }
-}
-
-/// Whether a task in `state` is over for good (Mesos' `protobuf::isTerminalState`), or
-/// unknown to the master (nothing left to reconcile).
-pub fn is_terminal(state: i32) -> bool {
-    use TaskState::*;
-    TaskState::try_from(state).is_ok_and(|s| {
-        matches!(
-            s,
-            TaskFinished
-                | TaskFailed
-                | TaskKilled
-                | TaskError
-                | TaskLost
-                | TaskDropped
-                | TaskGone
-                | TaskGoneByOperator
-                | TaskUnknown
-        )
-    })
-}
-
-impl Events for Session {
-    async fn next_event(&mut self) -> Option<Result<Event, SchedulerError>> {
-        loop {
-            let Some(subscription) = self.subscription.as_mut() else {
-                if self.torn_down {
-                    return None;
-                }
-                return Some(self.connect().await);
-            };
-            match subscription.next_event().await {
-                Some(Ok(e)) => {
-                    self.observe(&e);
-                    return Some(Ok(e));
-                }
-                Some(Err(e @ SchedulerError::MasterError(_))) => {
-                    self.disconnect(e.to_string());
-                    return Some(Err(e));
-                }
-                Some(Err(e)) => self.disconnect(e.to_string()),
-                None if self.torn_down => {
-                    self.subscription = None;
-                    return None;
-                }
-                None => self.disconnect("the master closed the event stream"),
-            }
-        }
-    }
-}
-
-impl Calls for Session {
-    async fn call(&mut self, name: &'static str, call: Call) -> Result<(), SchedulerError> {
-        let launched: Vec<(String, AgentId)> = call
-            .accept
-            .iter()
-            .flat_map(|a| &a.operations)
-            .filter_map(|op| op.launch.as_ref())
-            .flat_map(|l| &l.task_infos)
-            .map(|t| (t.task_id.value.clone(), t.agent_id.clone()))
-            .collect();
-        let teardown = call.r#type == Some(call::Type::Teardown as i32);
-        let suppress = call.suppress.as_ref().map(|s| s.roles.clone());
-        let revive = call.revive.as_ref().map(|r| r.roles.clone());
-        if self.subscription.is_none() {
-            return Err(SchedulerError::NotSubscribed(name));
-        }
-        match self.client.send(name, call).await {
-            Ok(()) => {
-                for (task, agent) in launched {
-                    self.tasks.insert(task, Some(agent));
-                }
-                self.torn_down |= teardown;
-                self.track_suppression(suppress, revive);
-                Ok(())
-            }
-            Err(e) => {
-                if e.loses_subscription() {
-                    self.disconnect(e.to_string());
-                }
-                Err(e)
-            }
-        }
-    }
-}
+mod session;
+pub use session::{Session, SessionConfig, is_terminal};
 
 #[cfg(test)]
 mod tests {
@@ -1109,7 +773,7 @@ mod tests {
 
     #[test]
     fn terminal_states_are_mesos_ones_plus_unknown() {
-        use TaskState::*;
+        use crate::v1::TaskState::*;
         for s in [
             TaskFinished,
             TaskFailed,
