@@ -5,8 +5,7 @@
 //! interleaved, median of several runs; the coordination overhead per generation with a
 //! near-free fitness (OneMax-100); and the wire bytes per individual.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Instant;
 
 use exelixi_benches::SlowRastrigin;
@@ -17,40 +16,6 @@ use uow::{RemoteCluster, UnitOfWork as _};
 
 const REPEATS: usize = 5;
 const CORES: usize = 2;
-
-struct Workers {
-    children: Vec<Child>,
-    endpoints: Vec<String>,
-}
-
-impl Workers {
-    fn start(n: usize, token: &str) -> Self {
-        let mut children = Vec::new();
-        let mut endpoints = Vec::new();
-        for _ in 0..n {
-            let mut child = Command::new(env!("CARGO_BIN_EXE_bench-worker"))
-                .env("EXELIXI_TOKEN", token)
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .spawn()
-                .expect("bench-worker starts");
-            let mut line = String::new();
-            BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-            endpoints.push(line.trim().strip_prefix("listening ").expect("address line").to_string());
-            children.push(child);
-        }
-        Self { children, endpoints }
-    }
-}
-
-impl Drop for Workers {
-    fn drop(&mut self) {
-        for c in &mut self.children {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
 
 fn params(n_pop: usize, n_gen: u32) -> Params {
     Params {
@@ -73,7 +38,9 @@ where
 {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let token = worker_service::generate_token().unwrap();
-    let fleet = Workers::start(workers, &token);
+    let fleet =
+        worker_service::Fleet::start(workers as u32, &token, |_| Command::new(env!("CARGO_BIN_EXE_bench-worker")))
+            .expect("bench workers start");
     let config = GaConfig {
         problem: name.into(),
         size: None,
@@ -84,7 +51,7 @@ where
     let mut observer = |_: &ga_core::GenerationStats| {};
     let mut job = GaJob::new(problem, config, &mut observer);
     let mut cluster = runtime
-        .block_on(RemoteCluster::configure(runtime.handle().clone(), &job, &fleet.endpoints, &token, "bench"))
+        .block_on(RemoteCluster::configure(runtime.handle().clone(), &job, &fleet.endpoints(), &token, "bench"))
         .unwrap();
     let start = Instant::now();
     let outcome = job.orchestrate(&mut cluster).unwrap();

@@ -22,7 +22,7 @@ impl Registry for BenchJobs {
 }
 
 fn main() {
-    let token = std::env::var("EXELIXI_TOKEN").expect("EXELIXI_TOKEN");
+    let token = std::env::var(worker_service::TOKEN_ENV).expect("the token in EXELIXI_TOKEN");
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let config = WorkerConfig::new(token, Arc::new(BenchJobs));
     let address = std::net::SocketAddr::from(([127, 0, 0, 1], 0));

@@ -2,7 +2,6 @@
 //! the libraries; it holds no GA logic of its own.
 
 mod cli;
-mod fleet;
 mod problems;
 mod progress;
 mod report;
@@ -156,7 +155,13 @@ where
     let fail = |msg: String| RunError::Workers(msg);
     let token = worker_service::generate_token().map_err(|e| fail(format!("cannot make a run token: {e}")))?;
     let run_id = token[..8].to_string();
-    let fleet = fleet::Fleet::start(n, &token).map_err(fail)?;
+    let exe = std::env::current_exe().map_err(|e| fail(format!("cannot find this executable: {e}")))?;
+    let fleet = worker_service::Fleet::start(n, &token, |_| {
+        let mut worker = std::process::Command::new(&exe);
+        worker.args(["worker", "--port", "0", "--host", "127.0.0.1", "--exit-with-parent"]);
+        worker
+    })
+    .map_err(|e| fail(e.to_string()))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -11,7 +11,7 @@ use crate::problems::{self, WithProblem};
 
 /// The environment variable that carries the run's token to a worker (never the command
 /// line, which other users can read).
-pub const TOKEN_ENV: &str = "EXELIXI_TOKEN";
+pub use worker_service::TOKEN_ENV;
 
 /// The jobs this binary's workers run: the GA over the built-in problems.
 pub struct BuiltinJobs;

@@ -1,14 +1,41 @@
-//! The worker processes of `exelixi run --workers N`: started, named, and never left behind.
+//! The parent side of [`serve_process`](crate::serve_process): worker processes started on
+//! this machine, their endpoints learnt from their first line of output, named when they
+//! are lost, and never left behind (dropping the fleet kills and reaps them; the workers
+//! also exit when the fleet's end of their stdin closes, even if the parent is killed).
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use crate::worker::TOKEN_ENV;
+/// The environment variable from which a worker process reads the run's token.
+pub const TOKEN_ENV: &str = "EXELIXI_TOKEN";
 
 /// How long a worker may take to say where it listens.
 const START_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Why a fleet could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum FleetError {
+    /// The process could not be started.
+    #[error("cannot start worker {shard}: {reason}")]
+    Spawn {
+        /// Its shard.
+        shard: u32,
+        /// What failed.
+        reason: String,
+    },
+    /// The process started but did not announce where it listens.
+    #[error("worker {shard} (pid {pid}) did not start: {reason}")]
+    NoStart {
+        /// Its shard.
+        shard: u32,
+        /// Its process id.
+        pid: u32,
+        /// What happened instead.
+        reason: String,
+    },
+}
 
 struct Member {
     child: Child,
@@ -25,25 +52,27 @@ fn lock(m: &Mutex<Vec<Member>>) -> std::sync::MutexGuard<'_, Vec<Member>> {
 }
 
 impl Fleet {
-    /// Starts `n` workers of this executable on 127.0.0.1 with ephemeral ports.
-    pub fn start(n: u32, token: &str) -> Result<Self, String> {
-        let exe = std::env::current_exe().map_err(|e| format!("cannot find this executable: {e}"))?;
+    /// Starts `n` workers, shard `i` from `command(i)`: a program that runs
+    /// [`serve_process`](crate::serve_process) with `exit_with_parent`. The fleet gives
+    /// each the token in [`TOKEN_ENV`], holds its stdin and reads its stdout; stderr is
+    /// inherited.
+    pub fn start(n: u32, token: &str, command: impl Fn(u32) -> Command) -> Result<Self, FleetError> {
         let fleet = Fleet { members: Arc::new(Mutex::new(Vec::new())) };
         for shard in 0..n {
-            let mut child = Command::new(&exe)
-                .args(["worker", "--port", "0", "--host", "127.0.0.1", "--exit-with-parent"])
+            let mut child = command(shard)
                 .env(TOKEN_ENV, token)
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::inherit())
                 .spawn()
-                .map_err(|e| format!("cannot start worker {shard}: {e}"))?;
-            let stdout = child.stdout.take().ok_or("a worker's stdout was not captured")?;
+                .map_err(|e| FleetError::Spawn { shard, reason: e.to_string() })?;
             let pid = child.id();
+            let Some(stdout) = child.stdout.take() else {
+                return Err(FleetError::NoStart { shard, pid, reason: "its stdout was not captured".into() });
+            };
             // Registered before waiting for it, so that a failure below still kills it.
             lock(&fleet.members).push(Member { child, endpoint: String::new() });
-            let endpoint =
-                read_endpoint(stdout).map_err(|e| format!("worker {shard} (pid {pid}) did not start: {e}"))?;
+            let endpoint = read_endpoint(stdout).map_err(|reason| FleetError::NoStart { shard, pid, reason })?;
             lock(&fleet.members)[shard as usize].endpoint = endpoint;
         }
         Ok(fleet)
@@ -109,6 +138,7 @@ pub struct Killer {
 }
 
 impl Killer {
+    /// Kills every worker still running, and reaps them all.
     pub fn kill_all(&self) {
         for m in lock(&self.members).iter_mut() {
             if matches!(m.child.try_wait(), Ok(None)) {
