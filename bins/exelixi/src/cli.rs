@@ -16,7 +16,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a GA to termination on this machine and print the original's report.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Serve one shard of a run as a worker (started by `exelixi run --workers`, or by hand).
     /// The run's token comes from the EXELIXI_TOKEN environment variable.
     Worker(WorkerArgs),
@@ -108,9 +108,19 @@ pub struct RunArgs {
     /// shard each, over gRPC; without it the run stays in this process.
     #[arg(long, value_name = "N")]
     pub workers: Option<u32>,
+    /// With --workers: give up when a worker has not answered a phase within SECS seconds
+    /// (a worker that no longer answers pings either is named as hung).
+    #[arg(long, value_name = "SECS", default_value_t = DEFAULT_PHASE_TIMEOUT)]
+    pub phase_timeout: u64,
     #[command(flatten)]
     pub params: ParamFlags,
 }
+
+/// `--phase-timeout`'s default: ten minutes, far beyond any healthy generation.
+pub const DEFAULT_PHASE_TIMEOUT: u64 = 600;
+
+/// The longest `--phase-timeout`: a day.
+pub const MAX_PHASE_TIMEOUT: u64 = 86_400;
 
 /// The GA parameter flags; each one given overrides the problem's own default.
 #[derive(Debug, Clone, Default, Args)]
@@ -165,6 +175,7 @@ pub struct RunConfig {
     pub threads: usize,
     pub json: bool,
     pub workers: Option<u32>,
+    pub phase_timeout: std::time::Duration,
     pub params: ParamFlags,
 }
 
@@ -222,6 +233,12 @@ impl TryFrom<RunArgs> for RunConfig {
         if let Some(n) = a.workers.filter(|n| !(1..=MAX_WORKERS).contains(n)) {
             return Err(format!("invalid workers: {n} (expected 1 to {MAX_WORKERS})"));
         }
+        if !(1..=MAX_PHASE_TIMEOUT).contains(&a.phase_timeout) {
+            return Err(format!(
+                "invalid phase-timeout: {} (expected 1 to {MAX_PHASE_TIMEOUT} seconds)",
+                a.phase_timeout
+            ));
+        }
         Ok(RunConfig {
             problem: a.problem,
             size: a.size,
@@ -229,6 +246,7 @@ impl TryFrom<RunArgs> for RunConfig {
             threads: a.threads,
             json: a.json,
             workers: a.workers,
+            phase_timeout: std::time::Duration::from_secs(a.phase_timeout),
             params: a.params,
         })
     }

@@ -41,7 +41,7 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
-        Command::Run(args) => match RunConfig::try_from(args) {
+        Command::Run(args) => match RunConfig::try_from(*args) {
             Ok(config) => run(&config),
             Err(msg) => usage_error(&msg),
         },
@@ -188,6 +188,7 @@ where
     let endpoints = fleet.endpoints();
     let result = runtime
         .block_on(RemoteCluster::configure(runtime.handle().clone(), &job, &endpoints, &token, &run_id))
+        .map(|cluster| cluster.with_phase_timeout(Some(config.phase_timeout)))
         .and_then(|mut cluster| {
             let outcome = job.orchestrate(&mut cluster)?;
             runtime.block_on(cluster.stop())?;

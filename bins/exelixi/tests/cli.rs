@@ -107,6 +107,8 @@ fn bad_input_gets_one_clear_line_and_exit_code_2() {
         (&["run", "--problem", "onemax", "--size", "1000000000000"], "invalid size"),
         (&["run", "--pop", "99999999999999"], "invalid pop"),
         (&["run", "--seed", "1e3"], "'1e3'"),
+        (&["run", "--workers", "2", "--phase-timeout", "0"], "invalid phase-timeout: 0"),
+        (&["run", "--phase-timeout", "-5"], "-5"),
     ];
     for (args, needle) in cases {
         let o = exelixi(args);

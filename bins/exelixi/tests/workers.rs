@@ -34,8 +34,14 @@ fn signal(pid: u32, sig: &str) {
 
 /// Starts a long run over `workers` workers and waits until it has printed a generation.
 fn start_long_run(workers: &str) -> (Child, Vec<u32>) {
+    start_long_run_with(workers, &[])
+}
+
+/// [`start_long_run`] with more flags.
+fn start_long_run_with(workers: &str, flags: &[&str]) -> (Child, Vec<u32>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_exelixi"))
         .args(["run", "--workers", workers, "--problem", "rastrigin", "--size", "30"])
+        .args(flags)
         .args(["--max-indiv", "1000000000", "--target", "1", "--threads", "1", "--seed", "1"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -131,6 +137,28 @@ fn a_worker_killed_mid_run_is_named_and_nothing_is_left_behind() {
     assert!(took < Duration::from_secs(5), "took {took:?}");
     assert!(err.contains(&format!("pid {victim}")) && err.contains("lost worker"), "{err}");
     assert!(err.contains("killed by signal 9"), "{err}");
+    for w in workers {
+        assert!(!alive(w), "worker {w} outlived the run");
+    }
+}
+
+#[test]
+fn a_hung_worker_is_named_after_the_phase_timeout_and_nothing_is_left_behind() {
+    let (mut run, workers) = start_long_run_with("3", &["--phase-timeout", "3"]);
+    assert_eq!(workers.len(), 3, "three worker processes");
+    // Stopped, the worker keeps its sockets open but answers nothing: hung, not dead.
+    let victim = workers[1];
+    let stopped_at = Instant::now();
+    signal(victim, "-STOP");
+    let status = wait_with_deadline(&mut run, Duration::from_secs(30));
+    let took = stopped_at.elapsed();
+    let err = stderr_of(&mut run);
+    assert!(!status.success(), "{status:?}");
+    assert!(took >= Duration::from_secs(3) && took < Duration::from_secs(15), "took {took:?}");
+    // The others wait on it too (their batches for shard 1 are not taken), but only it fails
+    // the ping: it is the one named.
+    assert!(err.contains("shard 1") && err.contains("the worker is hung"), "{err}");
+    assert!(!err.contains("shard 0") && !err.contains("shard 2"), "{err}");
     for w in workers {
         assert!(!alive(w), "worker {w} outlived the run");
     }

@@ -1,17 +1,24 @@
 //! Shards on worker services, over gRPC.
 
+use std::time::Duration;
+
 use tokio::runtime::Handle;
-use worker_service::WorkerClient;
 use worker_service::pb::ConfigureRequest;
+use worker_service::{ClientError, WorkerClient};
 
 use crate::{Cluster, ClusterError, UnitOfWork, UowError};
 
 /// A cluster of worker services, one shard each. Phases block the calling thread (which
-/// must not be a runtime worker thread) on `runtime` until every worker has answered.
+/// must not be a runtime worker thread) on `runtime` until every worker has answered, or
+/// until the phase timeout (if set) says one never will.
 pub struct RemoteCluster {
     runtime: Handle,
     workers: Vec<WorkerClient>,
+    phase_timeout: Option<Duration>,
 }
+
+/// How long a worker whose phase timed out has to answer a ping before it counts as hung.
+pub const PING_LIMIT: Duration = Duration::from_secs(1);
 
 impl RemoteCluster {
     /// Configures one shard of `uow` on each worker at `endpoints` (in shard order).
@@ -43,7 +50,16 @@ impl RemoteCluster {
             client.configure(request).await.map_err(|e| lost(e.to_string()))?;
             workers.push(client);
         }
-        Ok(Self { runtime, workers })
+        Ok(Self { runtime, workers, phase_timeout: None })
+    }
+
+    /// Gives up on a phase that a worker has not answered within `limit` (`None`: wait as
+    /// long as the workers are alive). The workers that timed out are then pinged: one
+    /// that does not answer within [`PING_LIMIT`] is reported as hung — the culprit, rather
+    /// than the live workers that were waiting on it.
+    pub fn with_phase_timeout(mut self, limit: Option<Duration>) -> Self {
+        self.phase_timeout = limit;
+        self
     }
 
     /// Asks every worker to exit; returns the first failure, after asking all.
@@ -69,41 +85,98 @@ impl Cluster for RemoteCluster {
     }
 
     fn phase(&mut self, phase: &str, payload: &mut dyn FnMut(u32) -> Vec<u8>) -> Result<Vec<Vec<u8>>, ClusterError> {
+        let limit = self.phase_timeout;
         let calls: Vec<_> = self
             .workers
             .iter()
             .enumerate()
             .map(|(i, w)| {
                 let (mut w, input, phase) = (w.clone(), payload(i as u32), phase.to_string());
-                self.runtime.spawn(async move { w.phase(&phase, input).await })
+                self.runtime.spawn(async move {
+                    let call = w.phase(&phase, input);
+                    match limit {
+                        Some(limit) => {
+                            tokio::time::timeout(limit, call).await.map_or(Outcome::TimedOut, Outcome::Answer)
+                        }
+                        None => Outcome::Answer(call.await),
+                    }
+                })
             })
             .collect();
-        let results = self.runtime.block_on(async {
+        let results: Vec<Outcome> = self.runtime.block_on(async {
             let mut results = Vec::with_capacity(calls.len());
             for call in calls {
-                results.push(call.await);
+                results.push(call.await.unwrap_or_else(|e| Outcome::Failed(e.to_string())));
             }
             results
         });
+        let lost = |i: usize, reason: String| ClusterError::Lost {
+            shard: i as u32,
+            endpoint: self.workers[i].endpoint().to_string(),
+            phase: phase.into(),
+            reason,
+        };
+        let limit_text = limit.map_or_else(String::new, |l| format!("{l:?}"));
+        if let Some(hung) = self.first_hung(results.iter().map(|r| matches!(r, Outcome::TimedOut))) {
+            return Err(lost(
+                hung,
+                format!("no answer within {limit_text}, nor to a ping within {PING_LIMIT:?}: the worker is hung"),
+            ));
+        }
         results
             .into_iter()
             .enumerate()
-            .map(|(i, r)| {
-                let endpoint = self.workers[i].endpoint().to_string();
-                let lost =
-                    |reason: String| ClusterError::Lost { shard: i as u32, endpoint, phase: phase.into(), reason };
-                match r {
-                    Ok(Ok(answer)) => Ok(answer),
-                    Ok(Err(e)) => match e.code() {
-                        Some(tonic_code) if is_refusal(tonic_code) => {
-                            Err(ClusterError::Refused { shard: i as u32, phase: phase.into(), reason: e.to_string() })
-                        }
-                        _ => Err(lost(e.to_string())),
-                    },
-                    Err(join) => Err(lost(join.to_string())),
-                }
+            .map(|(i, r)| match r {
+                Outcome::Answer(Ok(answer)) => Ok(answer),
+                Outcome::Failed(reason) => Err(lost(i, reason)),
+                Outcome::Answer(Err(e)) => match e.code() {
+                    Some(code) if is_refusal(code) => {
+                        Err(ClusterError::Refused { shard: i as u32, phase: phase.into(), reason: e.to_string() })
+                    }
+                    _ => Err(lost(i, e.to_string())),
+                },
+                Outcome::TimedOut => Err(lost(
+                    i,
+                    format!("no answer within {limit_text} (it answers pings: the phase is slow, or waits on a peer)"),
+                )),
             })
             .collect()
+    }
+}
+
+/// How one worker's phase call ended.
+enum Outcome {
+    /// It answered (maybe with an error).
+    Answer(Result<Vec<u8>, ClientError>),
+    /// It did not answer within the phase timeout.
+    TimedOut,
+    /// The task that made the call failed (a panic).
+    Failed(String),
+}
+
+impl RemoteCluster {
+    /// Among the workers whose phase timed out, the first that does not answer a ping.
+    fn first_hung(&self, timed_out: impl Iterator<Item = bool>) -> Option<usize> {
+        let pings: Vec<_> = timed_out
+            .enumerate()
+            .filter(|(_, t)| *t)
+            .map(|(i, _)| {
+                let mut w = self.workers[i].clone();
+                (
+                    i,
+                    self.runtime
+                        .spawn(async move { matches!(tokio::time::timeout(PING_LIMIT, w.ping()).await, Ok(Ok(()))) }),
+                )
+            })
+            .collect();
+        self.runtime.block_on(async {
+            for (i, ping) in pings {
+                if !ping.await.unwrap_or(false) {
+                    return Some(i);
+                }
+            }
+            None
+        })
     }
 }
 

@@ -7,7 +7,7 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 
 use crate::pb::worker_client::WorkerClient as RawClient;
-use crate::pb::{ConfigureRequest, DeliverRequest, PhaseRequest, StopRequest};
+use crate::pb::{ConfigureRequest, DeliverRequest, PhaseRequest, PingRequest, StopRequest};
 use crate::{MAX_MESSAGE_BYTES, PROTOCOL_HEADER, PROTOCOL_VERSION};
 
 /// Why a call to a worker failed; always names the worker.
@@ -141,6 +141,12 @@ impl WorkerClient {
             self.inner.deliver(DeliverRequest { from_shard, payload }).await.map_err(|s| self.rpc_error(s))?;
         self.check(response.metadata())?;
         Ok(response.into_inner().queued)
+    }
+
+    /// Asks whether the worker process is alive; answered at once even mid-phase.
+    pub async fn ping(&mut self) -> Result<(), ClientError> {
+        let response = self.inner.ping(PingRequest {}).await.map_err(|s| self.rpc_error(s))?;
+        self.check(response.metadata())
     }
 
     /// Asks the worker to exit.

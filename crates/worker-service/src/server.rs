@@ -12,7 +12,8 @@ use tonic::{Request, Response, Status};
 use crate::client::WorkerClient;
 use crate::pb::worker_server::{Worker, WorkerServer};
 use crate::pb::{
-    ConfigureReply, ConfigureRequest, DeliverReply, DeliverRequest, PhaseReply, PhaseRequest, StopReply, StopRequest,
+    ConfigureReply, ConfigureRequest, DeliverReply, DeliverRequest, PhaseReply, PhaseRequest, PingReply, PingRequest,
+    StopReply, StopRequest,
 };
 use crate::work::{Delivery, DeliveryDecoder, Outbox, Registry, ShardWork, WorkError};
 use crate::{MAX_MESSAGE_BYTES, PROTOCOL_HEADER, PROTOCOL_VERSION};
@@ -220,6 +221,10 @@ impl Worker for Service {
     async fn stop(&self, _request: Request<StopRequest>) -> Result<Response<StopReply>, Status> {
         self.0.stop.notify_one();
         Ok(reply(StopReply {}))
+    }
+
+    async fn ping(&self, _request: Request<PingRequest>) -> Result<Response<PingReply>, Status> {
+        Ok(reply(PingReply {}))
     }
 }
 

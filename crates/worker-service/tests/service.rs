@@ -54,6 +54,12 @@ impl ShardWork for Scatter {
                 Ok(Vec::new())
             }
             "sum" => Ok(self.total.to_le_bytes().to_vec()),
+            "sleep" => {
+                std::thread::sleep(std::time::Duration::from_millis(
+                    decode_values(payload)?.first().copied().unwrap_or(0),
+                ));
+                Ok(Vec::new())
+            }
             other => Err(WorkError::UnknownPhase(other.to_string())),
         }
     }
@@ -129,6 +135,22 @@ async fn batches_reach_their_shard_before_the_phase_answers() {
     let odd = sum(&clients[1].phase("sum", Vec::new()).await.unwrap());
     // Each worker scattered 0..10: shard 0 got the evens twice, shard 1 the odds twice.
     assert_eq!((even, odd), (2 * 20, 2 * 25));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ping_answers_at_once_mid_phase_and_only_with_the_token() {
+    let (a, _h) = start(1 << 20).await;
+    let mut clients = configure(std::slice::from_ref(&a)).await;
+    let mut busy = clients[0].clone();
+    let phase = tokio::spawn(async move { busy.phase("sleep", 1500u64.to_le_bytes().to_vec()).await });
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let started = std::time::Instant::now();
+    clients[0].ping().await.unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_millis(500), "{:?}", started.elapsed());
+    assert!(!phase.is_finished(), "the ping was answered while the phase ran");
+    phase.await.unwrap().unwrap();
+    let err = WorkerClient::connect_lazy(&a, "not-the-token").unwrap().ping().await.unwrap_err();
+    assert_eq!(err.code(), Some(tonic::Code::Unauthenticated), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
