@@ -32,8 +32,9 @@ pub use server::{ServeError, WorkerConfig, serve, serve_process};
 pub use tonic::Code;
 pub use work::{Delivery, DeliveryDecoder, Job, Outbox, Registry, ShardWork, WorkError};
 
-/// The wire protocol's version; both sides refuse any other.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// The wire protocol's version; both sides refuse any other. 2 added Ping, which the
+/// framework relies on to name a hung worker.
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// The metadata key carrying [`PROTOCOL_VERSION`].
 pub const PROTOCOL_HEADER: &str = "x-exelixi-protocol";
