@@ -16,7 +16,7 @@ mod local;
 mod remote;
 
 pub use local::LocalCluster;
-pub use remote::RemoteCluster;
+pub use remote::{PING_LIMIT, RemoteCluster};
 
 /// Why a phase could not complete on every shard.
 #[derive(Debug, thiserror::Error)]
