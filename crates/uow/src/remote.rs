@@ -54,9 +54,9 @@ impl RemoteCluster {
     }
 
     /// Gives up on a phase that a worker has not answered within `limit` (`None`: wait as
-    /// long as the workers are alive). The workers that timed out are then pinged: one
-    /// that does not answer within [`PING_LIMIT`] is reported as hung — the culprit, rather
-    /// than the live workers that were waiting on it.
+    /// long as the workers are alive). Every worker is then pinged: one that does not
+    /// answer within [`PING_LIMIT`] is reported as hung — the culprit, rather than the live
+    /// workers that were waiting on it.
     pub fn with_phase_timeout(mut self, limit: Option<Duration>) -> Self {
         self.phase_timeout = limit;
         self
@@ -117,11 +117,17 @@ impl Cluster for RemoteCluster {
             reason,
         };
         let limit_text = limit.map_or_else(String::new, |l| format!("{l:?}"));
-        if let Some(hung) = self.first_hung(results.iter().map(|r| matches!(r, Outcome::TimedOut))) {
-            return Err(lost(
-                hung,
-                format!("no answer within {limit_text}, nor to a ping within {PING_LIMIT:?}: the worker is hung"),
-            ));
+        // A worker that answered its own phase may hang right after, leaving the others
+        // waiting to hand it their batches: once anything timed out, every worker is pinged.
+        if results.iter().any(|r| matches!(r, Outcome::TimedOut)) {
+            if let Some(hung) = self.first_hung() {
+                return Err(lost(
+                    hung,
+                    format!(
+                        "no answer to a ping within {PING_LIMIT:?} after the phase ran past {limit_text}: the worker is hung"
+                    ),
+                ));
+            }
         }
         results
             .into_iter()
@@ -155,22 +161,19 @@ enum Outcome {
 }
 
 impl RemoteCluster {
-    /// Among the workers whose phase timed out, the first that does not answer a ping.
-    fn first_hung(&self, timed_out: impl Iterator<Item = bool>) -> Option<usize> {
-        let pings: Vec<_> = timed_out
-            .enumerate()
-            .filter(|(_, t)| *t)
-            .map(|(i, _)| {
-                let mut w = self.workers[i].clone();
-                (
-                    i,
-                    self.runtime
-                        .spawn(async move { matches!(tokio::time::timeout(PING_LIMIT, w.ping()).await, Ok(Ok(()))) }),
-                )
+    /// The first worker that does not answer a ping within [`PING_LIMIT`].
+    fn first_hung(&self) -> Option<usize> {
+        let pings: Vec<_> = self
+            .workers
+            .iter()
+            .map(|w| {
+                let mut w = w.clone();
+                self.runtime
+                    .spawn(async move { matches!(tokio::time::timeout(PING_LIMIT, w.ping()).await, Ok(Ok(()))) })
             })
             .collect();
         self.runtime.block_on(async {
-            for (i, ping) in pings {
+            for (i, ping) in pings.into_iter().enumerate() {
                 if !ping.await.unwrap_or(false) {
                     return Some(i);
                 }
