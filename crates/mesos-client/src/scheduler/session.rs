@@ -29,9 +29,9 @@ pub struct SessionConfig {
     pub max_backoff: Duration,
     /// Silent heartbeat intervals after which the subscription is considered lost.
     pub missed_heartbeats: u32,
-    /// How long to keep trying to (re-)subscribe after a loss before giving up. `None`:
-    /// the framework's `failover_timeout` when it is positive (after that the master has
-    /// removed the framework anyway), else 60 s.
+    /// How long to keep trying to (re-)subscribe before giving up. `None`: 60 s for the
+    /// first subscription; after a loss, the framework's `failover_timeout` when it is
+    /// positive (after that the master has removed the framework anyway), else 60 s.
     pub give_up_after: Option<Duration>,
 }
 
@@ -50,13 +50,14 @@ impl SessionConfig {
         }
     }
 
-    fn give_up_after(&self) -> Duration {
+    fn give_up_after(&self, subscribed_before: bool) -> Duration {
+        const FIRST: Duration = Duration::from_secs(60);
         self.give_up_after.unwrap_or_else(|| {
             self.framework
                 .failover_timeout
-                .filter(|t| *t > 0.0)
+                .filter(|t| subscribed_before && *t > 0.0)
                 .and_then(|t| Duration::try_from_secs_f64(t).ok())
-                .unwrap_or(Duration::from_secs(60))
+                .unwrap_or(FIRST)
         })
     }
 }
@@ -181,7 +182,7 @@ impl Session {
     /// SUBSCRIBE until it works, a refusal, or the time is up; then reconcile.
     async fn connect(&mut self) -> Result<Event, SchedulerError> {
         let since = *self.lost_since.get_or_insert_with(Instant::now);
-        let limit = self.config.give_up_after();
+        let limit = self.config.give_up_after(self.subscribed_before);
         let mut backoff = Backoff::new(self.config.first_backoff, self.config.max_backoff);
         loop {
             let suppressed = self.suppressed.iter().cloned().collect();
@@ -323,6 +324,9 @@ impl Events for Session {
 
 impl Calls for Session {
     async fn call(&mut self, name: &'static str, call: Call) -> Result<(), SchedulerError> {
+        if self.subscription.is_none() {
+            return Err(SchedulerError::NotSubscribed(name));
+        }
         let launched: Vec<(String, AgentId)> = call
             .accept
             .iter()
@@ -334,9 +338,6 @@ impl Calls for Session {
         let teardown = call.r#type == Some(call::Type::Teardown as i32);
         let suppress = call.suppress.as_ref().map(|s| s.roles.clone());
         let revive = call.revive.as_ref().map(|r| r.roles.clone());
-        if self.subscription.is_none() {
-            return Err(SchedulerError::NotSubscribed(name));
-        }
         match self.client.send(name, call).await {
             Ok(()) => {
                 for (task, agent) in launched {
@@ -353,5 +354,29 @@ impl Calls for Session {
                 Err(e)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_failover_timeout_bounds_retries_only_for_a_framework_that_exists() {
+        let info = FrameworkInfo { failover_timeout: Some(7.0 * 86_400.0), ..Default::default() };
+        let mut config = SessionConfig::new("m:5050", info);
+        assert_eq!(config.give_up_after(false), Duration::from_secs(60));
+        assert_eq!(config.give_up_after(true), Duration::from_secs(7 * 86_400));
+        config.framework.failover_timeout = Some(0.0);
+        assert_eq!(config.give_up_after(true), Duration::from_secs(60));
+        config.give_up_after = Some(Duration::from_secs(5));
+        assert_eq!(config.give_up_after(false), Duration::from_secs(5));
+    }
+
+    #[tokio::test]
+    async fn calls_before_a_subscription_are_refused_without_a_network() {
+        let mut session = Session::new(SessionConfig::new("127.0.0.1:1", FrameworkInfo::default())).unwrap();
+        assert!(matches!(session.revive().await, Err(SchedulerError::NotSubscribed("REVIVE"))));
+        assert!(!session.is_subscribed() && session.framework_id().is_none());
     }
 }
