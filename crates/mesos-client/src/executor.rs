@@ -395,7 +395,10 @@ pub trait ExecutorApi: Send {
     /// means the executor should exit. An ERROR event comes as [`ExecutorError::AgentError`].
     fn next_event(&mut self) -> impl Future<Output = Option<Result<Event, ExecutorError>>> + Send;
 
-    /// UPDATE a task's status (kept until ACKNOWLEDGED); returns its UUID.
+    /// UPDATE a task's status (kept until ACKNOWLEDGED); returns its UUID. An error while
+    /// the agent is away (unreachable, or 503 while it recovers) loses nothing when the
+    /// framework checkpoints: the update stays unacknowledged and the next SUBSCRIBE resends
+    /// it.
     fn update(&mut self, status: TaskStatus) -> impl Future<Output = Result<[u8; 16], ExecutorError>> + Send;
 
     /// MESSAGE the scheduler.
