@@ -96,7 +96,7 @@ impl Cluster for RemoteCluster {
                     let call = w.phase(&phase, input);
                     match limit {
                         Some(limit) => {
-                            tokio::time::timeout(limit, call).await.map_or(Outcome::TimedOut, Outcome::Answer)
+                            tokio::time::timeout(limit, call).await.map_or(Outcome::TimedOut(limit), Outcome::Answer)
                         }
                         None => Outcome::Answer(call.await),
                     }
@@ -116,15 +116,14 @@ impl Cluster for RemoteCluster {
             phase: phase.into(),
             reason,
         };
-        let limit_text = limit.map_or_else(String::new, |l| format!("{l:?}"));
         // A worker that answered its own phase may hang right after, leaving the others
         // waiting to hand it their batches: once anything timed out, every worker is pinged.
-        if results.iter().any(|r| matches!(r, Outcome::TimedOut)) {
+        if let Some(limit) = results.iter().find_map(|r| if let Outcome::TimedOut(l) = r { Some(*l) } else { None }) {
             if let Some(hung) = self.first_hung() {
                 return Err(lost(
                     hung,
                     format!(
-                        "no answer to a ping within {PING_LIMIT:?} after the phase ran past {limit_text}: the worker is hung"
+                        "no answer to a ping within {PING_LIMIT:?} after the phase ran past {limit:?}: the worker is hung"
                     ),
                 ));
             }
@@ -141,9 +140,9 @@ impl Cluster for RemoteCluster {
                     }
                     _ => Err(lost(i, e.to_string())),
                 },
-                Outcome::TimedOut => Err(lost(
+                Outcome::TimedOut(limit) => Err(lost(
                     i,
-                    format!("no answer within {limit_text} (it answers pings: the phase is slow, or waits on a peer)"),
+                    format!("no answer within {limit:?} (it answers pings: the phase is slow, or waits on a peer)"),
                 )),
             })
             .collect()
@@ -155,7 +154,7 @@ enum Outcome {
     /// It answered (maybe with an error).
     Answer(Result<Vec<u8>, ClientError>),
     /// It did not answer within the phase timeout.
-    TimedOut,
+    TimedOut(Duration),
     /// The task that made the call failed (a panic).
     Failed(String),
 }
