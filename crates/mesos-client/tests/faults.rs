@@ -12,7 +12,7 @@ use mesos_client::scheduler::{Calls, SchedulerError};
 use mesos_client::v1::scheduler::event;
 use mesos_client::v1::{ExecutorId, FrameworkInfo, TaskState, task_status};
 use support::proxy::Proxy;
-use support::{Inbox, MASTER, executor_path, framework, launch_our_executor, master, none_left, session};
+use support::{Inbox, MASTER, framework, launch_our_executor, master, none_left, session};
 
 /// A framework the master keeps for a minute after a disconnection, so it can come back.
 fn lasting(name: &str) -> FrameworkInfo {
@@ -65,13 +65,13 @@ async fn a_stream_dropped_mid_run_resubscribes_with_the_framework_id_and_reconci
     assert!(answer.uuid.is_none());
 
     // The task is still ours: finish it through the new subscription.
-    inbox.session.message(offer.agent_id.clone(), executor_id, b"after".to_vec()).await.unwrap();
+    inbox.session.message(offer.agent_id.clone(), executor_id.clone(), b"after".to_vec()).await.unwrap();
     let finished = inbox.next_update().await;
     assert_eq!(finished.state, TaskState::TaskFinished as i32, "{finished:?}");
     assert_eq!(finished.data.as_deref(), Some(&b"got:after"[..]));
     inbox.session.teardown().await.unwrap();
     assert!(inbox.ends_within(Duration::from_secs(10)).await);
-    assert!(none_left(executor_path(), Duration::from_secs(15)).await, "the executor outlived TEARDOWN");
+    assert!(none_left(&executor_id, Duration::from_secs(15)).await, "the executor outlived TEARDOWN");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -181,12 +181,12 @@ async fn an_executor_that_loses_its_agent_stream_resubscribes_when_the_framework
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // The agent delivers the scheduler's MESSAGE on the new stream.
-    inbox.session.message(offer.agent_id.clone(), executor_id, b"again".to_vec()).await.unwrap();
+    inbox.session.message(offer.agent_id.clone(), executor_id.clone(), b"again".to_vec()).await.unwrap();
     let finished = inbox.next_update().await;
     assert_eq!(finished.state, TaskState::TaskFinished as i32, "{finished:?}");
     assert_eq!(finished.data.as_deref(), Some(&b"got:again"[..]));
     inbox.session.teardown().await.unwrap();
-    assert!(none_left(executor_path(), Duration::from_secs(15)).await, "the executor outlived TEARDOWN");
+    assert!(none_left(&executor_id, Duration::from_secs(15)).await, "the executor outlived TEARDOWN");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -237,4 +237,33 @@ async fn suppression_survives_a_resubscription() {
     inbox.session.revive().await.unwrap();
     assert!(inbox.next_of(event::Type::Offers, Duration::from_secs(10)).await.is_some());
     inbox.session.teardown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_reconciliation_answer_is_asked_for_again() {
+    let _serial = MASTER.lock().await;
+    let proxy = Proxy::start(&master()).await;
+    let mut inbox = Inbox::new(session(proxy.addr(), lasting("exelixi-reconcile-again"), ContentType::Json));
+    subscribed(&mut inbox).await;
+    let e = inbox.next_of(event::Type::Offers, Duration::from_secs(10)).await.expect("OFFERS");
+    let offer = e.offers.unwrap().offers.remove(0);
+    let executor_id = ExecutorId { value: "exelixi-reconcile-executor".into() };
+    let launch = launch_our_executor(&offer, "task-a", &executor_id, ContentType::Json);
+    inbox.session.accept(vec![offer.id.clone()], vec![launch]).await.unwrap();
+    let running = inbox.next_update().await;
+    assert_eq!(running.state, TaskState::TaskRunning as i32, "{running:?}");
+
+    // The master answers the session's RECONCILE once; that answer never arrives.
+    proxy.swallow_reconciliation_answers(1);
+    proxy.drop_streams();
+    subscribed(&mut inbox).await;
+    let answer = inbox.next_of(event::Type::Update, Duration::from_secs(10)).await.expect("an answer, asked again");
+    let answer = answer.update.unwrap().status;
+    assert_eq!(
+        (answer.task_id.value.as_str(), answer.reason),
+        ("task-a", Some(task_status::Reason::Reconciliation as i32))
+    );
+    assert_eq!(proxy.swallowed(), 1, "the first answer was dropped: this one answers a second RECONCILE");
+    inbox.session.teardown().await.unwrap();
+    assert!(none_left(&executor_id, Duration::from_secs(15)).await, "the executor outlived TEARDOWN");
 }

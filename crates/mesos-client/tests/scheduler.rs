@@ -11,7 +11,7 @@ use mesos_client::codec::ContentType;
 use mesos_client::scheduler::{Calls, SchedulerClient, SchedulerError};
 use mesos_client::v1::scheduler::event;
 use mesos_client::v1::{ExecutorId, Offer, OfferId, TaskId, TaskState, task_status};
-use support::{Inbox, MASTER, executor_path, framework, launch_our_executor, master, none_left, session};
+use support::{Inbox, MASTER, framework, launch_our_executor, master, none_left, session};
 
 /// Runs a conformance scenario once per content type.
 macro_rules! both_content_types {
@@ -95,6 +95,7 @@ async fn launch_exchange_finish(content_type: ContentType) {
     let running = inbox.next_update().await;
     assert_eq!(running.state, TaskState::TaskRunning as i32, "{running:?}");
     assert!(running.uuid.is_some(), "an executor's update carries a uuid");
+    assert_eq!(support::executors_running(&executor_id), 1, "our executor's process is seen");
     assert_eq!(running.source, Some(task_status::Source::Executor as i32));
     // The executor says hello once the agent ACKNOWLEDGED its TASK_RUNNING.
     let hello = inbox.next_of(event::Type::Message, Duration::from_secs(30)).await.expect("executor MESSAGE");
@@ -121,7 +122,7 @@ async fn launch_exchange_finish(content_type: ContentType) {
     assert!(reconciled.uuid.is_none(), "the master's own updates carry no uuid: {reconciled:?}");
 
     inbox.session.teardown().await.unwrap();
-    assert!(none_left(executor_path(), Duration::from_secs(15)).await, "the executor outlived TEARDOWN");
+    assert!(none_left(&executor_id, Duration::from_secs(15)).await, "the executor outlived TEARDOWN");
 }
 
 async fn kill_and_reconcile(content_type: ContentType) {
@@ -146,7 +147,7 @@ async fn kill_and_reconcile(content_type: ContentType) {
     let killed = inbox.next_update().await;
     assert_eq!(killed.state, TaskState::TaskKilled as i32, "{killed:?}");
     inbox.session.teardown().await.unwrap();
-    assert!(none_left(executor_path(), Duration::from_secs(15)).await, "the executor outlived TEARDOWN");
+    assert!(none_left(&executor_id, Duration::from_secs(15)).await, "the executor outlived TEARDOWN");
 }
 
 async fn suppress_revive(content_type: ContentType) {

@@ -68,7 +68,7 @@ impl SessionConfig {
 /// no event for [`SessionConfig::missed_heartbeats`] heartbeat intervals, a call answered
 /// 307/403 — the next `next_event` re-subscribes with the same framework id (backoff
 /// between attempts), then asks the master to reconcile every non-terminal task this
-/// session launched or heard of. Every subscription, the first and each later one, begins
+/// session launched or heard of, and asks again (backoff) about those without an answer. Every subscription, the first and each later one, begins
 /// with a SUBSCRIBED event: drop cached offers there (the master forgets them). An ERROR
 /// event ends the subscription and comes back as [`SchedulerError::MasterError`]. After a
 /// successful TEARDOWN the stream's end is the session's end (`None`).
@@ -110,6 +110,10 @@ pub struct Session {
     /// Roles whose offers are suppressed: re-sent with every re-subscription, which would
     /// otherwise revive them all (shared/docs/MESOS-HTTP-API.md §1.10).
     suppressed: BTreeSet<String>,
+    /// Tasks asked about in the current reconciliation and not heard of since.
+    unanswered: BTreeSet<String>,
+    /// When to ask again about the unanswered tasks, and how long to wait after that.
+    reconcile_again: Option<(Instant, Backoff)>,
 }
 
 impl Session {
@@ -129,6 +133,8 @@ impl Session {
             last_loss: None,
             torn_down: false,
             suppressed: BTreeSet::new(),
+            unanswered: BTreeSet::new(),
+            reconcile_again: None,
         })
     }
 
@@ -169,6 +175,8 @@ impl Session {
     pub fn forget_framework_id(&mut self) {
         self.config.framework.id = None;
         self.tasks.clear();
+        self.unanswered.clear();
+        self.reconcile_again = None;
     }
 
     /// Drops the subscription; the next [`Events::next_event`] re-subscribes.
@@ -225,12 +233,27 @@ impl Session {
         }
     }
 
-    /// Explicit reconciliation of every non-terminal task known (shared/docs/MESOS-HTTP-API.md §6.3).
+    /// Explicit reconciliation of every non-terminal task known; the tasks not heard of
+    /// are asked about again, with truncated exponential backoff, until each has had an
+    /// update (shared/docs/MESOS-HTTP-API.md §6.3).
     async fn reconcile_known(&mut self) -> Result<(), SchedulerError> {
-        if self.tasks.is_empty() {
+        self.unanswered = self.tasks.keys().cloned().collect();
+        self.reconcile_again = None;
+        if self.unanswered.is_empty() {
             return Ok(());
         }
-        let tasks = self.tasks.iter().map(|(id, agent)| (TaskId { value: id.clone() }, agent.clone())).collect();
+        let backoff = Backoff::new(self.config.first_backoff, self.config.max_backoff);
+        self.reconcile_unanswered(backoff).await
+    }
+
+    /// RECONCILE the unanswered tasks, and schedule the next round.
+    async fn reconcile_unanswered(&mut self, mut backoff: Backoff) -> Result<(), SchedulerError> {
+        let tasks = self
+            .unanswered
+            .iter()
+            .map(|id| (TaskId { value: id.clone() }, self.tasks.get(id).cloned().flatten()))
+            .collect();
+        self.reconcile_again = Some((Instant::now() + backoff.next_wait(), backoff));
         self.client.reconcile(tasks).await
     }
 
@@ -261,6 +284,10 @@ impl Session {
     fn observe(&mut self, e: &Event) {
         if let Some(update) = &e.update {
             let s = &update.status;
+            self.unanswered.remove(&s.task_id.value);
+            if self.unanswered.is_empty() {
+                self.reconcile_again = None;
+            }
             if is_terminal(s.state) {
                 self.tasks.remove(&s.task_id.value);
             } else {
@@ -302,7 +329,26 @@ impl Events for Session {
                 }
                 return Some(self.connect().await);
             };
-            match subscription.next_event().await {
+            let next = match self.reconcile_again.as_ref().map(|(at, _)| *at) {
+                None => subscription.next_event().await,
+                Some(at) => match tokio::time::timeout_at(at.into(), subscription.next_event()).await {
+                    Ok(next) => next,
+                    Err(_) => {
+                        // Some tasks had no answer: ask about them again.
+                        if let Some((_, backoff)) = self.reconcile_again.take() {
+                            if let Err(e) = self.reconcile_unanswered(backoff).await {
+                                if e.loses_subscription() {
+                                    self.disconnect(e.to_string());
+                                } else {
+                                    return Some(Err(e));
+                                }
+                            }
+                        }
+                        continue;
+                    }
+                },
+            };
+            match next {
                 Some(Ok(e)) => {
                     self.observe(&e);
                     return Some(Ok(e));

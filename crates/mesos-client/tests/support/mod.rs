@@ -159,8 +159,12 @@ pub fn launch_our_executor_via(
         executor: Some(ExecutorInfo {
             r#type: Some(executor_info::Type::Custom as i32),
             executor_id: executor_id.clone(),
+            // Run directly (no shell), with the executor id as an argument so that
+            // `none_left` can tell this executor's process from any other test's.
             command: Some(CommandInfo {
+                shell: Some(false),
                 value: Some(executor_path().into()),
+                arguments: vec![executor_path().into(), executor_id.value.clone()],
                 environment: Some(environment),
                 ..Default::default()
             }),
@@ -175,21 +179,25 @@ pub fn launch_our_executor_via(
     }
 }
 
-/// Processes whose command line mentions `needle`.
-pub fn processes_running(needle: &str) -> usize {
+/// Processes of our test executor running as `executor_id`.
+pub fn executors_running(executor_id: &ExecutorId) -> usize {
     std::fs::read_dir("/proc")
         .unwrap()
         .flatten()
         .filter(|e| e.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit()))
         .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
-        .filter(|cmd| String::from_utf8_lossy(cmd).contains(needle))
+        .filter(|cmd| {
+            let args: Vec<&[u8]> = cmd.split(|b| *b == 0).collect();
+            args.first().is_some_and(|a| *a == executor_path().as_bytes())
+                && args.get(1).is_some_and(|a| *a == executor_id.value.as_bytes())
+        })
         .count()
 }
 
-/// Waits until no process runs `needle`; false after `within`.
-pub async fn none_left(needle: &str, within: Duration) -> bool {
+/// Waits until no test executor runs as `executor_id`; false after `within`.
+pub async fn none_left(executor_id: &ExecutorId, within: Duration) -> bool {
     let deadline = std::time::Instant::now() + within;
-    while processes_running(needle) > 0 {
+    while executors_running(executor_id) > 0 {
         if std::time::Instant::now() > deadline {
             return false;
         }

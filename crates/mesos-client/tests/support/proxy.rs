@@ -10,7 +10,9 @@
 //!   every 0.5 s (the SUBSCRIBED event rewritten), pass `n` records, then forward nothing
 //!   while keeping the connection open — heartbeats stop arriving;
 //! - [`Proxy::redirect_next`]: answer the next request with a 307 to the real master, with
-//!   a protocol-relative `Location` as Mesos writes it.
+//!   a protocol-relative `Location` as Mesos writes it;
+//! - [`Proxy::swallow_reconciliation_answers`]: drop the next `n` UPDATE events that answer
+//!   a RECONCILE (the master sends them once, unreliably).
 
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -38,6 +40,8 @@ struct Faults {
     split: AtomicBool,
     redirect_next: AtomicBool,
     stall_next: Mutex<Option<usize>>,
+    swallow: AtomicUsize,
+    swallowed: AtomicUsize,
     subscribes: AtomicUsize,
     redirects: AtomicUsize,
     drops: AtomicUsize,
@@ -107,6 +111,16 @@ impl Proxy {
     /// Stall the next event stream after `records` records.
     pub fn stall_next_stream(&self, records: usize) {
         *self.shared.faults.stall_next.lock().unwrap() = Some(records);
+    }
+
+    /// Drop the next `n` reconciliation answers on their way to the client.
+    pub fn swallow_reconciliation_answers(&self, n: usize) {
+        self.shared.faults.swallow.store(n, Ordering::SeqCst);
+    }
+
+    /// Reconciliation answers dropped so far.
+    pub fn swallowed(&self) -> usize {
+        self.shared.faults.swallowed.load(Ordering::SeqCst)
     }
 
     /// Cut every open event stream now.
@@ -221,24 +235,42 @@ async fn pump(
             }
             None => return,
         };
-        let Some(limit) = stall else {
-            if !send(&tx, data, &shared).await {
-                return;
-            }
-            continue;
-        };
         records.push(&data);
-        while let Ok(Some(record)) = records.next_record() {
-            if passed >= limit {
-                continue; // stalled: the master's heartbeats go nowhere
+        loop {
+            let record = match records.next_record() {
+                Ok(Some(record)) => record,
+                Ok(None) => break,
+                Err(e) => {
+                    let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
+                    return;
+                }
+            };
+            let record = match stall {
+                Some(limit) if passed >= limit => continue, // stalled: the master's heartbeats go nowhere
+                Some(_) if passed == 0 => slow_heartbeats(&record, content_type),
+                _ => record.to_vec(),
+            };
+            if shared.faults.swallow.load(Ordering::SeqCst) > 0
+                && is_reconciliation_answer(&record, content_type)
+                && shared.faults.swallow.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok()
+            {
+                shared.faults.swallowed.fetch_add(1, Ordering::SeqCst);
+                continue;
             }
-            let record = if passed == 0 { slow_heartbeats(&record, content_type) } else { record.to_vec() };
             passed += 1;
             if !send(&tx, Bytes::from(encode(&record)), &shared).await {
                 return;
             }
         }
     }
+}
+
+/// Whether a record is a scheduler UPDATE answering a RECONCILE.
+fn is_reconciliation_answer(record: &[u8], content_type: ContentType) -> bool {
+    use mesos_client::v1::task_status::Reason;
+    content_type
+        .decode::<Event>(record)
+        .is_ok_and(|e| e.update.is_some_and(|u| u.status.reason == Some(Reason::Reconciliation as i32)))
 }
 
 /// The SUBSCRIBED event with [`STALLED_HEARTBEAT_SECONDS`] as its heartbeat interval.
