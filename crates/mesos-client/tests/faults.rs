@@ -12,7 +12,7 @@ use mesos_client::scheduler::{Calls, SchedulerError};
 use mesos_client::v1::scheduler::event;
 use mesos_client::v1::{ExecutorId, FrameworkInfo, TaskState, task_status};
 use support::proxy::Proxy;
-use support::{Inbox, MASTER, framework, launch_our_executor, master, none_left, session};
+use support::{Inbox, MASTER, framework, master, none_left, session};
 
 /// A framework the master keeps for a minute after a disconnection, so it can come back.
 fn lasting(name: &str) -> FrameworkInfo {
@@ -42,13 +42,8 @@ async fn a_stream_dropped_mid_run_resubscribes_with_the_framework_id_and_reconci
     proxy.split_records(true);
     let mut inbox = Inbox::new(session(proxy.addr(), lasting("exelixi-drop"), ContentType::Protobuf));
     let first = subscribed(&mut inbox).await;
-    let e = inbox.next_of(event::Type::Offers, Duration::from_secs(10)).await.expect("OFFERS");
-    let offer = e.offers.unwrap().offers.remove(0);
     let executor_id = ExecutorId { value: "exelixi-drop-executor".into() };
-    let launch = launch_our_executor(&offer, "task-d", &executor_id, ContentType::Protobuf);
-    inbox.session.accept(vec![offer.id.clone()], vec![launch]).await.unwrap();
-    let running = inbox.next_update().await;
-    assert_eq!(running.state, TaskState::TaskRunning as i32, "{running:?}");
+    let (offer, _) = inbox.launch_running("task-d", &executor_id, ContentType::Protobuf, None).await;
     assert_eq!(inbox.session.known_tasks().map(|(t, _)| t).collect::<Vec<_>>(), ["task-d"]);
 
     proxy.drop_streams();
@@ -159,19 +154,9 @@ async fn an_executor_that_loses_its_agent_stream_resubscribes_when_the_framework
     let agent_proxy = Proxy::start(&master()).await;
     let info = FrameworkInfo { checkpoint: Some(true), ..lasting("exelixi-executor-resubscribe") };
     let mut inbox = Inbox::new(session(&master(), info, ContentType::Protobuf));
-    let e = inbox.next_of(event::Type::Offers, Duration::from_secs(10)).await.expect("OFFERS");
-    let offer = e.offers.unwrap().offers.remove(0);
     let executor_id = ExecutorId { value: "exelixi-resubscribing-executor".into() };
-    let launch = support::launch_our_executor_via(
-        &offer,
-        "task-r",
-        &executor_id,
-        ContentType::Protobuf,
-        Some(agent_proxy.addr()),
-    );
-    inbox.session.accept(vec![offer.id.clone()], vec![launch]).await.unwrap();
-    let running = inbox.next_update().await;
-    assert_eq!(running.state, TaskState::TaskRunning as i32, "{running:?}");
+    let via = Some(agent_proxy.addr());
+    let (offer, _) = inbox.launch_running("task-r", &executor_id, ContentType::Protobuf, via).await;
     assert_eq!(agent_proxy.subscribes(), 1, "the executor subscribed through the proxy");
 
     agent_proxy.drop_streams();
@@ -245,13 +230,8 @@ async fn a_lost_reconciliation_answer_is_asked_for_again() {
     let proxy = Proxy::start(&master()).await;
     let mut inbox = Inbox::new(session(proxy.addr(), lasting("exelixi-reconcile-again"), ContentType::Json));
     subscribed(&mut inbox).await;
-    let e = inbox.next_of(event::Type::Offers, Duration::from_secs(10)).await.expect("OFFERS");
-    let offer = e.offers.unwrap().offers.remove(0);
     let executor_id = ExecutorId { value: "exelixi-reconcile-executor".into() };
-    let launch = launch_our_executor(&offer, "task-a", &executor_id, ContentType::Json);
-    inbox.session.accept(vec![offer.id.clone()], vec![launch]).await.unwrap();
-    let running = inbox.next_update().await;
-    assert_eq!(running.state, TaskState::TaskRunning as i32, "{running:?}");
+    inbox.launch_running("task-a", &executor_id, ContentType::Json, None).await;
 
     // The master answers the session's RECONCILE once; that answer never arrives.
     proxy.swallow_reconciliation_answers(1);

@@ -10,8 +10,8 @@ use std::time::Duration;
 use mesos_client::codec::ContentType;
 use mesos_client::scheduler::{Calls, SchedulerClient, SchedulerError};
 use mesos_client::v1::scheduler::event;
-use mesos_client::v1::{ExecutorId, Offer, OfferId, TaskId, TaskState, task_status};
-use support::{Inbox, MASTER, framework, launch_our_executor, master, none_left, session};
+use mesos_client::v1::{ExecutorId, OfferId, TaskId, TaskState, task_status};
+use support::{Inbox, MASTER, framework, master, none_left, session};
 
 /// Runs a conformance scenario once per content type.
 macro_rules! both_content_types {
@@ -86,14 +86,8 @@ async fn calls_need_a_subscription_and_an_unreachable_master_is_named() {
 async fn launch_exchange_finish(content_type: ContentType) {
     let _serial = MASTER.lock().await;
     let mut inbox = Inbox::new(session(&master(), framework("exelixi-launch"), content_type));
-    let e = inbox.next_of(event::Type::Offers, Duration::from_secs(10)).await.expect("OFFERS");
-    let offer: Offer = e.offers.unwrap().offers.remove(0);
     let executor_id = ExecutorId { value: "exelixi-test-executor".into() };
-    let launch = launch_our_executor(&offer, "task-1", &executor_id, content_type);
-    inbox.session.accept(vec![offer.id.clone()], vec![launch]).await.unwrap();
-
-    let running = inbox.next_update().await;
-    assert_eq!(running.state, TaskState::TaskRunning as i32, "{running:?}");
+    let (offer, running) = inbox.launch_running("task-1", &executor_id, content_type, None).await;
     assert!(running.uuid.is_some(), "an executor's update carries a uuid");
     assert_eq!(support::executors_running(&executor_id), 1, "our executor's process is seen");
     assert_eq!(running.source, Some(task_status::Source::Executor as i32));
@@ -128,13 +122,8 @@ async fn launch_exchange_finish(content_type: ContentType) {
 async fn kill_and_reconcile(content_type: ContentType) {
     let _serial = MASTER.lock().await;
     let mut inbox = Inbox::new(session(&master(), framework("exelixi-kill"), content_type));
-    let e = inbox.next_of(event::Type::Offers, Duration::from_secs(10)).await.expect("OFFERS");
-    let offer = e.offers.unwrap().offers.remove(0);
     let executor_id = ExecutorId { value: "exelixi-kill-executor".into() };
-    let launch = launch_our_executor(&offer, "task-k", &executor_id, content_type);
-    inbox.session.accept(vec![offer.id.clone()], vec![launch]).await.unwrap();
-    let running = inbox.next_update().await;
-    assert_eq!(running.state, TaskState::TaskRunning as i32, "{running:?}");
+    let (offer, _) = inbox.launch_running("task-k", &executor_id, content_type, None).await;
 
     // Implicit reconciliation (no tasks named) reports every task the master knows.
     inbox.session.reconcile(Vec::new()).await.unwrap();

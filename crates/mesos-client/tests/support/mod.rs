@@ -100,6 +100,25 @@ impl Inbox {
         status
     }
 
+    /// Takes the next offer, launches one task of ours on it (`mesos-test-executor` as
+    /// `executor_id`, speaking `content_type`, reaching its agent through `via` if given),
+    /// and returns the offer and the task's acknowledged TASK_RUNNING.
+    pub async fn launch_running(
+        &mut self,
+        task_id: &str,
+        executor_id: &ExecutorId,
+        content_type: ContentType,
+        via: Option<&str>,
+    ) -> (Offer, TaskStatus) {
+        let e = self.next_of(event::Type::Offers, Duration::from_secs(10)).await.expect("OFFERS");
+        let offer = e.offers.unwrap().offers.remove(0);
+        let launch = launch_our_executor_via(&offer, task_id, executor_id, content_type, via);
+        self.session.accept(vec![offer.id.clone()], vec![launch]).await.unwrap();
+        let running = self.next_update().await;
+        assert_eq!(running.state, mesos_client::v1::TaskState::TaskRunning as i32, "{running:?}");
+        (offer, running)
+    }
+
     /// Reads events until the session ends (`None`), within `within`; false if it did not.
     pub async fn ends_within(&mut self, within: Duration) -> bool {
         tokio::time::timeout(within, async {
@@ -127,18 +146,8 @@ pub fn executor_path() -> &'static str {
 }
 
 /// A LAUNCH of one task of ours on `offer`'s agent, run by `mesos-test-executor` speaking
-/// `content_type` to the agent.
-pub fn launch_our_executor(
-    offer: &Offer,
-    task_id: &str,
-    executor_id: &ExecutorId,
-    content_type: ContentType,
-) -> offer::Operation {
-    launch_our_executor_via(offer, task_id, executor_id, content_type, None)
-}
-
-/// [`launch_our_executor`], the executor reaching its agent through `via` (a proxy) if given.
-pub fn launch_our_executor_via(
+/// `content_type` to the agent, through `via` (a proxy) if given.
+fn launch_our_executor_via(
     offer: &Offer,
     task_id: &str,
     executor_id: &ExecutorId,
