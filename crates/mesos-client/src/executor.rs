@@ -77,8 +77,8 @@ pub enum ExecutorError {
         last: Box<ExecutorError>,
     },
     /// No randomness for UUIDs.
-    #[error("cannot read /dev/urandom for an update UUID: {0}")]
-    Random(std::io::Error),
+    #[error("the operating system gave no random bytes for an update UUID: {0}")]
+    Random(getrandom::Error),
 }
 
 /// What the agent tells an executor through its environment.
@@ -188,9 +188,8 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
 
 /// A fresh RFC 4122 version-4 UUID, as the 16 bytes an UPDATE carries.
 pub fn uuid_v4() -> Result<[u8; 16], ExecutorError> {
-    use std::io::Read;
     let mut b = [0u8; 16];
-    std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut b)).map_err(ExecutorError::Random)?;
+    getrandom::fill(&mut b).map_err(ExecutorError::Random)?;
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     Ok(b)

@@ -44,9 +44,8 @@ pub const PROTOCOL_HEADER: &str = "x-exelixi-protocol";
 pub const MAX_MESSAGE_BYTES: usize = 64 << 20;
 
 /// A fresh run token: 32 random bytes from the operating system, as hex.
-pub fn generate_token() -> std::io::Result<String> {
-    use std::io::Read;
+pub fn generate_token() -> Result<String, getrandom::Error> {
     let mut bytes = [0u8; 32];
-    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    getrandom::fill(&mut bytes)?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }

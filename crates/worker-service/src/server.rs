@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
+use subtle::ConstantTimeEq;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
@@ -104,6 +105,14 @@ struct Gate {
 impl tonic::service::Interceptor for Gate {
     fn call(&mut self, request: Request<()>) -> Result<Request<()>, Status> {
         let md = request.metadata();
+        // The token first: a caller without it learns nothing about this worker, not even
+        // the protocol it speaks.
+        let token = md.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+        // Compared in constant time: the token is the run's only secret.
+        let authentic = token.is_some_and(|t| bool::from(t.as_bytes().ct_eq(self.expected.as_bytes())));
+        if !authentic {
+            return Err(Status::unauthenticated("missing or wrong run token"));
+        }
         let version = md.get(PROTOCOL_HEADER).and_then(|v| v.to_str().ok());
         if version != Some(PROTOCOL_VERSION.to_string().as_str()) {
             return Err(Status::failed_precondition(format!(
@@ -111,17 +120,8 @@ impl tonic::service::Interceptor for Gate {
                 version.unwrap_or("(none)")
             )));
         }
-        let token = md.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
-        // Compared in constant time: the token is the run's only secret.
-        if !token.is_some_and(|t| constant_time_eq(t.as_bytes(), self.expected.as_bytes())) {
-            return Err(Status::unauthenticated("missing or wrong run token"));
-        }
         Ok(request)
     }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[derive(Clone)]
