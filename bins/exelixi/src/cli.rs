@@ -26,9 +26,10 @@ pub enum Command {
 pub const MAX_WORKERS: u32 = 64;
 
 #[derive(Debug, Args)]
+#[command(allow_negative_numbers = true)]
 pub struct WorkerArgs {
     /// Port to listen on; 0 picks a free one. The worker prints `listening http://HOST:PORT`.
-    #[arg(long, value_name = "P", default_value_t = 0)]
+    #[arg(long, value_name = "P", default_value_t = 0, value_parser = whole::<u16>("0 to 65535"))]
     pub port: u16,
     /// Address to listen on (loopback unless told otherwise).
     #[arg(long, value_name = "IP", default_value = "127.0.0.1")]
@@ -37,6 +38,20 @@ pub struct WorkerArgs {
     /// outlives it, even when it is killed.
     #[arg(long, hide = true)]
     pub exit_with_parent: bool,
+}
+
+/// A value parser for a whole-number flag whose error names the flag's domain: clap puts
+/// it after "invalid value 'V' for '--FLAG <N>':", so `--pop -5` reads "expected 2 to
+/// 100000000" rather than a parse error, or an "unexpected argument" for a value never typed
+/// (which is what clap says of a negative number unless told to allow them, as every
+/// command here is).
+fn whole<T: FromStr>(domain: &'static str) -> impl Fn(&str) -> Result<T, String> + Clone + Send + Sync + 'static {
+    move |s| s.parse().map_err(|_| format!("expected a whole number, {domain}"))
+}
+
+/// As [`whole`], for a real-number flag.
+fn real(domain: &'static str) -> impl Fn(&str) -> Result<f64, String> + Clone + Send + Sync + 'static {
+    move |s| s.parse().map_err(|_| format!("expected {domain}"))
 }
 
 /// A built-in problem.
@@ -88,29 +103,30 @@ pub enum SelectionName {
 }
 
 #[derive(Debug, Args)]
+#[command(allow_negative_numbers = true)]
 pub struct RunArgs {
     /// The problem: sum231 (the original's default), onemax, rastrigin, knapsack (P07) or tsp (berlin52).
     #[arg(long, value_name = "NAME", default_value = "sum231")]
     pub problem: ProblemName,
     /// Problem size: genes for sum231 (5), bits for onemax (100), dimensions for rastrigin (10).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = whole::<usize>("1 to 1000000"))]
     pub size: Option<usize>,
     /// Run seed; the same seed prints the same output on any number of threads.
-    #[arg(long, value_name = "N", default_value_t = 0)]
+    #[arg(long, value_name = "N", default_value_t = 0, value_parser = whole::<u64>("0 to 18446744073709551615"))]
     pub seed: u64,
     /// Fitness threads; 0 means one per core.
-    #[arg(long, value_name = "N", default_value_t = 0)]
+    #[arg(long, value_name = "N", default_value_t = 0, value_parser = whole::<usize>("0 (one per core) to 1024"))]
     pub threads: usize,
     /// Print one JSON object per generation and one for the result instead of the report.
     #[arg(long)]
     pub json: bool,
     /// Run the population over N worker processes on 127.0.0.1 (ephemeral ports), one
     /// shard each, over gRPC; without it the run stays in this process.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = whole::<u32>("1 to 64"))]
     pub workers: Option<u32>,
     /// With --workers: give up when a worker has not answered a phase within SECS seconds
     /// (a worker that no longer answers pings either is named as hung).
-    #[arg(long, value_name = "SECS", default_value_t = DEFAULT_PHASE_TIMEOUT)]
+    #[arg(long, value_name = "SECS", default_value_t = DEFAULT_PHASE_TIMEOUT, value_parser = whole::<u64>("1 to 86400 seconds"))]
     pub phase_timeout: u64,
     #[command(flatten)]
     pub params: ParamFlags,
@@ -126,40 +142,40 @@ pub const MAX_PHASE_TIMEOUT: u64 = 86_400;
 #[derive(Debug, Clone, Default, Args)]
 pub struct ParamFlags {
     /// Individuals in the population (n_pop).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = whole::<usize>("2 to 100000000"))]
     pop: Option<usize>,
     /// Generations at most (n_gen).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = whole::<u32>("1 to 4294967295"))]
     gens: Option<u32>,
     /// Stop when the fitness MSE against 1.0 is at most this.
-    #[arg(long, value_name = "X")]
+    #[arg(long, value_name = "X", allow_hyphen_values = true, value_parser = real("a finite number >= 0"))]
     term_limit: Option<f64>,
     /// Decimals kept when binning fitness into the histogram.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = whole::<u32>("0 to 9 decimals"))]
     hist_granularity: Option<u32>,
     /// Share of the population above the fitness cutoff.
-    #[arg(long, value_name = "X")]
+    #[arg(long, value_name = "X", allow_hyphen_values = true, value_parser = real("a number in (0, 1]"))]
     selection_rate: Option<f64>,
     /// Probability of mutating a poor-fit individual (cutoff) or a child (tournament).
-    #[arg(long, value_name = "X")]
+    #[arg(long, value_name = "X", allow_hyphen_values = true, value_parser = real("a number in [0, 1]"))]
     mutation_rate: Option<f64>,
     /// Stop once this many individuals were evaluated.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = whole::<u64>("at least 1"))]
     max_indiv: Option<u64>,
     /// Parent selection.
     #[arg(long, value_name = "KIND")]
     selection: Option<SelectionName>,
     /// Contestants per tournament.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = whole::<usize>("at least 1"))]
     tournament_size: Option<usize>,
     /// Best individuals copied into the next generation (tournament selection).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = whole::<usize>("0 or more, fewer than the population"))]
     elites: Option<usize>,
     /// Probability that a child is bred from two parents (tournament selection).
-    #[arg(long, value_name = "X")]
+    #[arg(long, value_name = "X", allow_hyphen_values = true, value_parser = real("a number in [0, 1]"))]
     crossover_rate: Option<f64>,
     /// Stop as soon as an individual reaches this fitness.
-    #[arg(long, value_name = "X")]
+    #[arg(long, value_name = "X", allow_hyphen_values = true, value_parser = real("a number in [0, 1]"))]
     target: Option<f64>,
 }
 

@@ -108,7 +108,7 @@ fn bad_input_gets_one_clear_line_and_exit_code_2() {
         (&["run", "--pop", "99999999999999"], "invalid pop"),
         (&["run", "--seed", "1e3"], "'1e3'"),
         (&["run", "--workers", "2", "--phase-timeout", "0"], "invalid phase-timeout: 0"),
-        (&["run", "--phase-timeout", "-5"], "-5"),
+        (&["run", "--phase-timeout", "-5"], "'--phase-timeout <SECS>': expected a whole number, 1 to 86400"),
     ];
     for (args, needle) in cases {
         let o = exelixi(args);
@@ -118,6 +118,32 @@ fn bad_input_gets_one_clear_line_and_exit_code_2() {
         assert!(err.starts_with("error: ") && err.contains(needle), "{args:?}: {err}");
         assert!(!err.contains("panicked"));
         assert!(o.stdout.is_empty());
+    }
+}
+
+#[test]
+fn negative_numbers_are_named_with_their_flag_and_domain() {
+    // clap took a negative value for an unknown flag: "unexpected argument '-0' found" for
+    // `--mutation-rate -0.1`, a value nobody typed.
+    let cases: &[(&[&str], &str)] = &[
+        (&["run", "--pop", "-5"], "invalid value '-5' for '--pop <N>': expected a whole number, 2 to 100000000"),
+        (&["run", "--mutation-rate", "-0.1"], "invalid mutation-rate: -0.1 (expected a number in [0, 1])"),
+        (&["run", "--mutation-rate", "-inf"], "invalid mutation-rate: -inf (expected a number in [0, 1])"),
+        (&["run", "--selection-rate", "-1e-3"], "invalid selection-rate: -0.001"),
+        (&["run", "--target", "-1"], "invalid target: -1"),
+        (&["run", "--term-limit", "-2"], "invalid term-limit: -2"),
+        (&["run", "--seed", "-1"], "'--seed <N>': expected a whole number, 0 to 18446744073709551615"),
+        (&["run", "--workers", "-2"], "'--workers <N>': expected a whole number, 1 to 64"),
+        (&["run", "--gens", "-1"], "'--gens <N>': expected a whole number"),
+        (&["run", "--size", "-3"], "'--size <N>': expected a whole number, 1 to 1000000"),
+        (&["worker", "--port", "-1"], "'--port <P>': expected a whole number, 0 to 65535"),
+    ];
+    for (args, needle) in cases {
+        let o = exelixi(args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.starts_with("error: ") && err.contains(needle), "{args:?}: {err}");
     }
 }
 
