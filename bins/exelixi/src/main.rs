@@ -92,6 +92,32 @@ impl std::fmt::Display for RunError {
     }
 }
 
+/// Prints each generation's line and draws the progress bar. Once stdout fails (a reader
+/// that went away, as `| head -1` does) it cancels the run: nobody reads what follows.
+struct Printer<W: Write> {
+    progress: progress::Progress,
+    out: W,
+    json: bool,
+    write_error: Option<io::Error>,
+}
+
+impl<W: Write> ga_core::Observer for Printer<W> {
+    fn on_generation(&mut self, stats: &GenerationStats) {
+        self.progress.update(stats);
+        if self.write_error.is_some() {
+            return;
+        }
+        let line = if self.json { report::generation_json(stats).to_string() } else { report::generation_line(stats) };
+        if let Err(e) = writeln!(self.out, "{line}").and_then(|()| self.out.flush()) {
+            self.write_error = Some(e);
+        }
+    }
+
+    fn cancelled(&self) -> bool {
+        self.write_error.is_some()
+    }
+}
+
 struct RunProblem<'a>(&'a RunConfig);
 
 impl WithProblem for RunProblem<'_> {
@@ -104,20 +130,12 @@ impl WithProblem for RunProblem<'_> {
     {
         let config = self.0;
         let params = config.params.apply(problem.params()).map_err(RunError::Usage)?;
-        let mut progress = progress::Progress::new(&params);
         let stdout = io::stdout();
-        let mut out = io::BufWriter::new(stdout.lock());
-        let mut write_error: Option<io::Error> = None;
-        let mut observer = |stats: &GenerationStats| {
-            progress.update(stats);
-            if write_error.is_some() {
-                return;
-            }
-            let line =
-                if config.json { report::generation_json(stats).to_string() } else { report::generation_line(stats) };
-            if let Err(e) = writeln!(out, "{line}").and_then(|()| out.flush()) {
-                write_error = Some(e);
-            }
+        let mut observer = Printer {
+            progress: progress::Progress::new(&params),
+            out: io::BufWriter::new(stdout.lock()),
+            json: config.json,
+            write_error: None,
         };
         let outcome = match config.workers {
             None => Engine::new(problem)
@@ -129,10 +147,11 @@ impl WithProblem for RunProblem<'_> {
                 .map_err(RunError::Engine),
             Some(n) => run_on_workers(&problem, config, params, n, &mut observer),
         };
-        progress.finish();
+        observer.progress.finish();
         // A failed run is reported even when stdout is gone: a closed pipe (quiet exit 0,
         // as for `| head`) must not hide a lost worker or a bad fitness.
         let outcome = outcome?;
+        let Printer { mut out, write_error, .. } = observer;
         if let Some(e) = write_error {
             return Err(RunError::Output(e));
         }

@@ -196,8 +196,8 @@ fn is_zombie(pid: u32) -> bool {
 
 #[test]
 fn a_failure_is_reported_even_when_stdout_is_closed() {
-    // The reader goes away after the first line; then a worker dies. The run must still
-    // exit non-zero and say so, not take the broken pipe for a reader that had enough.
+    // A worker dies, then the reader goes away. The run must still exit non-zero and say
+    // so, not take the broken pipe for a reader that had enough.
     let mut run = Command::new(env!("CARGO_BIN_EXE_exelixi"))
         .args(["run", "--workers", "2", "--problem", "rastrigin", "--size", "30"])
         .args(["--max-indiv", "1000000000", "--target", "1", "--threads", "1"])
@@ -205,14 +205,42 @@ fn a_failure_is_reported_even_when_stdout_is_closed() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let mut stdout = BufReader::new(run.stdout.take().unwrap());
     let mut first = String::new();
-    BufReader::new(run.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    stdout.read_line(&mut first).unwrap();
     let workers = children_of(run.id());
-    std::thread::sleep(Duration::from_millis(100));
     signal(workers[0], "-KILL");
-    let status = wait_with_deadline(&mut run, Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(100));
+    drop(stdout);
+    let status = wait_with_deadline(&mut run, Duration::from_secs(30));
     assert!(!status.success(), "{status:?}");
     assert!(stderr_of(&mut run).contains("lost worker"));
+}
+
+#[test]
+fn a_closed_stdout_ends_the_run_and_its_workers() {
+    // `| head -1`: the run would go on for hours (a target it cannot reach, a huge budget);
+    // once its first line finds the pipe closed it stops, exits 0, and leaves nothing.
+    for workers in [None, Some("2")] {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_exelixi"));
+        command.args(["run", "--problem", "rastrigin", "--size", "30", "--pop", "2000"]);
+        command.args(["--max-indiv", "1000000000", "--target", "1", "--threads", "1"]);
+        if let Some(n) = workers {
+            command.args(["--workers", n]);
+        }
+        let mut run = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let mut stdout = BufReader::new(run.stdout.take().unwrap());
+        let mut first = String::new();
+        stdout.read_line(&mut first).unwrap();
+        assert!(first.starts_with("gen\t0\t"), "{first:?}");
+        let started = children_of(run.id());
+        drop(stdout);
+        let status = wait_with_deadline(&mut run, Duration::from_secs(60));
+        assert!(status.success(), "{workers:?}: {status:?}: {}", stderr_of(&mut run));
+        for w in started {
+            assert!(!alive(w) || is_zombie(w), "worker {w} outlived the run");
+        }
+    }
 }
 
 #[test]

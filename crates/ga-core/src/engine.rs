@@ -1,66 +1,15 @@
 //! The engine: runs a [`Problem`] generation by generation over one population.
 
-use std::cell::RefCell;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::evolve::{Census, Population, evolve};
-use crate::genome::Genome;
-use crate::key::Key;
+use crate::evolve::{Census, Observer, Outcome, Population, evolve};
+use crate::individual::{Individual, check_fitness};
 use crate::parallel::Cost;
-use crate::params::{Params, StopReason};
+use crate::params::Params;
 use crate::problem::Problem;
 use crate::shard::Shard;
 use crate::stats::GenerationStats;
-
-/// One member of the population.
-#[derive(Clone, Debug, PartialEq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-pub struct Individual<G> {
-    /// The genome.
-    pub genome: G,
-    /// The digest of the genome.
-    pub key: Key,
-    /// Fitness in `[0, 1]`, computed once at admission.
-    pub fitness: f64,
-    /// The generation whose selection produced it (0 for the initial population).
-    pub born: u32,
-}
-
-/// Receives each generation's statistics as the run goes.
-pub trait Observer {
-    /// Called once per generation, before the termination test.
-    fn on_generation(&mut self, stats: &GenerationStats);
-}
-
-impl<F: FnMut(&GenerationStats)> Observer for F {
-    fn on_generation(&mut self, stats: &GenerationStats) {
-        self(stats)
-    }
-}
-
-/// How a run ended.
-#[derive(Clone, Debug)]
-pub struct Outcome<G> {
-    /// Every individual at or above the last fitness cutoff, best first (the original's
-    /// final report).
-    pub report: Vec<Individual<G>>,
-    /// Why the run stopped.
-    pub stop: StopReason,
-    /// The last generation's statistics.
-    pub last: GenerationStats,
-    /// Fitness evaluations made (each admitted individual once).
-    pub evaluations: u64,
-    /// Candidates refused because their key had been seen (evaluations saved).
-    pub duplicates: u64,
-}
-
-impl<G> Outcome<G> {
-    /// The best individual of the report, if any.
-    pub fn best(&self) -> Option<&Individual<G>> {
-        self.report.first()
-    }
-}
 
 /// The most threads [`Engine::threads`] accepts: far beyond useful, well below what exhausts
 /// the memory for thread stacks.
@@ -188,48 +137,4 @@ impl<P: Problem> Population for LocalPopulation<P> {
     fn report(&mut self, cutoff_bin: u32) -> Result<Vec<Individual<P::Genome>>> {
         Ok(self.0.enumerate(cutoff_bin))
     }
-}
-
-pub(crate) fn check_fitness<G: Genome>(f: f64, genome: &G) -> Result<()> {
-    if (0.0..=1.0).contains(&f) { Ok(()) } else { Err(Error::InvalidFitness { value: f, genome: genome.to_json() }) }
-}
-
-thread_local! {
-    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
-}
-
-/// The key of a genome, digesting its canonical bytes in a per-thread buffer.
-pub fn key_of<G: Genome>(genome: &G) -> Key {
-    SCRATCH.with(|s| {
-        let mut buf = s.borrow_mut();
-        buf.clear();
-        genome.write_canonical(&mut buf);
-        Key::of_bytes(&buf)
-    })
-}
-
-/// Orders a final report best first: by fitness as printed (4 decimals), then the latest
-/// born (as the original's reverse-sorted lines did), then by key, so that the order is
-/// total and the same however the population was split.
-pub fn sort_report<G>(report: &mut [Individual<G>]) {
-    report.sort_by(|a, b| {
-        let printed = |m: &Individual<G>| (m.fitness * 1e4).round() as i64;
-        (printed(b), b.born).cmp(&(printed(a), a.born)).then(a.key.cmp(&b.key))
-    });
-}
-
-/// The indices of the `k` best fitness values, best first, ties by lower index.
-pub(crate) fn best_indices(fitness: &[f64], k: usize) -> Vec<usize> {
-    let k = k.min(fitness.len());
-    let rank = |a: &usize, b: &usize| fitness[*b].total_cmp(&fitness[*a]).then(a.cmp(b));
-    let mut idx: Vec<usize> = (0..fitness.len()).collect();
-    if k == 0 {
-        return Vec::new();
-    }
-    if k < idx.len() {
-        idx.select_nth_unstable_by(k - 1, rank);
-        idx.truncate(k);
-    }
-    idx.sort_unstable_by(rank);
-    idx
 }

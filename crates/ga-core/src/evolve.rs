@@ -6,10 +6,52 @@
 //! per worker behind the network (the `uow` crate). Both run this same loop, so the GA
 //! means the same thing wherever it runs.
 
-use crate::engine::{Individual, Observer, Outcome, sort_report};
 use crate::error::Result;
+use crate::individual::{Individual, sort_report};
 use crate::params::{Params, StopReason};
 use crate::stats::{GenerationStats, Histogram};
+
+/// Receives each generation's statistics as the run goes.
+pub trait Observer {
+    /// Called once per generation, before the termination test.
+    fn on_generation(&mut self, stats: &GenerationStats);
+
+    /// Asked after each [`Observer::on_generation`]: `true` ends the run there, as
+    /// [`StopReason::Cancelled`], with the report of that generation (e.g. the reader of
+    /// the output went away). A closure observer never cancels.
+    fn cancelled(&self) -> bool {
+        false
+    }
+}
+
+impl<F: FnMut(&GenerationStats)> Observer for F {
+    fn on_generation(&mut self, stats: &GenerationStats) {
+        self(stats)
+    }
+}
+
+/// How a run ended.
+#[derive(Clone, Debug)]
+pub struct Outcome<G> {
+    /// Every individual at or above the last fitness cutoff, best first (the original's
+    /// final report).
+    pub report: Vec<Individual<G>>,
+    /// Why the run stopped.
+    pub stop: StopReason,
+    /// The last generation's statistics.
+    pub last: GenerationStats,
+    /// Fitness evaluations made (each admitted individual once).
+    pub evaluations: u64,
+    /// Candidates refused because their key had been seen (evaluations saved).
+    pub duplicates: u64,
+}
+
+impl<G> Outcome<G> {
+    /// The best individual of the report, if any.
+    pub fn best(&self) -> Option<&Individual<G>> {
+        self.report.first()
+    }
+}
 
 /// What every shard reported for one generation, merged.
 #[derive(Clone, Debug, PartialEq)]
@@ -63,6 +105,7 @@ pub fn evolve<Pop: Population>(
         observer.on_generation(&stats);
         let (reason, cutoff_bin) = match hist.cutoff_bin(rate) {
             None => (Some(StopReason::Stalled), 0),
+            Some(bin) if observer.cancelled() => (Some(StopReason::Cancelled), bin),
             Some(bin) if stalled => (Some(StopReason::Stalled), bin),
             Some(bin) => (stop(&stats), bin),
         };

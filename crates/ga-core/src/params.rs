@@ -46,6 +46,8 @@ pub enum StopReason {
     /// cutoff so the original's rule kept them all and bred nothing (the original idled like
     /// this until `n_gen`).
     Stalled,
+    /// The observer asked to stop ([`Observer::cancelled`](crate::Observer::cancelled)).
+    Cancelled,
 }
 
 impl StopReason {
@@ -57,6 +59,7 @@ impl StopReason {
             StopReason::Budget => "budget",
             StopReason::Generations => "generations",
             StopReason::Stalled => "stalled",
+            StopReason::Cancelled => "cancelled",
         }
     }
 }

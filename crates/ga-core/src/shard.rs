@@ -10,7 +10,7 @@
 
 use std::sync::Arc;
 
-use crate::engine::{Individual, best_indices, check_fitness, key_of};
+use crate::individual::{Individual, best_indices, check_fitness, key_of};
 use crate::error::{Error, Result};
 use crate::key::{Key, KeySet};
 use crate::ops;

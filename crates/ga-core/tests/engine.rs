@@ -88,6 +88,25 @@ fn the_cutoff_step_keeps_the_population_at_n_pop_and_report_above_cutoff() {
 }
 
 #[test]
+fn an_observer_that_cancels_ends_the_run_after_that_generation_with_its_report() {
+    struct StopAt(u32, u32);
+    impl ga_core::Observer for StopAt {
+        fn on_generation(&mut self, stats: &GenerationStats) {
+            self.1 = stats.generation;
+        }
+        fn cancelled(&self) -> bool {
+            self.1 >= self.0
+        }
+    }
+    let params = Params { n_gen: 1000, max_indiv: u64::MAX, term_limit: 0.0, ..Params::default() };
+    let mut observer = StopAt(3, 0);
+    let o = Engine::new(OneMax { bits: 400 }).params(params).seed(1).run(&mut observer).unwrap();
+    assert_eq!(o.stop, StopReason::Cancelled);
+    assert_eq!((o.last.generation, observer.1), (3, 3), "no generation after the one that cancelled");
+    assert!(!o.report.is_empty(), "the report of the last generation");
+}
+
+#[test]
 fn a_fitness_outside_the_unit_interval_is_an_error_naming_the_genome() {
     struct Broken;
     impl Problem for Broken {
