@@ -61,7 +61,11 @@ pub fn serve(args: &crate::cli::WorkerArgs) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
-    runtime.block_on(serve_async(args, token))
+    let served = runtime.block_on(serve_async(args, token));
+    // Dropping a runtime waits for its blocking threads, and a phase may still be computing
+    // on one: a worker told to stop does not wait for it.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+    served
 }
 
 async fn serve_async(args: &WorkerArgs, token: String) -> Result<(), String> {

@@ -252,3 +252,132 @@ fn a_worker_without_a_token_refuses_to_start() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("invalid workers: 0"));
 }
+
+const TOKEN: &str = "0123456789abcdef0123456789abcdef";
+
+/// A process killed and reaped when dropped, so that a failing test leaves nothing behind.
+struct Reaped(Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl std::ops::Deref for Reaped {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Reaped {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+/// Starts `exelixi worker` by hand (through `sh -c`, so that `shell` can set limits first);
+/// returns it and its endpoint.
+fn hand_worker(shell: &str, exit_with_parent: bool) -> (Reaped, String) {
+    let script = format!("{shell} exec \"$0\" worker {}", if exit_with_parent { "--exit-with-parent" } else { "" });
+    let mut child = Command::new("sh")
+        .args(["-c", &script, env!("CARGO_BIN_EXE_exelixi")])
+        .env("EXELIXI_TOKEN", TOKEN)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let endpoint = line.trim().strip_prefix("listening ").unwrap_or_else(|| panic!("{line:?}")).to_string();
+    (Reaped(child), endpoint)
+}
+
+/// `n` TCP connections to `endpoint` that never send a byte.
+fn silent_connections(endpoint: &str, n: usize) -> Vec<std::net::TcpStream> {
+    let address = endpoint.trim_start_matches("http://");
+    (0..n).map(|_| std::net::TcpStream::connect(address).unwrap()).collect()
+}
+
+/// The CPU time a process has used, from /proc/PID/stat (utime + stime).
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+    // Fields 14 and 15 of stat(5), counted from the state (field 3) here.
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    let hz = Command::new("getconf").arg("CLK_TCK").output().unwrap();
+    let hz: u64 = String::from_utf8_lossy(&hz.stdout).trim().parse().unwrap();
+    Duration::from_millis(ticks * 1000 / hz)
+}
+
+#[test]
+fn a_hung_peer_does_not_keep_the_other_workers_alive_once_the_framework_is_gone() {
+    let (mut run, workers) = start_long_run("3");
+    assert_eq!(workers.len(), 3, "three worker processes");
+    let victim = workers[1];
+    signal(victim, "-STOP");
+    std::thread::sleep(Duration::from_secs(1));
+    signal(run.id(), "-KILL");
+    run.wait().unwrap();
+    // Before: the other two waited for their deliveries to the stopped one, forever.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let others: Vec<u32> = workers.iter().copied().filter(|&w| w != victim).collect();
+    while others.iter().any(|&w| alive(w) && !is_zombie(w)) {
+        if Instant::now() > deadline {
+            signal(victim, "-KILL");
+            panic!("workers outlived the framework while a peer hung");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Once it runs again, the stopped one sees its stdin closed and ends too.
+    signal(victim, "-CONT");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while alive(victim) && !is_zombie(victim) {
+        assert!(Instant::now() < deadline, "the resumed worker did not end");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_silent_connection_does_not_keep_a_worker_alive() {
+    // A worker started by hand, interrupted while a local process holds a connection that
+    // never speaks.
+    let (mut worker, endpoint) = hand_worker("", false);
+    let _held = silent_connections(&endpoint, 2);
+    std::thread::sleep(Duration::from_millis(200));
+    signal(worker.id(), "-INT");
+    let status = wait_with_deadline(&mut worker, Duration::from_secs(15));
+    assert!(status.success(), "{status:?}");
+    // A worker whose parent is gone (its stdin closes), with the same connection held.
+    let (mut worker, endpoint) = hand_worker("", true);
+    let _held = silent_connections(&endpoint, 2);
+    std::thread::sleep(Duration::from_millis(200));
+    drop(worker.stdin.take());
+    let status = wait_with_deadline(&mut worker, Duration::from_secs(15));
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn a_worker_short_of_file_descriptors_serves_a_valid_client_without_spinning() {
+    // 300 silent connections against a worker allowed 128 open files: before, accept failed
+    // with EMFILE in a busy loop (a full core) and a valid ping timed out.
+    let (mut worker, endpoint) = hand_worker("ulimit -n 128 &&", false);
+    let cpu_before = cpu_time(worker.id());
+    let started = Instant::now();
+    let held = silent_connections(&endpoint, 300);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let pinged = runtime.block_on(async {
+        let mut client = worker_service::WorkerClient::connect_lazy(&endpoint, TOKEN).unwrap();
+        tokio::time::timeout(Duration::from_secs(60), client.ping()).await
+    });
+    let elapsed = started.elapsed();
+    let cpu = cpu_time(worker.id()) - cpu_before;
+    drop(held);
+    drop(worker);
+    pinged.expect("the ping was answered in time").expect("the ping succeeded");
+    // Generous: waiting must not be spinning (before, about one core for the whole wait).
+    assert!(cpu < elapsed / 2 + Duration::from_millis(500), "{cpu:?} of CPU in {elapsed:?}");
+}

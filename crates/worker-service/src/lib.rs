@@ -15,6 +15,7 @@
 //! Mesos type.
 
 mod client;
+mod conn;
 mod fleet;
 mod server;
 mod work;
@@ -26,6 +27,7 @@ pub mod pb {
 }
 
 pub use client::{ClientError, WorkerClient};
+pub use conn::Limits;
 pub use fleet::{Fleet, FleetError, Killer, TOKEN_ENV};
 pub use server::{ServeError, WorkerConfig, serve, serve_process};
 /// gRPC status codes, as [`ClientError::code`] reports them.

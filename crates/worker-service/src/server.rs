@@ -11,6 +11,7 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::{Request, Response, Status};
 
 use crate::client::WorkerClient;
+use crate::conn::{self, Limits};
 use crate::pb::worker_server::{Worker, WorkerServer};
 use crate::pb::{
     ConfigureReply, ConfigureRequest, DeliverReply, DeliverRequest, PhaseReply, PhaseRequest, PingReply, PingRequest,
@@ -28,12 +29,15 @@ pub struct WorkerConfig {
     pub registry: Arc<dyn Registry>,
     /// The largest request accepted (default [`MAX_MESSAGE_BYTES`]).
     pub max_message_bytes: usize,
+    /// Bounds on connections: how many, how long a silent one is kept, how long a
+    /// shutdown waits for calls in flight.
+    pub limits: Limits,
 }
 
 impl WorkerConfig {
     /// A worker for `token` running the jobs of `registry`.
     pub fn new(token: impl Into<String>, registry: Arc<dyn Registry>) -> Self {
-        Self { token: token.into(), registry, max_message_bytes: MAX_MESSAGE_BYTES }
+        Self { token: token.into(), registry, max_message_bytes: MAX_MESSAGE_BYTES, limits: Limits::default() }
     }
 }
 
@@ -228,13 +232,18 @@ impl Worker for Service {
     }
 }
 
-/// Serves a worker on `listener` until a Stop call or `shutdown` completes.
+/// Serves a worker on `listener` until a Stop call or `shutdown` completes, then gives
+/// calls in flight [`Limits::shutdown_grace`] to finish and returns, whatever they are
+/// doing: a worker told to stop is gone within a bounded time, even with a call stuck on a
+/// hung peer or a connection that never spoke. (Connection tasks left behind end with the
+/// runtime; a process should shut its runtime down with a timeout after this returns.)
 pub async fn serve(
     listener: TcpListener,
     config: WorkerConfig,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
     let _: SocketAddr = listener.local_addr().map_err(ServeError::Address)?;
+    let limits = config.limits;
     let shared = Arc::new(Shared {
         token: config.token.clone(),
         registry: config.registry,
@@ -248,17 +257,31 @@ pub async fn serve(
         .max_decoding_message_size(config.max_message_bytes)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
     let service = InterceptedService::new(server, Gate { expected: config.token.into() });
+    let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
+    let stopping_tx = Arc::new(stopping_tx);
+    let signal = stopping_tx.clone();
     let stopped = async move {
         tokio::select! {
             () = shared.stop.notified() => {}
             () = shutdown => {}
         }
+        let _ = signal.send(true);
     };
-    // The builder's tcp_nodelay only reaches sockets tonic binds itself; accepted sockets
-    // of our own listener need it set here, or Nagle's algorithm meets delayed ACKs and a
-    // small answer can wait 40 ms (seen: the first phase of a run took 44 ms instead of 2).
-    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
-    tonic::transport::Server::builder().add_service(service).serve_with_incoming_shutdown(incoming, stopped).await?;
+    let grace_over = async {
+        let mut stopping = stopping_tx.subscribe();
+        let _ = stopping.wait_for(|s| *s).await;
+        tokio::time::sleep(limits.shutdown_grace).await;
+    };
+    let incoming = conn::incoming(listener, limits, stopping);
+    let serving = tonic::transport::Server::builder()
+        .http2_keepalive_interval(Some(limits.keepalive))
+        .http2_keepalive_timeout(Some(limits.keepalive))
+        .add_service(service)
+        .serve_with_incoming_shutdown(incoming, stopped);
+    tokio::select! {
+        served = serving => served?,
+        () = grace_over => {}
+    }
     Ok(())
 }
 
@@ -266,7 +289,8 @@ pub async fn serve(
 /// announces `listening http://HOST:PORT` as the first line of stdout (how a parent learns
 /// an ephemeral port), and serves until a Stop call, Ctrl-C, or — with `exit_with_parent` —
 /// the end of stdin, which is how a parent makes sure that no worker outlives it, even when
-/// the parent is killed.
+/// the parent is killed. Its connection limit is fitted to the process's open-file limit
+/// ([`Limits::within_open_file_limit`]).
 pub async fn serve_process(
     address: SocketAddr,
     config: WorkerConfig,
@@ -294,5 +318,7 @@ pub async fn serve_process(
             () = orphaned.notified() => {}
         }
     };
+    let mut config = config;
+    config.limits = config.limits.within_open_file_limit();
     serve(listener, config, shutdown).await
 }

@@ -3,12 +3,14 @@
 //! serving on).
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use worker_service::pb::ConfigureRequest;
 use worker_service::{
-    ClientError, Delivery, DeliveryDecoder, Job, Outbox, Registry, ShardWork, WorkError, WorkerClient, WorkerConfig,
+    ClientError, Delivery, DeliveryDecoder, Job, Limits, Outbox, Registry, ShardWork, WorkError, WorkerClient,
+    WorkerConfig,
 };
 
 const TOKEN: &str = "0123456789abcdef";
@@ -85,14 +87,44 @@ impl Registry for Jobs {
 }
 
 async fn start(max_message_bytes: usize) -> (String, JoinHandle<()>) {
+    start_with(max_message_bytes, Limits::default()).await
+}
+
+async fn start_with(max_message_bytes: usize, limits: Limits) -> (String, JoinHandle<()>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let endpoint = format!("http://{}", listener.local_addr().unwrap());
     let mut config = WorkerConfig::new(TOKEN, Arc::new(Jobs));
     config.max_message_bytes = max_message_bytes;
+    config.limits = limits;
     let handle = tokio::spawn(async move {
         worker_service::serve(listener, config, std::future::pending()).await.unwrap();
     });
     (endpoint, handle)
+}
+
+/// Opens `n` TCP connections to `endpoint` that never send a byte.
+async fn silent_connections(endpoint: &str, n: usize) -> Vec<tokio::net::TcpStream> {
+    let address = endpoint.trim_start_matches("http://");
+    let mut held = Vec::new();
+    for _ in 0..n {
+        held.push(tokio::net::TcpStream::connect(address).await.unwrap());
+    }
+    held
+}
+
+/// Whether the worker closed `stream` (EOF or reset) within `limit`.
+async fn closed_within(stream: &mut tokio::net::TcpStream, limit: Duration) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 1024];
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        // The server's SETTINGS frame may come first: read past it.
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Err(_) => return false,
+            Ok(Ok(0) | Err(_)) => return true,
+            Ok(Ok(_)) => {}
+        }
+    }
 }
 
 async fn configure(endpoints: &[String]) -> Vec<WorkerClient> {
@@ -251,4 +283,100 @@ async fn stop_ends_the_server() {
     tokio::time::timeout(std::time::Duration::from_secs(5), handle).await.expect("stopped in time").unwrap();
     let err: ClientError = WorkerClient::connect_lazy(&a, TOKEN).unwrap().stop().await.unwrap_err();
     assert_eq!(err.code(), Some(tonic::Code::Unavailable), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_worker_ends_at_once_even_with_a_silent_connection_open() {
+    // The handshake timeout is long here: the stop must not wait for it.
+    let limits = Limits { handshake_timeout: Duration::from_secs(600), ..Limits::default() };
+    let (a, handle) = start_with(1 << 20, limits).await;
+    let _held = silent_connections(&a, 3).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    WorkerClient::connect_lazy(&a, TOKEN).unwrap().stop().await.unwrap();
+    // Before: graceful shutdown waited for the silent connections, as long as they were held.
+    let ended = tokio::time::timeout(limits.shutdown_grace + Duration::from_secs(10), handle).await;
+    ended.expect("the worker ended while the silent connections were still held").unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_stuck_on_a_hung_peer_does_not_keep_a_stopped_worker_alive() {
+    // Shard 1 is a socket that accepts and then answers nothing: a hung (SIGSTOPped) peer.
+    let hung = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hung_endpoint = format!("http://{}", hung.local_addr().unwrap());
+    let _hold = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = hung.accept().await {
+            held.push(s);
+        }
+    });
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let a = format!("http://{}", listener.local_addr().unwrap());
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let limits = Limits { shutdown_grace: Duration::from_millis(500), ..Limits::default() };
+    let mut config = WorkerConfig::new(TOKEN, Arc::new(Jobs));
+    config.limits = limits;
+    let handle = tokio::spawn(async move {
+        worker_service::serve(listener, config, async move {
+            let _ = stop_rx.await;
+        })
+        .await
+        .unwrap();
+    });
+    let mut client = WorkerClient::connect_lazy(&a, TOKEN).unwrap();
+    client
+        .configure(ConfigureRequest {
+            run_id: "test".into(),
+            job: "scatter".into(),
+            shard: 0,
+            shards: 2,
+            peers: vec![a.clone(), hung_endpoint],
+            config: Vec::new(),
+        })
+        .await
+        .unwrap();
+    // The phase delivers to shard 1 and waits for it forever.
+    let mut stuck = client.clone();
+    let phase = tokio::spawn(async move { stuck.phase("scatter", 10u64.to_le_bytes().to_vec()).await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!phase.is_finished(), "the phase waits on the hung peer");
+    // What the end of stdin does for a worker process: the shutdown future completes.
+    let asked = Instant::now();
+    stop_tx.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(20), handle).await.expect("the worker ended").unwrap();
+    assert!(asked.elapsed() >= limits.shutdown_grace, "calls in flight had their grace");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_connections_are_closed_after_the_handshake_timeout_and_dead_ones_after_the_idle_timeout() {
+    let limits = Limits {
+        handshake_timeout: Duration::from_secs(1),
+        idle_timeout: Duration::from_secs(2),
+        keepalive: Duration::from_secs(1),
+        ..Limits::default()
+    };
+    let (a, _h) = start_with(1 << 20, limits).await;
+    let mut silent = silent_connections(&a, 20).await;
+    // One sends the HTTP/2 preface, then goes silent: it answers no ping.
+    let mut dead = silent_connections(&a, 1).await.pop().unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut dead, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").await.unwrap();
+    for (i, s) in silent.iter_mut().enumerate() {
+        assert!(closed_within(s, Duration::from_secs(20)).await, "silent connection {i} still open");
+    }
+    assert!(closed_within(&mut dead, Duration::from_secs(20)).await, "the silent HTTP/2 connection is still open");
+    // A live client is not idle: the server's pings are answered, so it is served on after
+    // several idle timeouts.
+    let mut clients = configure(std::slice::from_ref(&a)).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(sum(&clients[0].phase("sum", Vec::new()).await.unwrap()), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_valid_client_is_served_while_silent_connections_hold_every_slot() {
+    let limits = Limits { max_connections: 8, handshake_timeout: Duration::from_secs(1), ..Limits::default() };
+    let (a, _h) = start_with(1 << 20, limits).await;
+    let _held = silent_connections(&a, 40).await;
+    // The slots free as the silent ones time out, so the ping gets through (after about
+    // 40 / 8 handshake timeouts at worst).
+    let mut client = WorkerClient::connect_lazy(&a, TOKEN).unwrap();
+    tokio::time::timeout(Duration::from_secs(30), client.ping()).await.expect("served in time").unwrap();
 }
