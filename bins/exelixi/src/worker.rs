@@ -46,6 +46,10 @@ impl Registry for BuiltinJobs {
         }
         problems::visit(name, config.size, CreateShard { config, shard, shards })
     }
+
+    fn jobs(&self) -> Vec<String> {
+        vec![ga::JOB.to_string()]
+    }
 }
 
 /// Serves until stopped by the framework, interrupted, or (with `--exit-with-parent`)

@@ -381,3 +381,44 @@ fn a_worker_short_of_file_descriptors_serves_a_valid_client_without_spinning() {
     // Generous: waiting must not be spinning (before, about one core for the whole wait).
     assert!(cpu < elapsed / 2 + Duration::from_millis(500), "{cpu:?} of CPU in {elapsed:?}");
 }
+
+/// A job that `exelixi worker` does not run.
+struct Elsewhere;
+
+impl uow::UnitOfWork for Elsewhere {
+    type Output = ();
+    fn job(&self) -> &'static str {
+        "pi"
+    }
+    fn shard_config(&self, _: u32, _: u32) -> Result<Vec<u8>, uow::UowError> {
+        Ok(Vec::new())
+    }
+    fn orchestrate(&mut self, _: &mut dyn uow::Cluster) -> Result<(), uow::UowError> {
+        Ok(())
+    }
+}
+
+#[test]
+fn workers_without_the_job_refuse_it_naming_the_job_and_their_binary() {
+    let exe = env!("CARGO_BIN_EXE_exelixi");
+    let fleet = worker_service::Fleet::start(2, TOKEN, |_| {
+        let mut c = Command::new(exe);
+        c.args(["worker", "--exit-with-parent"]);
+        c
+    })
+    .unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let configured = runtime.block_on(uow::RemoteCluster::configure(
+        runtime.handle().clone(),
+        &Elsewhere,
+        &fleet.endpoints(),
+        TOKEN,
+        "test",
+    ));
+    let Err(uow::UowError::Cluster(e)) = configured else { panic!("configured a job the workers do not run") };
+    // Before: `Lost { phase: "configure", reason: "...NotFound: unknown job..." }`.
+    assert!(matches!(e, uow::ClusterError::Refused { shard: 0, .. }), "{e:?}");
+    let text = e.to_string();
+    assert!(text.contains("unknown job \"pi\"") && text.contains(exe) && text.contains("runs ga"), "{text}");
+    assert!(fleet.lost().is_empty(), "the workers are alive: {:?}", fleet.lost());
+}

@@ -38,6 +38,14 @@ impl RemoteCluster {
                 phase: "configure".into(),
                 reason,
             };
+            // A worker that answers with a refusal (e.g. it does not run this job) is not
+            // lost: it is there and said no.
+            let failed = |e: ClientError| match e.code() {
+                Some(code) if is_refusal(code) => {
+                    ClusterError::Refused { shard: i as u32, phase: "configure".into(), reason: e.to_string() }
+                }
+                _ => lost(e.to_string()),
+            };
             let mut client = WorkerClient::connect_lazy(endpoint, token).map_err(|e| lost(e.to_string()))?;
             let request = ConfigureRequest {
                 run_id: run_id.to_string(),
@@ -47,7 +55,7 @@ impl RemoteCluster {
                 peers: endpoints.to_vec(),
                 config: uow.shard_config(i as u32, shards)?,
             };
-            client.configure(request).await.map_err(|e| lost(e.to_string()))?;
+            client.configure(request).await.map_err(failed)?;
             workers.push(client);
         }
         Ok(Self { runtime, workers, phase_timeout: None })

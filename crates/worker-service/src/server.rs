@@ -94,6 +94,14 @@ fn status(e: WorkError) -> Status {
     }
 }
 
+/// "unknown job "pi": this worker (/usr/bin/exelixi) runs ga": the job, and which binary
+/// to give it, so that whoever started the workers knows what to change.
+fn unknown_job(job: &str, known: &[String]) -> String {
+    let exe = std::env::current_exe().map_or_else(|_| "an unknown executable".to_string(), |p| p.display().to_string());
+    let runs = if known.is_empty() { "lists no jobs".to_string() } else { format!("runs {}", known.join(", ")) };
+    format!("unknown job {job:?}: this worker ({exe}) {runs}")
+}
+
 fn reply<T>(message: T) -> Response<T> {
     let mut response = Response::new(message);
     response.metadata_mut().insert(PROTOCOL_HEADER, PROTOCOL_VERSION.into());
@@ -163,10 +171,14 @@ impl Worker for Service {
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
         let (registry, job, config, shard, shards) = (self.0.registry.clone(), r.job, r.config, r.shard, r.shards);
+        let known = registry.clone();
         let created = tokio::task::spawn_blocking(move || registry.create(&job, &config, shard, shards))
             .await
             .map_err(|e| Status::internal(format!("creating the job panicked: {e}")))?
-            .map_err(status)?;
+            .map_err(|e| match e {
+                WorkError::UnknownJob(job) => Status::not_found(unknown_job(&job, &known.jobs())),
+                other => status(other),
+            })?;
         *self.0.peers.write().unwrap_or_else(PoisonError::into_inner) = peers;
         *self.0.decoder.write().unwrap_or_else(PoisonError::into_inner) = Some((shard, created.decoder));
         lock(&self.0.queue).clear();

@@ -88,4 +88,10 @@ pub struct Job {
 pub trait Registry: Send + Sync + 'static {
     /// Creates shard `shard` of `shards` of job `job` from its configuration bytes.
     fn create(&self, job: &str, config: &[u8], shard: u32, shards: u32) -> Result<Job, WorkError>;
+
+    /// The names of the jobs this registry creates, for the error that tells a framework
+    /// it asked for another one (none listed by default).
+    fn jobs(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
