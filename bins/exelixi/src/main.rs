@@ -130,6 +130,13 @@ impl WithProblem for RunProblem<'_> {
     {
         let config = self.0;
         let params = config.params.apply(problem.params()).map_err(RunError::Usage)?;
+        if let Some(n) = config.workers.filter(|&n| n as usize > params.n_pop) {
+            return Err(RunError::Usage(ga_core::Error::InvalidParam {
+                name: "workers",
+                value: n.to_string(),
+                expected: "at most the population (--pop): every worker holds at least one individual",
+            }));
+        }
         let stdout = io::stdout();
         let mut observer = Printer {
             progress: progress::Progress::new(&params),

@@ -422,3 +422,36 @@ fn workers_without_the_job_refuse_it_naming_the_job_and_their_binary() {
     assert!(text.contains("unknown job \"pi\"") && text.contains(exe) && text.contains("runs ga"), "{text}");
     assert!(fleet.lost().is_empty(), "the workers are alive: {:?}", fleet.lost());
 }
+
+/// The `size` of every generation of a `--json` run.
+fn sizes(args: &[&str]) -> Vec<u64> {
+    let o = exelixi(args);
+    assert!(o.status.success(), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8(o.stdout).unwrap();
+    text.lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter_map(|v| v["size"].as_u64())
+        .collect()
+}
+
+#[test]
+fn the_population_is_n_pop_whatever_the_worker_count() {
+    // Before: 16 shards of a population of 100 each kept "at least three" and padded to
+    // their quota, and the population grew past --pop.
+    for selection in ["cutoff", "tournament"] {
+        let args = ["run", "--pop", "100", "--gens", "40", "--seed", "3", "--workers", "16", "--json"];
+        let extra = ["--term-limit", "0", "--max-indiv", "100000", "--selection", selection];
+        let all: Vec<&str> = args.iter().chain(&extra).copied().collect();
+        let sizes = sizes(&all);
+        assert!(sizes.len() > 10, "{selection}: {sizes:?}");
+        // Never above; below only by duplicates an owner refused and could not replace
+        // from its reserve (seen: at worst 94, 99 on average).
+        assert!(sizes.iter().all(|&s| (90..=100).contains(&s)), "{selection}: {sizes:?}");
+        let mean = sizes.iter().sum::<u64>() as f64 / sizes.len() as f64;
+        assert!(mean >= 97.0, "{selection}: mean {mean}: {sizes:?}");
+    }
+    let o = exelixi(&["run", "--pop", "20", "--workers", "64"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("invalid workers: 64") && err.contains("at most the population"), "{err}");
+}

@@ -68,6 +68,9 @@ pub struct Shard<P: Problem> {
     members: Vec<Individual<P::Genome>>,
     /// Old members that may pad the shard back to its quota after admission (tournament).
     reserve: Vec<Individual<P::Genome>>,
+    /// Slots of the last tournament step that got no candidate (breeding found nothing
+    /// new): padded from the reserve at admission, with the candidates refused there.
+    shortfall: usize,
     inbox: Vec<Candidate<P::Genome>>,
     /// Keys this shard owns that were ever admitted: the run-wide at-most-once rule.
     seen: KeySet,
@@ -99,6 +102,13 @@ impl<P: Problem> Shard<P> {
                 expected: "an index below a positive shard count",
             });
         }
+        if count as usize > params.n_pop {
+            return Err(Error::InvalidParam {
+                name: "workers",
+                value: count.to_string(),
+                expected: "at most the population (n_pop): every shard holds at least one individual",
+            });
+        }
         let (base, extra) = (params.n_pop / count as usize, params.n_pop % count as usize);
         let quota = base + usize::from((index as usize) < extra);
         let expected = (quota as u64).saturating_mul(u64::from(params.n_gen).saturating_add(1));
@@ -113,6 +123,7 @@ impl<P: Problem> Shard<P> {
             pool,
             members: Vec::new(),
             reserve: Vec::new(),
+            shortfall: 0,
             inbox: Vec::new(),
             seen: KeySet::with_capacity(if count > 1 { expected } else { 0 }),
             emitted: KeySet::with_capacity(expected),
@@ -226,10 +237,12 @@ impl<P: Problem> Shard<P> {
         inbox.sort_by_key(|c| c.origin);
         // A shard alone in its run receives only its own emissions, which `emitted` already
         // made unique: the owner's check would repeat it key for key.
+        let mut refused = 0;
         if self.count > 1 {
             let before = inbox.len();
             inbox.retain(|c| self.seen.insert(c.key));
-            self.duplicates += (before - inbox.len()) as u64;
+            refused = before - inbox.len();
+            self.duplicates += refused as u64;
         }
         let problem = &self.problem;
         let fitness = self.eval_cost.map(self.pool.as_deref(), inbox.len(), |i| problem.fitness(&inbox[i].genome));
@@ -239,9 +252,12 @@ impl<P: Problem> Shard<P> {
             check_fitness(f, &c.genome)?;
             self.members.push(Individual { genome: c.genome, key: c.key, fitness: f, born: c.born });
         }
-        // Slots left empty by refused duplicates go to the best of the old members kept in
-        // reserve, so a generational shard does not shrink.
-        let missing = self.quota.saturating_sub(self.members.len());
+        // Slots left empty — a candidate refused here as a duplicate, or a slot of this
+        // shard's step that bred nothing new — go to the best of the old members kept in
+        // reserve, so a generational population does not shrink. Only those: how many
+        // candidates the ring routed here is not this shard's to even out (padding every
+        // shard to its quota grew the population past n_pop over many shards).
+        let missing = refused + std::mem::take(&mut self.shortfall);
         let mut reserve = std::mem::take(&mut self.reserve);
         if missing > 0 && !reserve.is_empty() {
             // Stable: ties keep member order.
@@ -262,17 +278,23 @@ impl<P: Problem> Shard<P> {
         let mut size = members.len();
         let (mut kept, poor): (Vec<_>, Vec<_>) = members.into_iter().partition(|m| hist.bin(m.fitness) >= cutoff_bin);
         let survivors = kept.len();
+        // Members leaving the shard (evicted, replaced by a mutant, trimmed below) stand in,
+        // best first, for candidates an owner refuses as duplicates at admission.
+        let mut reserve = Vec::new();
         for ind in poor {
             if rng.chance(mutation_rate) {
                 // The mutant replaces the individual, unless this step already emitted it.
                 let mut mutant = ind.genome.clone();
                 problem.mutate(&mut mutant, &mut rng);
                 let key = key_of(&mutant);
-                if !out.push(mutant, key) {
+                if out.push(mutant, key) {
+                    reserve.push(ind);
+                } else {
                     kept.push(ind);
                 }
             } else if size > 3 {
                 size -= 1;
+                reserve.push(ind);
             } else {
                 kept.push(ind);
             }
@@ -280,6 +302,17 @@ impl<P: Problem> Shard<P> {
         // Pairs of random survivors (all remaining members when fewer than two survived)
         // breed the shard back to its quota; fresh genomes backfill what breeding could
         // not (the original's "avoid population collapse").
+        // The shard keeps no more than its quota: routing by key can leave it holding more,
+        // and the shards together must hold n_pop. Best first; in a one-shard run this
+        // never cuts (kept and mutants replace at most the members, who fill the quota).
+        let mut survivors = survivors;
+        if kept.len() + out.candidates.len() > quota {
+            // Stable: ties keep member order, and survivors stay ahead of the poor.
+            kept.sort_by(|a, b| b.fitness.total_cmp(&a.fitness));
+            reserve.extend(kept.drain(quota.min(kept.len())..));
+            out.candidates.truncate(quota - kept.len());
+            survivors = survivors.min(kept.len());
+        }
         let parents = if survivors >= 2 { survivors } else { kept.len() };
         let target = quota.saturating_sub(kept.len());
         let budget = RETRIES as usize * quota;
@@ -301,6 +334,7 @@ impl<P: Problem> Shard<P> {
         }
         self.duplicates += out.refused;
         self.members = kept;
+        self.reserve = reserve;
         out.candidates
     }
 
@@ -360,6 +394,7 @@ impl<P: Problem> Shard<P> {
             }
         }
         self.duplicates += out.refused;
+        self.shortfall = slots - out.candidates.len();
         // Elites ranked by fitness, ties by position (a total order, so the choice is
         // deterministic); the rest stay in member order as the reserve.
         let elite_idx = best_indices(&fitness, elites);

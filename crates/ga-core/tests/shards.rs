@@ -81,3 +81,12 @@ fn quotas_split_the_population() {
     assert_eq!(quotas, [8, 8, 7]);
     assert!(Shard::new(&p, params, 0, 3, 3, None).is_err());
 }
+
+#[test]
+fn a_shard_count_above_the_population_is_refused() {
+    let problem = OneMax { bits: 8 };
+    let params = Params { n_pop: 4, ..problem.params() };
+    assert!(Shard::new(&problem, params.clone(), 1, 3, 4, None).is_ok());
+    let e = Shard::new(&problem, params, 1, 0, 5, None).err().expect("refused");
+    assert!(e.to_string().starts_with("invalid workers: 5 (expected at most the population"), "{e}");
+}
