@@ -2,6 +2,7 @@
 //! the libraries; it holds no GA logic of its own.
 
 mod cli;
+mod memory;
 mod problems;
 mod progress;
 mod report;
@@ -64,6 +65,7 @@ fn run(config: &RunConfig) -> ExitCode {
     match problems::visit(config.problem, config.size, RunProblem(config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(RunError::Usage(e)) => usage_error(&e.to_string()),
+        Err(RunError::Memory(why)) => usage_error(&why),
         // A closed stdout (e.g. `| head`) ends the run quietly.
         Err(RunError::Output(e)) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(e) => {
@@ -77,6 +79,8 @@ fn run(config: &RunConfig) -> ExitCode {
 #[derive(Debug)]
 enum RunError {
     Usage(ga_core::Error),
+    /// The run would not fit in memory (exit 2, as bad input).
+    Memory(String),
     Engine(ga_core::Error),
     Workers(String),
     Output(io::Error),
@@ -86,7 +90,7 @@ impl std::fmt::Display for RunError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             RunError::Usage(e) | RunError::Engine(e) => e.fmt(f),
-            RunError::Workers(msg) => f.write_str(msg),
+            RunError::Workers(msg) | RunError::Memory(msg) => f.write_str(msg),
             RunError::Output(e) => write!(f, "cannot write the report: {e}"),
         }
     }
@@ -137,6 +141,10 @@ impl WithProblem for RunProblem<'_> {
                 expected: "at most the population (--pop): every worker holds at least one individual",
             }));
         }
+        // Before anything is allocated: the allocator aborts a process it cannot serve.
+        let sample = problem.random_genome(&mut ga_core::Rng::new(0));
+        let need = ga_core::estimate_bytes(&params, &sample, config.workers.unwrap_or(1));
+        memory::check(need, "a run").map_err(|why| RunError::Memory(format!("invalid configuration: {why}")))?;
         let stdout = io::stdout();
         let mut observer = Printer {
             progress: progress::Progress::new(&params),

@@ -148,6 +148,25 @@ fn negative_numbers_are_named_with_their_flag_and_domain() {
 }
 
 #[test]
+fn a_run_too_big_for_memory_is_refused_before_it_allocates() {
+    // Each needs tens of GiB at least; before, the allocator aborted the process (exit 134,
+    // "memory allocation of 4800000000 bytes failed" and a backtrace).
+    for args in [
+        &["run", "--pop", "100000000"][..],
+        &["run", "--pop", "1000000", "--size", "1000000"][..],
+        &["run", "--problem", "rastrigin", "--size", "1000000", "--pop", "100000", "--gens", "1"][..],
+        &["run", "--pop", "100000000", "--workers", "2"][..],
+    ] {
+        let o = exelixi(args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.starts_with("error: invalid configuration: a run of this size needs about "), "{args:?}: {err}");
+        assert!(err.contains("GiB is available"), "{args:?}: {err}");
+    }
+}
+
+#[test]
 fn every_builtin_problem_runs() {
     for problem in ga_core::problems::NAMES {
         let o = exelixi(&["run", "--problem", problem, "--max-indiv", "3000", "--seed", "1"]);

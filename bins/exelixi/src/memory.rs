@@ -1,0 +1,38 @@
+//! What this machine can give a run: the check that refuses a configuration that cannot
+//! fit, before anything is allocated (the allocator aborts a process it cannot serve).
+
+/// Bytes available to this process: `MemAvailable` of `/proc/meminfo`, or less if a cgroup
+/// (v2) limit leaves less. `None` where neither can be read (then nothing is refused).
+pub fn available() -> Option<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok();
+    let mem_available = meminfo.as_deref().and_then(|m| {
+        let line = m.lines().find(|l| l.starts_with("MemAvailable:"))?;
+        let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kib.saturating_mul(1024))
+    });
+    let read = |path: &str| std::fs::read_to_string(path).ok().and_then(|s| s.trim().parse::<u64>().ok());
+    // "max" (no limit) does not parse, as wanted.
+    let cgroup = read("/sys/fs/cgroup/memory.max")
+        .map(|max| max.saturating_sub(read("/sys/fs/cgroup/memory.current").unwrap_or(0)));
+    match (mem_available, cgroup) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+fn gib(bytes: u64) -> String {
+    format!("{:.1} GiB", bytes as f64 / f64::from(1u32 << 30))
+}
+
+/// Refuses a run estimated to need `need` bytes when the machine has less available;
+/// `what` says whose memory (e.g. "a run", "this worker's shard").
+pub fn check(need: u64, what: &str) -> Result<(), String> {
+    match available() {
+        Some(have) if need > have => Err(format!(
+            "{what} of this size needs about {} of memory and {} is available: lower --pop, --size, --gens or --max-indiv",
+            gib(need),
+            gib(have)
+        )),
+        _ => Ok(()),
+    }
+}
