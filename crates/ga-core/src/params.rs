@@ -37,7 +37,7 @@ pub enum StopReason {
     TargetReached,
     /// The fitness MSE against 1.0 fell to `term_limit` or below.
     Converged,
-    /// `max_indiv` individuals were admitted.
+    /// `max_indiv` individuals were admitted (tested after each generation).
     Budget,
     /// `n_gen` generations ran.
     Generations,
@@ -68,7 +68,8 @@ impl StopReason {
 #[derive(Clone, Debug, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Params {
-    /// Individuals per shard (`n_pop`, default 23).
+    /// Individuals in the whole population (`n_pop`, default 23), however many shards it
+    /// is split over.
     pub n_pop: usize,
     /// Generations at most (`n_gen`, default 10).
     pub n_gen: u32,
@@ -81,7 +82,9 @@ pub struct Params {
     /// Probability of mutation (default 0.02): of a poor-fit individual under
     /// [`Selection::Cutoff`], of each child under [`Selection::Tournament`].
     pub mutation_rate: f64,
-    /// Stop once this many individuals were admitted in the run (default 2000).
+    /// Stop once this many individuals were admitted in the run (default 2000). Tested after
+    /// each generation, so the run ends with the generation that reaches it: the count can
+    /// pass it by up to one generation's worth (50 095 for 50 000 at population 100).
     pub max_indiv: u64,
     /// Parent selection (default [`Selection::Cutoff`], the original's).
     pub selection: Selection,

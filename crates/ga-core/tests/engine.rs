@@ -150,7 +150,7 @@ fn sum231_finds_a_perfect_individual_in_most_seeds_with_the_original_defaults() 
             o.best().is_some_and(|b| b.fitness == 1.0)
         })
         .count();
-    // 71 of seeds 0..100 (README); "most" is the acceptance bar.
+    // 68 of seeds 0..100 (README); "most" is the acceptance bar.
     assert!(perfect > 50, "{perfect}/100");
 }
 
@@ -163,7 +163,7 @@ fn onemax_100_reaches_the_optimum_in_fewer_evaluations_than_deap() {
             o.evaluations
         })
         .collect();
-    // DEAP 1.4.4's median on the same problem is 2 377 evaluations (docs/BENCHMARKS).
+    // DEAP 1.4.4's median on the same problem is 2 377 evaluations (docs/PERFORMANCE.md).
     assert!(median(evals.clone()) <= 2377, "{evals:?}");
 }
 
