@@ -27,4 +27,6 @@ fn main() {
     let config = WorkerConfig::new(token, Arc::new(BenchJobs));
     let address = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
     runtime.block_on(worker_service::serve_process(address, config, true)).unwrap();
+    // As exelixi worker: a phase still computing does not hold the process.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
 }

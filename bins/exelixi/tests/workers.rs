@@ -130,11 +130,13 @@ fn a_worker_killed_mid_run_is_named_and_nothing_is_left_behind() {
     let victim = workers[1];
     let killed_at = Instant::now();
     signal(victim, "-KILL");
-    let status = wait_with_deadline(&mut run, Duration::from_secs(10));
+    let status = wait_with_deadline(&mut run, Duration::from_secs(60));
     let took = killed_at.elapsed();
     let err = stderr_of(&mut run);
     assert!(!status.success(), "{status:?}");
-    assert!(took < Duration::from_secs(5), "took {took:?}");
+    // Measured well under a second; the bound only says "not the 600 s phase timeout", with
+    // room for a loaded 2-core machine.
+    assert!(took < Duration::from_secs(30), "took {took:?}");
     assert!(err.contains(&format!("pid {victim}")) && err.contains("lost worker"), "{err}");
     assert!(err.contains("killed by signal 9"), "{err}");
     for w in workers {
@@ -150,11 +152,12 @@ fn a_hung_worker_is_named_after_the_phase_timeout_and_nothing_is_left_behind() {
     let victim = workers[1];
     let stopped_at = Instant::now();
     signal(victim, "-STOP");
-    let status = wait_with_deadline(&mut run, Duration::from_secs(30));
+    let status = wait_with_deadline(&mut run, Duration::from_secs(90));
     let took = stopped_at.elapsed();
     let err = stderr_of(&mut run);
     assert!(!status.success(), "{status:?}");
-    assert!(took >= Duration::from_secs(3) && took < Duration::from_secs(15), "took {took:?}");
+    // About 4 s here: the 3 s timeout, then the ping; the ceiling is generous.
+    assert!(took >= Duration::from_secs(3) && took < Duration::from_secs(60), "took {took:?}");
     // The others wait on it too (their batches for shard 1 are not taken), but only it fails
     // the ping: it is the one named.
     assert!(err.contains("shard 1") && err.contains("the worker is hung"), "{err}");
@@ -168,7 +171,7 @@ fn a_hung_worker_is_named_after_the_phase_timeout_and_nothing_is_left_behind() {
 fn ctrl_c_stops_the_run_and_its_workers() {
     let (mut run, workers) = start_long_run("2");
     signal(run.id(), "-INT");
-    let status = wait_with_deadline(&mut run, Duration::from_secs(10));
+    let status = wait_with_deadline(&mut run, Duration::from_secs(30));
     assert_eq!(status.code(), Some(130), "{}", stderr_of(&mut run));
     for w in workers {
         assert!(!alive(w), "worker {w} outlived the run");
@@ -181,7 +184,7 @@ fn a_killed_framework_takes_its_workers_with_it() {
     signal(run.id(), "-KILL");
     run.wait().unwrap();
     // Workers see their stdin close and exit by themselves; they are reparented, so poll.
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(30);
     while workers.iter().any(|&w| alive(w) && !is_zombie(w)) {
         assert!(Instant::now() < deadline, "workers outlived a killed framework");
         std::thread::sleep(Duration::from_millis(50));
@@ -364,7 +367,7 @@ fn a_silent_connection_does_not_keep_a_worker_alive() {
 fn a_worker_short_of_file_descriptors_serves_a_valid_client_without_spinning() {
     // 300 silent connections against a worker allowed 128 open files: before, accept failed
     // with EMFILE in a busy loop (a full core) and a valid ping timed out.
-    let (mut worker, endpoint) = hand_worker("ulimit -n 128 &&", false);
+    let (worker, endpoint) = hand_worker("ulimit -n 128 &&", false);
     let cpu_before = cpu_time(worker.id());
     let started = Instant::now();
     let held = silent_connections(&endpoint, 300);

@@ -10,8 +10,8 @@
 
 use std::sync::Arc;
 
-use crate::individual::{Individual, best_indices, check_fitness, key_of};
 use crate::error::{Error, Result};
+use crate::individual::{Individual, best_indices, check_fitness, key_of};
 use crate::key::{Key, KeySet};
 use crate::ops;
 use crate::parallel::Cost;

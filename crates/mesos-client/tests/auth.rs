@@ -43,7 +43,9 @@ async fn the_right_secret_subscribes_and_a_wrong_one_is_refused_by_name_without_
     let mut session = Session::new(config).unwrap();
     let started = Instant::now();
     let err = session.next_event().await.expect("an answer").expect_err("refused");
-    assert!(started.elapsed() < Duration::from_secs(5), "no retry loop: {:?}", started.elapsed());
+    // A retry loop would go on for the 60 s a first subscription is given; one refused
+    // request takes milliseconds. The ceiling leaves room for a loaded machine.
+    assert!(started.elapsed() < Duration::from_secs(30), "no retry loop: {:?}", started.elapsed());
     assert!(matches!(&err, SchedulerError::Unauthorized { principal: Some(p) } if *p == principal), "{err:?}");
     assert!(err.to_string().contains(&format!("{principal:?}")), "the error names the principal: {err}");
 

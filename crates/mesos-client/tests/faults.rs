@@ -19,10 +19,10 @@ fn lasting(name: &str) -> FrameworkInfo {
     FrameworkInfo { failover_timeout: Some(60.0), ..framework(name) }
 }
 
-/// The next error the session reports, skipping events; fails the test after 10 s.
+/// The next error the session reports, skipping events; fails the test after 30 s.
 async fn next_error(inbox: &mut Inbox) -> SchedulerError {
     loop {
-        match inbox.next_any(Duration::from_secs(10)).await.expect("an error within 10 s") {
+        match inbox.next_any(Duration::from_secs(30)).await.expect("an error within 30 s") {
             Ok(_) => continue,
             Err(e) => return e,
         }
@@ -52,7 +52,7 @@ async fn a_stream_dropped_mid_run_resubscribes_with_the_framework_id_and_reconci
     assert_eq!((proxy.drops(), proxy.subscribes(), inbox.session.reconnections()), (1, 2, 1));
     assert!(inbox.session.last_loss().is_some_and(|l| !l.is_empty()));
     // The session asked the master about its task: the answer is the master's (no uuid).
-    let answer = inbox.next_of(event::Type::Update, Duration::from_secs(10)).await.expect("reconciliation");
+    let answer = inbox.next_of(event::Type::Update, Duration::from_secs(30)).await.expect("reconciliation");
     let answer = answer.update.unwrap().status;
     assert_eq!(answer.task_id.value, "task-d");
     assert_eq!(answer.state, TaskState::TaskRunning as i32);
@@ -65,8 +65,8 @@ async fn a_stream_dropped_mid_run_resubscribes_with_the_framework_id_and_reconci
     assert_eq!(finished.state, TaskState::TaskFinished as i32, "{finished:?}");
     assert_eq!(finished.data.as_deref(), Some(&b"got:after"[..]));
     inbox.session.teardown().await.unwrap();
-    assert!(inbox.ends_within(Duration::from_secs(10)).await);
-    assert!(none_left(&executor_id, Duration::from_secs(15)).await, "the executor outlived TEARDOWN");
+    assert!(inbox.ends_within(Duration::from_secs(30)).await);
+    assert!(none_left(&executor_id, Duration::from_secs(30)).await, "the executor outlived TEARDOWN");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -82,14 +82,14 @@ async fn missed_heartbeats_make_the_session_reconnect() {
     let again = subscribed(&mut inbox).await;
     // 5 missed intervals of 0.5 s: lost after 2.5 s, not the 75 s of the real interval.
     let took = started.elapsed();
-    assert!(took >= Duration::from_millis(2500) && took < Duration::from_secs(20), "{took:?}");
+    assert!(took >= Duration::from_millis(2500) && took < Duration::from_secs(45), "{took:?}");
     assert_eq!(again.framework_id, first.framework_id);
     assert_eq!(again.heartbeat_interval_seconds, Some(15.0), "the second stream is the master's own");
     assert_eq!(inbox.session.reconnections(), 1);
     let loss = inbox.session.last_loss().unwrap_or_default().to_string();
     assert!(loss.contains("no event from the Mesos master for 2.5s"), "{loss}");
     // The new subscription works.
-    assert!(inbox.next_of(event::Type::Offers, Duration::from_secs(10)).await.is_some());
+    assert!(inbox.next_of(event::Type::Offers, Duration::from_secs(30)).await.is_some());
     inbox.session.teardown().await.unwrap();
 }
 
@@ -107,7 +107,7 @@ async fn a_307_leads_subscribe_to_the_leader_and_a_redirected_call_resubscribes_
     assert_eq!(proxy.subscribes(), 0, "the stream comes from the leader itself");
     assert_eq!(inbox.session.master(), master);
     inbox.session.teardown().await.unwrap();
-    assert!(inbox.ends_within(Duration::from_secs(10)).await);
+    assert!(inbox.ends_within(Duration::from_secs(30)).await);
 
     // A call of a subscription answered 307: the leader changed, so the session re-subscribes there.
     let mut inbox = Inbox::new(session(proxy.addr(), lasting("exelixi-redirect-call"), ContentType::Json));
@@ -171,7 +171,7 @@ async fn an_executor_that_loses_its_agent_stream_resubscribes_when_the_framework
     assert_eq!(finished.state, TaskState::TaskFinished as i32, "{finished:?}");
     assert_eq!(finished.data.as_deref(), Some(&b"got:again"[..]));
     inbox.session.teardown().await.unwrap();
-    assert!(none_left(&executor_id, Duration::from_secs(15)).await, "the executor outlived TEARDOWN");
+    assert!(none_left(&executor_id, Duration::from_secs(30)).await, "the executor outlived TEARDOWN");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -207,7 +207,7 @@ async fn suppression_survives_a_resubscription() {
     let proxy = Proxy::start(&master()).await;
     let mut inbox = Inbox::new(session(proxy.addr(), lasting("exelixi-suppressed"), ContentType::Protobuf));
     subscribed(&mut inbox).await;
-    let e = inbox.next_of(event::Type::Offers, Duration::from_secs(10)).await.expect("OFFERS");
+    let e = inbox.next_of(event::Type::Offers, Duration::from_secs(30)).await.expect("OFFERS");
     let ids = e.offers.unwrap().offers.into_iter().map(|o| o.id).collect();
     inbox.session.suppress().await.unwrap();
     inbox.session.decline(ids, 0.0).await.unwrap();
@@ -220,7 +220,7 @@ async fn suppression_survives_a_resubscription() {
     assert_eq!(inbox.session.reconnections(), 1);
     assert!(inbox.next_of(event::Type::Offers, Duration::from_secs(3)).await.is_none(), "offers while suppressed");
     inbox.session.revive().await.unwrap();
-    assert!(inbox.next_of(event::Type::Offers, Duration::from_secs(10)).await.is_some());
+    assert!(inbox.next_of(event::Type::Offers, Duration::from_secs(30)).await.is_some());
     inbox.session.teardown().await.unwrap();
 }
 
@@ -237,7 +237,7 @@ async fn a_lost_reconciliation_answer_is_asked_for_again() {
     proxy.swallow_reconciliation_answers(1);
     proxy.drop_streams();
     subscribed(&mut inbox).await;
-    let answer = inbox.next_of(event::Type::Update, Duration::from_secs(10)).await.expect("an answer, asked again");
+    let answer = inbox.next_of(event::Type::Update, Duration::from_secs(30)).await.expect("an answer, asked again");
     let answer = answer.update.unwrap().status;
     assert_eq!(
         (answer.task_id.value.as_str(), answer.reason),
@@ -245,5 +245,5 @@ async fn a_lost_reconciliation_answer_is_asked_for_again() {
     );
     assert_eq!(proxy.swallowed(), 1, "the first answer was dropped: this one answers a second RECONCILE");
     inbox.session.teardown().await.unwrap();
-    assert!(none_left(&executor_id, Duration::from_secs(15)).await, "the executor outlived TEARDOWN");
+    assert!(none_left(&executor_id, Duration::from_secs(30)).await, "the executor outlived TEARDOWN");
 }

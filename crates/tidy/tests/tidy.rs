@@ -29,7 +29,11 @@ fn proc_macros(meta: &Value) -> BTreeSet<String> {
         .unwrap()
         .iter()
         .filter(|p| {
-            p["targets"].as_array().unwrap().iter().any(|t| t["kind"].as_array().unwrap().iter().any(|k| k == "proc-macro"))
+            p["targets"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|t| t["kind"].as_array().unwrap().iter().any(|k| k == "proc-macro"))
         })
         .map(|p| p["id"].as_str().unwrap().to_string())
         .collect()
@@ -132,7 +136,8 @@ fn no_crate_declares_a_dependency_it_does_not_use_or_declares_one_twice() {
     // Used by generated code (OUT_DIR), not by name in our sources.
     let generated: &[(&str, &str)] = &[("worker-service", "tonic-prost"), ("worker-service", "prost")];
     let meta = metadata();
-    let members: BTreeSet<&str> = meta["workspace_members"].as_array().unwrap().iter().map(|m| m.as_str().unwrap()).collect();
+    let members: BTreeSet<&str> =
+        meta["workspace_members"].as_array().unwrap().iter().map(|m| m.as_str().unwrap()).collect();
     let mut problems = Vec::new();
     for p in meta["packages"].as_array().unwrap() {
         if !members.contains(p["id"].as_str().unwrap()) {
@@ -168,9 +173,10 @@ fn no_crate_declares_a_dependency_it_does_not_use_or_declares_one_twice() {
             // A normal dependency is already there for tests: listing it as a dev one too
             // is a second copy to keep in step (unless the dev one adds features).
             if k.iter().any(|x| x == "normal") && k.iter().any(|x| x == "dev") {
-                let dev_features = p["dependencies"].as_array().unwrap().iter().any(|d| {
-                    d["name"] == dep && d["kind"] == "dev" && !d["features"].as_array().unwrap().is_empty()
-                });
+                let dev_features =
+                    p["dependencies"].as_array().unwrap().iter().any(|d| {
+                        d["name"] == dep && d["kind"] == "dev" && !d["features"].as_array().unwrap().is_empty()
+                    });
                 if !dev_features {
                     problems.push(format!("{name}: {dep} is declared as a normal and a dev dependency"));
                 }
@@ -220,10 +226,8 @@ fn the_files_the_architecture_names_exist() {
     let not_paths = ["shard/NN"];
     let paths: Vec<String> = named_paths(&text).into_iter().filter(|p| !not_paths.contains(&p.as_str())).collect();
     assert!(paths.len() > 20, "the map names files: {paths:?}");
-    let missing: Vec<&String> = paths
-        .iter()
-        .filter(|p| !bases.iter().any(|b| b.join(p.trim_end_matches('/')).exists()))
-        .collect();
+    let missing: Vec<&String> =
+        paths.iter().filter(|p| !bases.iter().any(|b| b.join(p.trim_end_matches('/')).exists())).collect();
     assert!(missing.is_empty(), "docs/ARCHITECTURE.md names files that do not exist: {missing:?}");
 }
 

@@ -181,9 +181,15 @@ impl AsyncRead for Guarded {
                 }
                 if self.deadline.as_mut().poll(cx).is_ready() {
                     let what = if self.received < PREFACE_BYTES { "no HTTP/2 handshake" } else { "nothing read" };
-                    let limit =
-                        if self.received < PREFACE_BYTES { self.limits.handshake_timeout } else { self.limits.idle_timeout };
-                    return Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, format!("{what} within {limit:?}"))));
+                    let limit = if self.received < PREFACE_BYTES {
+                        self.limits.handshake_timeout
+                    } else {
+                        self.limits.idle_timeout
+                    };
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!("{what} within {limit:?}"),
+                    )));
                 }
                 Poll::Pending
             }
