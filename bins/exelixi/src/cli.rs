@@ -41,7 +41,7 @@ pub struct WorkerArgs {
 }
 
 /// A value parser for a whole-number flag whose error names the flag's domain: clap puts
-/// it after "invalid value 'V' for '--FLAG <N>':", so `--pop -5` reads "expected 2 to
+/// it after `invalid value 'V' for '--FLAG <N>':`, so `--pop -5` reads "expected 2 to
 /// 100000000" rather than a parse error, or an "unexpected argument" for a value never typed
 /// (which is what clap says of a negative number unless told to allow them, as every
 /// command here is).
