@@ -22,7 +22,7 @@ const BLOCK_OVERHEAD: u64 = 16;
 const COPIES_IN_PROCESS: u64 = 3;
 const COPIES_DISTRIBUTED: u64 = 4;
 
-/// The peak memory, in bytes, of a run of `params` over `shards` shards, all counted
+/// The memory, in bytes, that a run of `params` needs from its start over `shards` shards, all counted
 /// together (on one machine, or divide by the shards for one worker's share), for genomes
 /// like `sample` (e.g. one random genome of the problem). An estimate, meant to tell 2 GB
 /// from 200 GB, not to budget to the megabyte: measured against peak RSS it was 15–18%
@@ -35,9 +35,13 @@ pub fn estimate_bytes<G: Genome>(params: &Params, sample: &G, shards: u32) -> u6
     let record = size_of::<Individual<G>>().max(size_of::<Candidate<G>>()) as u64;
     let copies = if shards > 1 { COPIES_DISTRIBUTED } else { COPIES_IN_PROCESS };
     let population = (params.n_pop as u64).saturating_mul(genome + record).saturating_mul(copies);
-    // Every key a run admits is remembered (twice over shards: by the emitter and by the
-    // owner), up to the run's budget.
-    let keys = (params.n_pop as u64).saturating_mul(u64::from(params.n_gen).saturating_add(1)).min(params.max_indiv);
+    // The key sets (the emitter's, and over shards the owner's) are sized for the keys a
+    // run expects, at most 2^20 per shard at the start (as `Shard::new` sizes them); they
+    // grow by KEY_BYTES per evaluation after that, which a run that stops early never
+    // needs, so that growth is not refused up front.
+    let expected =
+        (params.n_pop as u64).saturating_mul(u64::from(params.n_gen).saturating_add(1)).min(params.max_indiv);
+    let keys = expected.min(u64::from(shards.max(1)) << 20);
     let sets = if shards > 1 { 2 } else { 1 };
     population.saturating_add(keys.saturating_mul(KEY_BYTES * sets))
 }
@@ -54,6 +58,9 @@ mod tests {
         assert!((100_000..2_000_000).contains(&small), "{small}");
         assert!(estimate_bytes(&p, &vec![0i64; 5000], 1) > 100 * small);
         assert!(estimate_bytes(&Params { n_pop: 100_000_000, ..p.clone() }, &vec![0i64; 5], 1) > 10_000_000_000);
+        // A budget the run may never reach is not memory it needs at the start.
+        let long = Params { n_gen: u32::MAX, max_indiv: u64::MAX, ..p.clone() };
+        assert!(estimate_bytes(&long, &vec![0i64; 5], 1) < 100_000_000);
         assert!(estimate_bytes(&p, &vec![0i64; 5], 4) > small);
         let huge = Params { n_pop: usize::MAX, n_gen: u32::MAX, max_indiv: u64::MAX, ..p };
         assert_eq!(estimate_bytes(&huge, &vec![0i64; 5], 2), u64::MAX, "saturates, never overflows");
