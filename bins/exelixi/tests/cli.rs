@@ -92,6 +92,19 @@ fn json_mode_prints_one_object_per_generation_and_a_result() {
     assert_eq!(individuals[0]["key"].as_str().unwrap().len(), 16);
 }
 
+/// Runs `args`, which must fail as bad input: exit 2, nothing on stdout, one `error:` line
+/// on stderr containing `needle`, no panic. Returns that line.
+fn assert_usage_error(args: &[&str], needle: &str) -> String {
+    let o = exelixi(args);
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+    assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+    assert!(err.starts_with("error: ") && err.contains(needle), "{args:?}: {err}");
+    assert!(!err.contains("panicked"), "{args:?}: {err}");
+    assert!(o.stdout.is_empty(), "{args:?}");
+    err
+}
+
 #[test]
 fn bad_input_gets_one_clear_line_and_exit_code_2() {
     let cases: &[(&[&str], &str)] = &[
@@ -111,13 +124,7 @@ fn bad_input_gets_one_clear_line_and_exit_code_2() {
         (&["run", "--phase-timeout", "-5"], "'--phase-timeout <SECS>': expected a whole number, 1 to 86400"),
     ];
     for (args, needle) in cases {
-        let o = exelixi(args);
-        let err = String::from_utf8_lossy(&o.stderr);
-        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
-        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
-        assert!(err.starts_with("error: ") && err.contains(needle), "{args:?}: {err}");
-        assert!(!err.contains("panicked"));
-        assert!(o.stdout.is_empty());
+        assert_usage_error(args, needle);
     }
 }
 
@@ -139,11 +146,7 @@ fn negative_numbers_are_named_with_their_flag_and_domain() {
         (&["worker", "--port", "-1"], "'--port <P>': expected a whole number, 0 to 65535"),
     ];
     for (args, needle) in cases {
-        let o = exelixi(args);
-        let err = String::from_utf8_lossy(&o.stderr);
-        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
-        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
-        assert!(err.starts_with("error: ") && err.contains(needle), "{args:?}: {err}");
+        assert_usage_error(args, needle);
     }
 }
 
@@ -157,11 +160,7 @@ fn a_run_too_big_for_memory_is_refused_before_it_allocates() {
         &["run", "--problem", "rastrigin", "--size", "1000000", "--pop", "100000", "--gens", "1"][..],
         &["run", "--pop", "100000000", "--workers", "2"][..],
     ] {
-        let o = exelixi(args);
-        let err = String::from_utf8_lossy(&o.stderr);
-        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
-        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
-        assert!(err.starts_with("error: invalid configuration: a run of this size needs about "), "{args:?}: {err}");
+        let err = assert_usage_error(args, "error: invalid configuration: a run of this size needs about ");
         assert!(err.contains("GiB is available"), "{args:?}: {err}");
     }
 }
