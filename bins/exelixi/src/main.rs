@@ -134,17 +134,11 @@ impl WithProblem for RunProblem<'_> {
     {
         let config = self.0;
         let params = config.params.apply(problem.params()).map_err(RunError::Usage)?;
-        if let Some(n) = config.workers.filter(|&n| n as usize > params.n_pop) {
-            return Err(RunError::Usage(ga_core::Error::InvalidParam {
-                name: "workers",
-                value: n.to_string(),
-                expected: "at most the population (--pop): every worker holds at least one individual",
-            }));
-        }
+        let shards = config.workers.unwrap_or(1);
+        params.check_shards(shards).map_err(RunError::Usage)?;
         // Before anything is allocated: the allocator aborts a process it cannot serve.
-        let sample = problem.random_genome(&mut ga_core::Rng::new(0));
-        let need = ga_core::estimate_bytes(&params, &sample, config.workers.unwrap_or(1));
-        memory::check(need, "a run").map_err(|why| RunError::Memory(format!("invalid configuration: {why}")))?;
+        memory::check(&problem, &params, shards, shards, "a run")
+            .map_err(|why| RunError::Memory(format!("invalid configuration: {why}")))?;
         let stdout = io::stdout();
         let mut observer = Printer {
             progress: progress::Progress::new(&params),

@@ -1,6 +1,8 @@
 //! What this machine can give a run: the check that refuses a configuration that cannot
 //! fit, before anything is allocated (the allocator aborts a process it cannot serve).
 
+use ga_core::{Params, Problem};
+
 /// Bytes available to this process: `MemAvailable` of `/proc/meminfo`, or less if a cgroup
 /// (v2) limit leaves less. `None` where neither can be read (then nothing is refused).
 pub fn available() -> Option<u64> {
@@ -24,9 +26,14 @@ fn gib(bytes: u64) -> String {
     format!("{:.1} GiB", bytes as f64 / f64::from(1u32 << 30))
 }
 
-/// Refuses a run estimated to need `need` bytes when the machine has less available;
-/// `what` says whose memory (e.g. "a run", "this worker's shard").
-pub fn check(need: u64, what: &str) -> Result<(), String> {
+/// Refuses a run of `problem` over `shards` shards when this machine cannot hold the part
+/// of it that lives here (`here` of the shards: all of them for a run on this machine, one
+/// for a worker), as `ga_core::estimate_bytes` reckons it from one random genome; `what`
+/// says whose memory (e.g. "a run", "this worker's shard").
+pub fn check<P: Problem>(problem: &P, params: &Params, shards: u32, here: u32, what: &str) -> Result<(), String> {
+    let sample = problem.random_genome(&mut ga_core::Rng::new(0));
+    let whole = ga_core::estimate_bytes(params, &sample, shards);
+    let need = whole / u64::from(shards.max(1)) * u64::from(here);
     match available() {
         Some(have) if need > have => Err(format!(
             "{what} of this size needs about {} of memory and {} is available: lower --pop, --size, --gens or --max-indiv",

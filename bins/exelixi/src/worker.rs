@@ -30,9 +30,7 @@ impl WithProblem for CreateShard {
         P::Genome: serde::Serialize + serde::de::DeserializeOwned,
     {
         // A worker refuses a shard it cannot hold rather than abort in the allocator.
-        let sample = problem.random_genome(&mut ga_core::Rng::new(0));
-        let need = ga_core::estimate_bytes(&self.config.params, &sample, self.shards) / u64::from(self.shards.max(1));
-        crate::memory::check(need, "this worker's shard of a run")
+        crate::memory::check(&problem, &self.config.params, self.shards, 1, "this worker's shard of a run")
             .map_err(|why| WorkError::Invalid { what: "GA configuration", why })?;
         ga::job(problem, self.config, self.shard, self.shards)
     }

@@ -153,6 +153,19 @@ impl Params {
         Ok(())
     }
 
+    /// Checks that a population of these parameters can be split over `shards` shards: at
+    /// least one, and no more than `n_pop` (every shard holds at least one individual).
+    pub fn check_shards(&self, shards: u32) -> Result<()> {
+        if shards == 0 || shards as usize > self.n_pop {
+            return Err(invalid(
+                "workers",
+                shards,
+                "at most the population (n_pop), and at least 1: every shard holds an individual",
+            ));
+        }
+        Ok(())
+    }
+
     /// The original termination test, extended with `target_fitness`: the reason to stop
     /// after the generation `stats` describes, if any.
     pub fn stop_reason(&self, stats: &GenerationStats) -> Option<StopReason> {

@@ -95,18 +95,12 @@ impl<P: Problem> Shard<P> {
         pool: Option<Arc<rayon::ThreadPool>>,
     ) -> Result<Self> {
         params.validate()?;
-        if count == 0 || index >= count {
+        params.check_shards(count)?;
+        if index >= count {
             return Err(Error::InvalidParam {
                 name: "shard",
                 value: format!("{index} of {count}"),
-                expected: "an index below a positive shard count",
-            });
-        }
-        if count as usize > params.n_pop {
-            return Err(Error::InvalidParam {
-                name: "workers",
-                value: count.to_string(),
-                expected: "at most the population (n_pop): every shard holds at least one individual",
+                expected: "an index below the shard count",
             });
         }
         let (base, extra) = (params.n_pop / count as usize, params.n_pop % count as usize);

@@ -10,7 +10,13 @@ fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).ancestors().nth(2).expect("crates/tidy is two levels down").to_path_buf()
 }
 
-fn metadata() -> Value {
+/// `cargo metadata` for the workspace, read once for all the tests.
+fn metadata() -> &'static Value {
+    static METADATA: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    METADATA.get_or_init(read_metadata)
+}
+
+fn read_metadata() -> Value {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let out = Command::new(cargo)
         .args(["metadata", "--format-version", "1", "--locked", "--manifest-path"])
@@ -87,7 +93,7 @@ fn every_crate_stays_within_its_boundary() {
     ];
     let mut broken = Vec::new();
     for (krate, forbidden) in rules {
-        let deps = runtime_closure(&meta, krate);
+        let deps = runtime_closure(meta, krate);
         for f in *forbidden {
             if *f != *krate && deps.contains(*f) {
                 broken.push(format!("{krate} depends on {f}"));

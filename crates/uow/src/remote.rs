@@ -38,14 +38,6 @@ impl RemoteCluster {
                 phase: "configure".into(),
                 reason,
             };
-            // A worker that answers with a refusal (e.g. it does not run this job) is not
-            // lost: it is there and said no.
-            let failed = |e: ClientError| match e.code() {
-                Some(code) if is_refusal(code) => {
-                    ClusterError::Refused { shard: i as u32, phase: "configure".into(), reason: e.to_string() }
-                }
-                _ => lost(e.to_string()),
-            };
             let mut client = WorkerClient::connect_lazy(endpoint, token).map_err(|e| lost(e.to_string()))?;
             let request = ConfigureRequest {
                 run_id: run_id.to_string(),
@@ -55,7 +47,7 @@ impl RemoteCluster {
                 peers: endpoints.to_vec(),
                 config: uow.shard_config(i as u32, shards)?,
             };
-            client.configure(request).await.map_err(failed)?;
+            client.configure(request).await.map_err(|e| call_error(i as u32, endpoint, "configure", e))?;
             workers.push(client);
         }
         Ok(Self { runtime, workers, phase_timeout: None })
@@ -142,12 +134,7 @@ impl Cluster for RemoteCluster {
             .map(|(i, r)| match r {
                 Outcome::Answer(Ok(answer)) => Ok(answer),
                 Outcome::Failed(reason) => Err(lost(i, reason)),
-                Outcome::Answer(Err(e)) => match e.code() {
-                    Some(code) if is_refusal(code) => {
-                        Err(ClusterError::Refused { shard: i as u32, phase: phase.into(), reason: e.to_string() })
-                    }
-                    _ => Err(lost(i, e.to_string())),
-                },
+                Outcome::Answer(Err(e)) => Err(call_error(i as u32, self.workers[i].endpoint(), phase, e)),
                 Outcome::TimedOut(limit) => Err(lost(
                     i,
                     format!("no answer within {limit:?} (it answers pings: the phase is slow, or waits on a peer)"),
@@ -187,6 +174,15 @@ impl RemoteCluster {
             }
             None
         })
+    }
+}
+
+/// What a failed call to the worker of `shard` means: a refusal when a live worker
+/// answered no (e.g. it does not run this job), else the worker is lost.
+fn call_error(shard: u32, endpoint: &str, phase: &str, e: ClientError) -> ClusterError {
+    match e.code() {
+        Some(code) if is_refusal(code) => ClusterError::Refused { shard, phase: phase.into(), reason: e.to_string() },
+        _ => ClusterError::Lost { shard, endpoint: endpoint.into(), phase: phase.into(), reason: e.to_string() },
     }
 }
 

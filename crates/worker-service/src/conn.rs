@@ -1,6 +1,6 @@
 //! The connections a worker accepts: at most `max_connections` at a time, each closed when
-//! it does not finish its HTTP/2 preface within the handshake timeout or reads nothing for
-//! the idle timeout, and never a busy loop when the process runs out of file descriptors.
+//! it does not finish its HTTP/2 preface within the handshake timeout or sends nothing for
+//! a whole idle interval, and never a busy loop when the process runs out of file descriptors.
 //!
 //! A live HTTP/2 client is never idle for long: the server pings every connection
 //! ([`Limits::keepalive`]) and the client's answer is a read. So the idle timeout only
@@ -37,7 +37,8 @@ pub struct Limits {
     pub max_connections: usize,
     /// Time a new connection has to send its HTTP/2 preface (default 5 s).
     pub handshake_timeout: Duration,
-    /// Time an established connection may go without sending a byte (default 60 s); the
+    /// An established connection that sends nothing for a whole such interval is closed
+    /// (checked once per interval, so silence ends it after 60 to 120 s by default); the
     /// server's keepalive pings make a live client answer well within it.
     pub idle_timeout: Duration,
     /// Interval of the server's HTTP/2 keepalive pings (default 15 s); a ping unanswered
@@ -135,7 +136,11 @@ pub(crate) struct Guarded {
     stream: TcpStream,
     _slot: OwnedSemaphorePermit,
     limits: Limits,
+    /// Bytes read while in the handshake (not counted after it).
     received: u64,
+    /// Whether anything was read since the deadline was last set: the deadline is checked
+    /// when it fires rather than moved on every read, which keeps reads free of timer work.
+    read_since_check: bool,
     deadline: Pin<Box<Sleep>>,
     /// Until the handshake completes: resolves when the server starts shutting down.
     stopping: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
@@ -148,7 +153,53 @@ impl Guarded {
             // An error means the server is gone: stopping too.
             let _ = stopping.wait_for(|s| *s).await;
         });
-        Self { stream, _slot: slot, limits, received: 0, deadline, stopping: Some(stopping) }
+        Self { stream, _slot: slot, limits, received: 0, read_since_check: false, deadline, stopping: Some(stopping) }
+    }
+
+    fn established(&self) -> bool {
+        self.stopping.is_none()
+    }
+
+    /// Notes `read` bytes; ends the handshake once the preface is in.
+    fn note_read(&mut self, read: usize) {
+        if self.established() {
+            self.read_since_check = true;
+            return;
+        }
+        self.received = self.received.saturating_add(read as u64);
+        if self.received >= PREFACE_BYTES {
+            // Established: from now on only silence closes it.
+            self.stopping = None;
+            let next = Instant::now() + self.limits.idle_timeout;
+            self.deadline.as_mut().reset(next);
+        }
+    }
+
+    /// While the read is pending: why the connection must end now, if it must.
+    fn must_end(&mut self, cx: &mut Context<'_>) -> Option<io::Error> {
+        if let Some(stopping) = self.stopping.as_mut() {
+            if stopping.as_mut().poll(cx).is_ready() {
+                return Some(io::Error::new(
+                    io::ErrorKind::ConnectionAborted,
+                    "the worker is stopping and this connection never completed its handshake",
+                ));
+            }
+        }
+        while self.deadline.as_mut().poll(cx).is_ready() {
+            if !self.established() {
+                let limit = self.limits.handshake_timeout;
+                return Some(io::Error::new(io::ErrorKind::TimedOut, format!("no HTTP/2 handshake within {limit:?}")));
+            }
+            if !std::mem::take(&mut self.read_since_check) {
+                let limit = self.limits.idle_timeout;
+                return Some(io::Error::new(io::ErrorKind::TimedOut, format!("nothing read for {limit:?}")));
+            }
+            // Read from since the last check: check again one interval on (polled again
+            // by the loop, so that the new deadline wakes this task).
+            let next = Instant::now() + self.limits.idle_timeout;
+            self.deadline.as_mut().reset(next);
+        }
+        None
     }
 }
 
@@ -157,42 +208,17 @@ impl AsyncRead for Guarded {
         let before = buf.filled().len();
         match Pin::new(&mut self.stream).poll_read(cx, buf) {
             Poll::Ready(Ok(())) => {
-                let read = (buf.filled().len() - before) as u64;
+                let read = buf.filled().len() - before;
                 if read > 0 {
-                    self.received = self.received.saturating_add(read);
-                    if self.received >= PREFACE_BYTES {
-                        // Established: from now on only silence closes it.
-                        self.stopping = None;
-                        let next = Instant::now() + self.limits.idle_timeout;
-                        self.deadline.as_mut().reset(next);
-                    }
+                    self.note_read(read);
                 }
                 Poll::Ready(Ok(()))
             }
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-            Poll::Pending => {
-                if let Some(stopping) = self.stopping.as_mut() {
-                    if stopping.as_mut().poll(cx).is_ready() {
-                        return Poll::Ready(Err(io::Error::new(
-                            io::ErrorKind::ConnectionAborted,
-                            "the worker is stopping and this connection never completed its handshake",
-                        )));
-                    }
-                }
-                if self.deadline.as_mut().poll(cx).is_ready() {
-                    let what = if self.received < PREFACE_BYTES { "no HTTP/2 handshake" } else { "nothing read" };
-                    let limit = if self.received < PREFACE_BYTES {
-                        self.limits.handshake_timeout
-                    } else {
-                        self.limits.idle_timeout
-                    };
-                    return Poll::Ready(Err(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        format!("{what} within {limit:?}"),
-                    )));
-                }
-                Poll::Pending
-            }
+            Poll::Pending => match self.must_end(cx) {
+                Some(e) => Poll::Ready(Err(e)),
+                None => Poll::Pending,
+            },
         }
     }
 }

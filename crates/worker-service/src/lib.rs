@@ -11,8 +11,9 @@
 //! Every call must carry the run's secret token and the protocol version
 //! ([`PROTOCOL_VERSION`]); answers carry the version back and [`WorkerClient`] checks it.
 //!
-//! **Boundary:** depends on tokio, tonic and prost only; never on `ga-core`, `uow` or any
-//! Mesos type.
+//! **Boundary:** depends on tokio, tonic and prost (and the small leaf crates getrandom,
+//! subtle and tokio-stream); never on `ga-core`, `uow` or any Mesos type (the tidy test
+//! checks it).
 
 mod client;
 mod conn;

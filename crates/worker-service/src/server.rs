@@ -270,8 +270,7 @@ pub async fn serve(
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
     let service = InterceptedService::new(server, Gate { expected: config.token.into() });
     let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
-    let stopping_tx = Arc::new(stopping_tx);
-    let signal = stopping_tx.clone();
+    let signal = &stopping_tx;
     let stopped = async move {
         tokio::select! {
             () = shared.stop.notified() => {}
@@ -305,7 +304,7 @@ pub async fn serve(
 /// ([`Limits::within_open_file_limit`]).
 pub async fn serve_process(
     address: SocketAddr,
-    config: WorkerConfig,
+    mut config: WorkerConfig,
     exit_with_parent: bool,
 ) -> Result<(), ServeError> {
     use std::io::Write;
@@ -330,7 +329,6 @@ pub async fn serve_process(
             () = orphaned.notified() => {}
         }
     };
-    let mut config = config;
     config.limits = config.limits.within_open_file_limit();
     serve(listener, config, shutdown).await
 }
