@@ -8,7 +8,7 @@ mod support;
 use std::time::Duration;
 
 use mesos_client::codec::ContentType;
-use mesos_client::scheduler::{Calls, SchedulerError};
+use mesos_client::scheduler::{Calls, Events, SchedulerError};
 use mesos_client::v1::scheduler::event;
 use mesos_client::v1::{ExecutorId, FrameworkInfo, TaskState, task_status};
 use support::proxy::Proxy;
@@ -246,4 +246,34 @@ async fn a_lost_reconciliation_answer_is_asked_for_again() {
     assert_eq!(proxy.swallowed(), 1, "the first answer was dropped: this one answers a second RECONCILE");
     inbox.session.teardown().await.unwrap();
     assert!(none_left(&executor_id, Duration::from_secs(30)).await, "the executor outlived TEARDOWN");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_master_is_noticed_inside_a_select_with_a_busier_branch() {
+    let _serial = MASTER.lock().await;
+    let proxy = Proxy::start(&master()).await;
+    proxy.stall_next_stream(2);
+    let mut session = session(proxy.addr(), lasting("exelixi-select"), ContentType::Json);
+    let started = std::time::Instant::now();
+    // A framework's event loop: a 50 ms tick (a busier branch) wins every race against
+    // the silent stream, dropping `next_event`'s future each time.
+    let mut tick = tokio::time::interval(Duration::from_millis(50));
+    let mut subscriptions = 0;
+    let mut ticks = 0u32;
+    while subscriptions < 2 && started.elapsed() < Duration::from_secs(40) {
+        tokio::select! {
+            _ = tick.tick() => ticks += 1,
+            e = session.next_event() => {
+                if let Some(Ok(e)) = e {
+                    subscriptions += u32::from(e.r#type == Some(event::Type::Subscribed as i32));
+                }
+            }
+        }
+    }
+    let took = started.elapsed();
+    assert_eq!(subscriptions, 2, "the silence was never noticed in {took:?} ({ticks} ticks)");
+    assert!(took < Duration::from_secs(20), "{took:?}");
+    assert!(ticks > 20, "the busier branch ran ({ticks} ticks)");
+    assert!(session.last_loss().unwrap_or_default().contains("no event from the Mesos master"));
+    session.teardown().await.unwrap();
 }

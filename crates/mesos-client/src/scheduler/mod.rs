@@ -405,7 +405,12 @@ impl SchedulerClient {
             {
                 self.framework_id = Some(subscribed.framework_id.clone());
                 self.stream_id = Some(stream_id);
-                Ok(Subscription { subscribed, events, missed_heartbeats: MISSED_HEARTBEATS })
+                Ok(Subscription {
+                    subscribed,
+                    events,
+                    missed_heartbeats: MISSED_HEARTBEATS,
+                    last_event: tokio::time::Instant::now(),
+                })
             }
             Some(e) => Err(SchedulerError::MasterError(format!("the first event is {:?}, not SUBSCRIBED", e.r#type))),
             None => Err(SchedulerError::MasterError("the stream ended before SUBSCRIBED".into())),
@@ -614,6 +619,10 @@ pub struct Subscription {
     /// The events that follow.
     pub events: EventStream,
     missed_heartbeats: u32,
+    /// When the last event (SUBSCRIBED, at first) arrived: the silence is counted from
+    /// there, not from each call, so that a `next_event` dropped by a busier `select!`
+    /// branch does not restart it.
+    last_event: tokio::time::Instant,
 }
 
 /// Heartbeat intervals without any event after which a subscription is considered lost
@@ -650,13 +659,18 @@ impl Subscription {
 
 impl Events for Subscription {
     /// The next event, [`SchedulerError::Silent`] if none came within the liveness
-    /// timeout, [`SchedulerError::MasterError`] for an ERROR event; `None` when the master
-    /// closed the stream.
+    /// timeout of the last one, [`SchedulerError::MasterError`] for an ERROR event; `None`
+    /// when the master closed the stream. Cancel-safe: dropping the future loses no event
+    /// and does not restart the silence timer.
     fn next_event(&mut self) -> impl Future<Output = Option<Result<Event, SchedulerError>>> + Send {
         let limit = self.liveness_timeout();
+        let deadline = self.last_event + limit;
         async move {
-            match tokio::time::timeout(limit, self.events.next()).await {
-                Ok(next) => next,
+            match tokio::time::timeout_at(deadline, self.events.next()).await {
+                Ok(next) => {
+                    self.last_event = tokio::time::Instant::now();
+                    next
+                }
                 Err(_) => Some(Err(SchedulerError::Silent(limit))),
             }
         }

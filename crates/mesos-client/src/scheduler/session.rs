@@ -73,6 +73,12 @@ impl SessionConfig {
 /// event ends the subscription and comes back as [`SchedulerError::MasterError`]. After a
 /// successful TEARDOWN the stream's end is the session's end (`None`).
 ///
+/// `next_event` is cancel-safe once SUBSCRIBE has been answered: a future dropped by a
+/// `select!` loses no event (a SUBSCRIBED not yet handed over comes with the next call)
+/// and does not restart the silence timer, which counts from the last event. Dropped
+/// while SUBSCRIBE itself is in flight, the attempt is abandoned and the next call makes
+/// a new one. Still, one task should own the session and poll it all the time.
+///
 /// ```no_run
 /// use mesos_client::scheduler::{Calls, Events, SchedulerError, Session, SessionConfig};
 /// use mesos_client::v1::FrameworkInfo;
@@ -114,6 +120,11 @@ pub struct Session {
     unanswered: BTreeSet<String>,
     /// When to ask again about the unanswered tasks, and how long to wait after that.
     reconcile_again: Option<(Instant, Backoff)>,
+    /// A SUBSCRIBED not yet handed to the caller, and whether the tasks known are still to
+    /// be reconciled: kept here, not in [`Session::connect`]'s future, so that a
+    /// `next_event` dropped mid-subscription (a `select!` with a busier branch) loses
+    /// neither.
+    pending: Option<(Event, bool)>,
 }
 
 impl Session {
@@ -135,6 +146,7 @@ impl Session {
             suppressed: BTreeSet::new(),
             unanswered: BTreeSet::new(),
             reconcile_again: None,
+            pending: None,
         })
     }
 
@@ -184,6 +196,7 @@ impl Session {
         if self.subscription.take().is_some() || self.lost_since.is_none() {
             self.lost_since = Some(Instant::now());
         }
+        self.pending = None;
         self.last_loss = Some(why.into());
     }
 
@@ -198,22 +211,23 @@ impl Session {
                 Ok(mut subscription) => {
                     subscription.set_missed_heartbeats(self.config.missed_heartbeats);
                     self.config.framework.id = Some(subscription.framework_id().clone());
-                    let subscribed = subscription.subscribed.clone();
+                    let subscribed = Event {
+                        r#type: Some(event::Type::Subscribed as i32),
+                        subscribed: Some(subscription.subscribed.clone()),
+                        ..Default::default()
+                    };
                     self.subscription = Some(subscription);
-                    match self.reconcile_known().await {
-                        Ok(()) => {
-                            self.lost_since = None;
-                            if std::mem::replace(&mut self.subscribed_before, true) {
-                                self.reconnections += 1;
-                            }
-                            return Ok(Event {
-                                r#type: Some(event::Type::Subscribed as i32),
-                                subscribed: Some(subscribed),
-                                ..Default::default()
-                            });
-                        }
+                    self.lost_since = None;
+                    if std::mem::replace(&mut self.subscribed_before, true) {
+                        self.reconnections += 1;
+                    }
+                    self.pending = Some((subscribed, true));
+                    match self.hand_over_subscribed().await {
+                        Ok(e) => return Ok(e),
                         Err(e) if e.loses_subscription() => {
+                            self.pending = None;
                             self.subscription = None;
+                            self.lost_since = Some(since);
                             e
                         }
                         Err(e) => return Err(e),
@@ -231,6 +245,21 @@ impl Session {
             }
             tokio::time::sleep(backoff.next_wait().min(left)).await;
         }
+    }
+
+    /// Reconciles the known tasks if that is still to do, then gives out the pending
+    /// SUBSCRIBED.
+    async fn hand_over_subscribed(&mut self) -> Result<Event, SchedulerError> {
+        if let Some((_, reconcile @ true)) = self.pending.as_mut() {
+            *reconcile = false;
+            if let Err(e) = self.reconcile_known().await {
+                if let Some((_, reconcile)) = self.pending.as_mut() {
+                    *reconcile = true;
+                }
+                return Err(e);
+            }
+        }
+        Ok(self.pending.take().map(|(e, _)| e).unwrap_or_default())
     }
 
     /// Explicit reconciliation of every non-terminal task known; the tasks not heard of
@@ -323,6 +352,16 @@ pub fn is_terminal(state: i32) -> bool {
 impl Events for Session {
     async fn next_event(&mut self) -> Option<Result<Event, SchedulerError>> {
         loop {
+            if self.pending.is_some() && self.subscription.is_some() {
+                match self.hand_over_subscribed().await {
+                    Ok(e) => return Some(Ok(e)),
+                    Err(e) if e.loses_subscription() => {
+                        self.disconnect(e.to_string());
+                        continue;
+                    }
+                    Err(e) => return Some(Err(e)),
+                }
+            }
             let Some(subscription) = self.subscription.as_mut() else {
                 if self.torn_down {
                     return None;
