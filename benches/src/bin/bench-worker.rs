@@ -4,10 +4,11 @@
 use std::sync::Arc;
 
 use exelixi_benches::SlowRastrigin;
-use ga_core::problems::OneMax;
+use uow::builtin::BuiltinJobs;
 use uow::ga::{self, GaConfig};
 use worker_service::{Job, Registry, WorkError, WorkerConfig};
 
+/// The built-in problems, and the benchmark's own.
 struct BenchJobs;
 
 impl Registry for BenchJobs {
@@ -15,8 +16,7 @@ impl Registry for BenchJobs {
         let c = GaConfig::decode(config)?;
         match (job, c.problem.as_str()) {
             (ga::JOB, "slow-rastrigin") => ga::job(SlowRastrigin::default(), c, shard, shards),
-            (ga::JOB, "onemax") => ga::job(OneMax { bits: c.size.unwrap_or(100) }, c, shard, shards),
-            (_, name) => Err(WorkError::UnknownJob(format!("{job}/{name}"))),
+            _ => BuiltinJobs.create(job, config, shard, shards),
         }
     }
 }

@@ -4,6 +4,7 @@ use std::str::FromStr;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use ga_core::{Params, Selection};
+pub use uow::builtin::{MAX_SIZE, ProblemName};
 
 /// Exelixi: distributed genetic algorithms.
 #[derive(Debug, Parser)]
@@ -54,46 +55,6 @@ fn real(domain: &'static str) -> impl Fn(&str) -> Result<f64, String> + Clone + 
     move |s| s.parse().map_err(|_| format!("expected {domain}"))
 }
 
-/// A built-in problem.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ProblemName {
-    Sum231,
-    OneMax,
-    Rastrigin,
-    Knapsack,
-    Tsp,
-}
-
-impl FromStr for ProblemName {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Ok(match s {
-            "sum231" => Self::Sum231,
-            "onemax" => Self::OneMax,
-            "rastrigin" => Self::Rastrigin,
-            "knapsack" => Self::Knapsack,
-            "tsp" => Self::Tsp,
-            _ => {
-                return Err(format!("unknown problem (expected one of: {})", ga_core::problems::NAMES.join(", ")));
-            }
-        })
-    }
-}
-
-impl ProblemName {
-    /// The name as the command line spells it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Sum231 => "sum231",
-            Self::OneMax => "onemax",
-            Self::Rastrigin => "rastrigin",
-            Self::Knapsack => "knapsack",
-            Self::Tsp => "tsp",
-        }
-    }
-}
-
-/// Parent selection, as a flag value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum SelectionName {
     /// The original's histogram cutoff.
@@ -179,9 +140,6 @@ pub struct ParamFlags {
     target: Option<f64>,
 }
 
-/// The largest `--size`: a million genes, bits or dimensions per genome.
-pub const MAX_SIZE: usize = 1_000_000;
-
 /// A validated run.
 #[derive(Debug, Clone)]
 pub struct RunConfig {
@@ -234,7 +192,7 @@ impl TryFrom<RunArgs> for RunConfig {
     type Error = String;
 
     fn try_from(a: RunArgs) -> Result<Self, String> {
-        if a.size.is_some() && matches!(a.problem, ProblemName::Knapsack | ProblemName::Tsp) {
+        if a.size.is_some() && !a.problem.sized() {
             return Err("invalid size: --size applies to sum231, onemax and rastrigin only".into());
         }
         if let Some(size) = a.size.filter(|s| !(1..=MAX_SIZE).contains(s)) {

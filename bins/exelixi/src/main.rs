@@ -2,29 +2,25 @@
 //! the libraries; it holds no GA logic of its own.
 
 mod cli;
-mod memory;
-mod problems;
 mod progress;
 mod report;
 mod worker;
 
 use std::io::{self, Write};
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::Parser;
 use cli::{Cli, Command, RunConfig};
 use ga_core::{Engine, GenerationStats, Outcome, Params, Problem};
-use problems::WithProblem;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use uow::builtin::{self as problems, WithProblem};
 use uow::ga::{GaConfig, GaJob};
-use uow::{RemoteCluster, UnitOfWork};
 
 /// Exit status for bad input (flags, parameters), as clap and BSD's EX_USAGE convention.
 const EXIT_USAGE: u8 = 2;
 /// Exit status after Ctrl-C or SIGTERM (128 + SIGINT), as shells report it.
-const EXIT_INTERRUPTED: i32 = 130;
+const EXIT_INTERRUPTED: u8 = 130;
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -66,6 +62,10 @@ fn run(config: &RunConfig) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(RunError::Usage(e)) => usage_error(&e.to_string()),
         Err(RunError::Memory(why)) => usage_error(&why),
+        Err(RunError::Interrupted) => {
+            eprintln!("\ninterrupted: workers stopped");
+            ExitCode::from(EXIT_INTERRUPTED)
+        }
         // A closed stdout (e.g. `| head`) ends the run quietly.
         Err(RunError::Output(e)) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(e) => {
@@ -84,6 +84,8 @@ enum RunError {
     Engine(ga_core::Error),
     Workers(String),
     Output(io::Error),
+    /// Ctrl-C or SIGTERM: the workers are stopped (exit 130).
+    Interrupted,
 }
 
 impl std::fmt::Display for RunError {
@@ -92,6 +94,7 @@ impl std::fmt::Display for RunError {
             RunError::Usage(e) | RunError::Engine(e) => e.fmt(f),
             RunError::Workers(msg) | RunError::Memory(msg) => f.write_str(msg),
             RunError::Output(e) => write!(f, "cannot write the report: {e}"),
+            RunError::Interrupted => f.write_str("interrupted: workers stopped"),
         }
     }
 }
@@ -137,7 +140,7 @@ impl WithProblem for RunProblem<'_> {
         let shards = config.workers.unwrap_or(1);
         params.check_shards(shards).map_err(RunError::Usage)?;
         // Before anything is allocated: the allocator aborts a process it cannot serve.
-        memory::check(&problem, &params, shards, shards, "a run")
+        problems::check_memory(&problem, &params, shards, shards, "a run")
             .map_err(|why| RunError::Memory(format!("invalid configuration: {why}")))?;
         let stdout = io::stdout();
         let mut observer = Printer {
@@ -180,31 +183,32 @@ where
     P: Problem,
     P::Genome: Serialize + DeserializeOwned,
 {
-    let fail = |msg: String| RunError::Workers(msg);
-    let token = worker_service::generate_token().map_err(|e| fail(format!("cannot make a run token: {e}")))?;
-    let run_id = token[..8].to_string();
-    let exe = std::env::current_exe().map_err(|e| fail(format!("cannot find this executable: {e}")))?;
-    let fleet = worker_service::Fleet::start(n, &token, |_| {
+    let exe = std::env::current_exe().map_err(|e| RunError::Workers(format!("cannot find this executable: {e}")))?;
+    let mut workers = uow::LocalProcesses::new(|_| {
         let mut worker = std::process::Command::new(&exe);
         worker.args(["worker", "--port", "0", "--host", "127.0.0.1", "--exit-with-parent"]);
         worker
-    })
-    .map_err(|e| fail(e.to_string()))?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| fail(format!("cannot start the async runtime: {e}")))?;
-    let killer = fleet.killer();
-    runtime.spawn(async move {
-        interrupted().await;
-        killer.kill_all();
-        eprintln!("\ninterrupted: workers stopped");
-        std::process::exit(EXIT_INTERRUPTED);
     });
     // The cores are shared by the workers: each gets its part unless told otherwise.
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     let threads = if config.threads == 0 { (cores / n as usize).max(1) } else { config.threads };
+    distributed(problem, config, params, n, threads, &mut workers, observer)
+}
+
+/// Runs the GA over `n` workers from `workers`, each with `threads` fitness threads.
+fn distributed<P>(
+    problem: &P,
+    config: &RunConfig,
+    params: Params,
+    n: u32,
+    threads: usize,
+    workers: &mut dyn uow::Workers,
+    observer: &mut dyn ga_core::Observer,
+) -> Result<Outcome<P::Genome>, RunError>
+where
+    P: Problem,
+    P::Genome: Serialize + DeserializeOwned,
+{
     let job_config = GaConfig {
         problem: config.problem.as_str().to_string(),
         size: config.size,
@@ -213,38 +217,9 @@ where
         threads,
     };
     let mut job = GaJob::new(problem, job_config, observer);
-    let endpoints = fleet.endpoints();
-    let result = runtime
-        .block_on(RemoteCluster::configure(runtime.handle().clone(), &job, &endpoints, &token, &run_id))
-        .map(|cluster| cluster.with_phase_timeout(Some(config.phase_timeout)))
-        .and_then(|mut cluster| {
-            let outcome = job.orchestrate(&mut cluster)?;
-            runtime.block_on(cluster.stop())?;
-            Ok(outcome)
-        });
-    match result {
-        Ok(outcome) => {
-            fleet.finish(Duration::from_secs(5));
-            Ok(outcome)
-        }
-        Err(e) => {
-            let lost = fleet.lost();
-            drop(fleet);
-            let msg = if lost.is_empty() {
-                format!("the run failed: {e}")
-            } else {
-                format!("lost worker {}: {e}", lost.join("; lost worker "))
-            };
-            Err(fail(msg))
-        }
-    }
-}
-
-/// Resolves on Ctrl-C or SIGTERM.
-async fn interrupted() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
-    }
+    let options = uow::RunOptions { phase_timeout: Some(config.phase_timeout), handle_signals: true };
+    uow::run(&mut job, workers, n, &options).map_err(|e| match e {
+        uow::RunError::Interrupted => RunError::Interrupted,
+        other => RunError::Workers(other.to_string()),
+    })
 }

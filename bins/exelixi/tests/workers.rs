@@ -137,7 +137,7 @@ fn a_worker_killed_mid_run_is_named_and_nothing_is_left_behind() {
     // Measured well under a second; the bound only says "not the 600 s phase timeout", with
     // room for a loaded 2-core machine.
     assert!(took < Duration::from_secs(30), "took {took:?}");
-    assert!(err.contains(&format!("pid {victim}")) && err.contains("lost worker"), "{err}");
+    assert!(err.contains(&format!("pid {victim}")) && err.contains("lost the worker of shard 1"), "{err}");
     assert!(err.contains("killed by signal 9"), "{err}");
     for w in workers {
         assert!(!alive(w), "worker {w} outlived the run");
@@ -217,7 +217,8 @@ fn a_failure_is_reported_even_when_stdout_is_closed() {
     drop(stdout);
     let status = wait_with_deadline(&mut run, Duration::from_secs(30));
     assert!(!status.success(), "{status:?}");
-    assert!(stderr_of(&mut run).contains("lost worker"));
+    let err = stderr_of(&mut run);
+    assert!(err.contains("lost the worker of shard"), "{err}");
 }
 
 #[test]

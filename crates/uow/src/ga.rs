@@ -271,9 +271,17 @@ where
         let params = self.config.params.clone();
         let problem = self.problem;
         let stop = |stats: &GenerationStats| problem.stop(stats, &params);
-        let mut population =
-            ClusterPopulation { cluster, census: None, granularity: params.hist_granularity, _genome: PhantomData };
-        evolve(&mut population, &params, &stop, self.observer).map_err(|e| UowError::Job(e.to_string()))
+        let mut population = ClusterPopulation {
+            cluster,
+            census: None,
+            granularity: params.hist_granularity,
+            failure: None,
+            _genome: PhantomData,
+        };
+        let outcome = evolve(&mut population, &params, &stop, self.observer);
+        // The engine only carries a message across its `Population` seam; the cluster's own
+        // error goes back typed, so that a lost shard maps to its worker.
+        outcome.map_err(|e| population.failure.take().unwrap_or_else(|| UowError::Job(e.to_string())))
     }
 }
 
@@ -282,6 +290,8 @@ struct ClusterPopulation<'c, G> {
     cluster: &'c mut dyn Cluster,
     census: Option<Census>,
     granularity: u32,
+    /// The first failure, typed; the engine gets its message.
+    failure: Option<UowError>,
     _genome: PhantomData<G>,
 }
 
@@ -289,14 +299,34 @@ fn population_error(e: impl std::fmt::Display) -> ga_core::Error {
     ga_core::Error::Population(e.to_string())
 }
 
+impl<G> ClusterPopulation<'_, G> {
+    /// Runs a phase, keeping its error typed.
+    fn phase(&mut self, phase: &str, payload: &mut dyn FnMut(u32) -> Vec<u8>) -> ga_core::Result<Vec<Vec<u8>>> {
+        self.cluster.phase(phase, payload).map_err(|e| {
+            let engine = population_error(&e);
+            self.failure.get_or_insert(UowError::Cluster(e));
+            engine
+        })
+    }
+
+    /// Decodes an answer, keeping its error typed.
+    fn decode<'a, T: Deserialize<'a>>(&mut self, what: &'static str, bytes: &'a [u8]) -> ga_core::Result<T> {
+        decode(what, bytes).map_err(|e| {
+            let engine = population_error(&e);
+            self.failure.get_or_insert(e);
+            engine
+        })
+    }
+}
+
 impl<G: DeserializeOwned> ClusterPopulation<'_, G> {
     /// Admits every shard's queue (the second half of the barrier) and merges the
     /// censuses in shard order; returns how many were admitted.
     fn admit(&mut self) -> ga_core::Result<u64> {
-        let answers = self.cluster.phase("admit", &mut |_| Vec::new()).map_err(population_error)?;
+        let answers = self.phase("admit", &mut |_| Vec::new())?;
         let mut merged = Census { histogram: Histogram::new(self.granularity), admitted: 0, duplicates: 0 };
         for a in answers {
-            let c: ShardCensus = decode("census", &a).map_err(population_error)?;
+            let c: ShardCensus = self.decode("census", &a)?;
             merged.histogram.merge(&c.histogram);
             merged.admitted += c.admitted;
             merged.duplicates += c.duplicates;
@@ -312,7 +342,7 @@ impl<G: DeserializeOwned> Population for ClusterPopulation<'_, G> {
     type Genome = G;
 
     fn init(&mut self) -> ga_core::Result<()> {
-        self.cluster.phase("init", &mut |_| Vec::new()).map_err(population_error)?;
+        self.phase("init", &mut |_| Vec::new())?;
         self.admit().map(drop)
     }
 
@@ -322,16 +352,16 @@ impl<G: DeserializeOwned> Population for ClusterPopulation<'_, G> {
 
     fn step(&mut self, generation: u32, cutoff_bin: u32) -> ga_core::Result<u64> {
         let request = encode("next request", &NextRequest { generation, cutoff_bin }).map_err(population_error)?;
-        self.cluster.phase("next", &mut |_| request.clone()).map_err(population_error)?;
+        self.phase("next", &mut |_| request.clone())?;
         self.admit()
     }
 
     fn report(&mut self, cutoff_bin: u32) -> ga_core::Result<Vec<Individual<G>>> {
         let request = encode("report request", &cutoff_bin).map_err(population_error)?;
-        let answers = self.cluster.phase("report", &mut |_| request.clone()).map_err(population_error)?;
+        let answers = self.phase("report", &mut |_| request.clone())?;
         let mut all = Vec::new();
         for a in answers {
-            let part: Vec<Individual<G>> = decode("report", &a).map_err(population_error)?;
+            let part: Vec<Individual<G>> = self.decode("report", &a)?;
             all.extend(part);
         }
         Ok(all)

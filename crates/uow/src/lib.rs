@@ -11,12 +11,15 @@
 //!
 //! **Boundary:** knows workers only through `worker-service`; never depends on Mesos types.
 
+pub mod builtin;
 pub mod ga;
 mod local;
 mod remote;
+pub mod run;
 
 pub use local::LocalCluster;
 pub use remote::{PING_LIMIT, RemoteCluster};
+pub use run::{LocalProcesses, Loss, RunError, RunOptions, Workers, run};
 
 /// Why a phase could not complete on every shard.
 #[derive(Debug, thiserror::Error)]

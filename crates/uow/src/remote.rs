@@ -3,9 +3,11 @@
 use std::time::Duration;
 
 use tokio::runtime::Handle;
+use tokio::sync::watch;
 use worker_service::pb::ConfigureRequest;
 use worker_service::{ClientError, WorkerClient};
 
+use crate::run::Loss;
 use crate::{Cluster, ClusterError, UnitOfWork, UowError};
 
 /// A cluster of worker services, one shard each. Phases block the calling thread (which
@@ -15,6 +17,7 @@ pub struct RemoteCluster {
     runtime: Handle,
     workers: Vec<WorkerClient>,
     phase_timeout: Option<Duration>,
+    losses: Option<watch::Receiver<Option<Loss>>>,
 }
 
 /// How long a worker whose phase timed out has to answer a ping before it counts as hung.
@@ -50,7 +53,7 @@ impl RemoteCluster {
             client.configure(request).await.map_err(|e| call_error(i as u32, endpoint, "configure", e))?;
             workers.push(client);
         }
-        Ok(Self { runtime, workers, phase_timeout: None })
+        Ok(Self { runtime, workers, phase_timeout: None, losses: None })
     }
 
     /// Gives up on a phase that a worker has not answered within `limit` (`None`: wait as
@@ -59,6 +62,13 @@ impl RemoteCluster {
     /// workers that were waiting on it.
     pub fn with_phase_timeout(mut self, limit: Option<Duration>) -> Self {
         self.phase_timeout = limit;
+        self
+    }
+
+    /// Ends a phase as soon as `losses` reports a lost worker (its supervisor may know
+    /// before any call fails: e.g. Mesos reporting the agent gone).
+    pub fn with_losses(mut self, losses: Option<watch::Receiver<Option<Loss>>>) -> Self {
+        self.losses = losses;
         self
     }
 
@@ -86,7 +96,7 @@ impl Cluster for RemoteCluster {
 
     fn phase(&mut self, phase: &str, payload: &mut dyn FnMut(u32) -> Vec<u8>) -> Result<Vec<Vec<u8>>, ClusterError> {
         let limit = self.phase_timeout;
-        let calls: Vec<_> = self
+        let mut calls: Vec<_> = self
             .workers
             .iter()
             .enumerate()
@@ -103,18 +113,43 @@ impl Cluster for RemoteCluster {
                 })
             })
             .collect();
-        let results: Vec<Outcome> = self.runtime.block_on(async {
-            let mut results = Vec::with_capacity(calls.len());
-            for call in calls {
-                results.push(call.await.unwrap_or_else(|e| Outcome::Failed(e.to_string())));
+        let mut losses = self.losses.clone();
+        let results = self.runtime.block_on(async {
+            let answers = async {
+                let mut results = Vec::with_capacity(calls.len());
+                for call in &mut calls {
+                    results.push(call.await.unwrap_or_else(|e| Outcome::Failed(e.to_string())));
+                }
+                results
+            };
+            let lost = async {
+                match losses.as_mut() {
+                    Some(l) => match l.wait_for(Option::is_some).await {
+                        Ok(loss) => loss.clone(),
+                        Err(_) => std::future::pending().await,
+                    },
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                results = answers => Ok(results),
+                Some(loss) = lost => Err(loss),
             }
-            results
         });
         let lost = |i: usize, reason: String| ClusterError::Lost {
             shard: i as u32,
-            endpoint: self.workers[i].endpoint().to_string(),
+            endpoint: self.workers.get(i).map(|w| w.endpoint().to_string()).unwrap_or_default(),
             phase: phase.into(),
             reason,
+        };
+        let results: Vec<Outcome> = match results {
+            Ok(results) => results,
+            Err(loss) => {
+                for call in &calls {
+                    call.abort();
+                }
+                return Err(lost(loss.shard as usize, loss.reason));
+            }
         };
         // A worker that answered its own phase may hang right after, leaving the others
         // waiting to hand it their batches: once anything timed out, every worker is pinged.
@@ -128,19 +163,36 @@ impl Cluster for RemoteCluster {
                 ));
             }
         }
-        results
-            .into_iter()
-            .enumerate()
-            .map(|(i, r)| match r {
-                Outcome::Answer(Ok(answer)) => Ok(answer),
-                Outcome::Failed(reason) => Err(lost(i, reason)),
-                Outcome::Answer(Err(e)) => Err(call_error(i as u32, self.workers[i].endpoint(), phase, e)),
-                Outcome::TimedOut(limit) => Err(lost(
-                    i,
-                    format!("no answer within {limit:?} (it answers pings: the phase is slow, or waits on a peer)"),
-                )),
-            })
-            .collect()
+        let mut answers = Vec::with_capacity(results.len());
+        let mut refused = None;
+        for (i, r) in results.into_iter().enumerate() {
+            match r {
+                Outcome::Answer(Ok(answer)) => answers.push(answer),
+                Outcome::Failed(reason) => return Err(lost(i, reason)),
+                Outcome::Answer(Err(e)) => match call_error(i as u32, self.workers[i].endpoint(), phase, e) {
+                    // A live worker's refusal may only echo a lost peer ("shard 1 did not
+                    // take its batch"): a lost worker, if any, is the one to name.
+                    refusal @ ClusterError::Refused { .. } => {
+                        refused.get_or_insert(refusal);
+                    }
+                    loss => return Err(loss),
+                },
+                Outcome::TimedOut(limit) => {
+                    return Err(lost(
+                        i,
+                        format!("no answer within {limit:?} (it answers pings: the phase is slow, or waits on a peer)"),
+                    ));
+                }
+            }
+        }
+        match refused {
+            None => Ok(answers),
+            // The lost peer may have answered its own call before it went: ask them all.
+            Some(refusal) => match self.first_hung() {
+                Some(i) => Err(lost(i, format!("it does not answer a ping (and {refusal})"))),
+                None => Err(refusal),
+            },
+        }
     }
 }
 

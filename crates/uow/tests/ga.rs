@@ -7,25 +7,10 @@ use ga_core::problems::{OneMax, Sum231};
 use ga_core::{Engine, GenerationStats, Outcome, Problem};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use uow::ga::{self, GaConfig, GaJob};
+use uow::builtin::BuiltinJobs;
+use uow::ga::{GaConfig, GaJob};
 use uow::{LocalCluster, RemoteCluster, UnitOfWork};
-use worker_service::{Job, Registry, WorkError, WorkerConfig};
-
-struct Problems;
-
-impl Registry for Problems {
-    fn create(&self, job: &str, config: &[u8], shard: u32, shards: u32) -> Result<Job, WorkError> {
-        if job != ga::JOB {
-            return Err(WorkError::UnknownJob(job.into()));
-        }
-        let c = GaConfig::decode(config)?;
-        match c.problem.as_str() {
-            "sum231" => ga::job(Sum231::default(), c, shard, shards),
-            "onemax" => ga::job(OneMax { bits: c.size.unwrap_or(100) }, c, shard, shards),
-            other => Err(WorkError::Invalid { what: "problem", why: other.into() }),
-        }
-    }
-}
+use worker_service::WorkerConfig;
 
 fn config<P: Problem>(name: &str, problem: &P, seed: u64) -> GaConfig {
     GaConfig { problem: name.into(), size: None, params: problem.params(), seed, threads: 1 }
@@ -47,7 +32,7 @@ where
     let mut lines = Vec::new();
     let mut observer = |s: &GenerationStats| lines.push(format!("{s:?}"));
     let mut job = GaJob::new(problem, cfg, &mut observer);
-    let mut cluster = LocalCluster::new(&job, &Problems, shards).unwrap();
+    let mut cluster = LocalCluster::new(&job, &BuiltinJobs, shards).unwrap();
     let outcome = job.orchestrate(&mut cluster).unwrap();
     trace(lines, &outcome)
 }
@@ -63,7 +48,7 @@ where
     for _ in 0..shards {
         let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
         endpoints.push(format!("http://{}", listener.local_addr().unwrap()));
-        let config = WorkerConfig::new(token.clone(), Arc::new(Problems));
+        let config = WorkerConfig::new(token.clone(), Arc::new(BuiltinJobs));
         runtime.spawn(worker_service::serve(listener, config, std::future::pending()));
     }
     let mut lines = Vec::new();

@@ -111,6 +111,27 @@ impl Fleet {
         }
     }
 
+    /// The worker of `shard` described for the user: "pid 4242, http://127.0.0.1:40123,
+    /// was killed by signal 9" (a worker killed mid-call may take a moment to be reported
+    /// as exited: this waits up to 500 ms for it), or "…, still running".
+    pub fn describe(&self, shard: u32) -> String {
+        let deadline = Instant::now() + Duration::from_millis(500);
+        loop {
+            let mut members = lock(&self.members);
+            let Some(m) = members.get_mut(shard as usize) else {
+                return format!("no worker for shard {shard}");
+            };
+            let (pid, endpoint) = (m.child.id(), m.endpoint.clone());
+            match m.child.try_wait() {
+                Ok(Some(status)) => return format!("pid {pid}, {endpoint}, {}", describe(status)),
+                _ if Instant::now() >= deadline => return format!("pid {pid}, {endpoint}, still running"),
+                _ => {}
+            }
+            drop(members);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Waits up to `grace` for every worker to exit by itself, then kills the rest.
     pub fn finish(self, grace: Duration) {
         let deadline = Instant::now() + grace;
