@@ -132,6 +132,18 @@ impl Fleet {
         }
     }
 
+    /// How the worker of `shard` ended, if it has (without waiting).
+    pub fn exit_status(&self, shard: u32) -> Option<String> {
+        let mut members = lock(&self.members);
+        let status = members.get_mut(shard as usize)?.child.try_wait().ok().flatten()?;
+        Some(describe(status))
+    }
+
+    /// The process id of the worker of `shard`.
+    pub fn pid(&self, shard: u32) -> Option<u32> {
+        lock(&self.members).get(shard as usize).map(|m| m.child.id())
+    }
+
     /// Waits up to `grace` for every worker to exit by itself, then kills the rest.
     pub fn finish(self, grace: Duration) {
         let deadline = Instant::now() + grace;
