@@ -21,6 +21,98 @@ pub enum Command {
     /// Serve one shard of a run as a worker (started by `exelixi run --workers`, or by hand).
     /// The run's token comes from the EXELIXI_TOKEN environment variable.
     Worker(WorkerArgs),
+    /// Run a GA on Apache Mesos: one executor and worker per agent, placed from offers;
+    /// prints what `exelixi run --workers N` prints for the same flags.
+    Mesos(Box<MesosArgs>),
+    /// List a Mesos cluster's agents and their resources.
+    Nodes(NodesArgs),
+    /// The Mesos executor (started by the agents, not by hand).
+    #[command(hide = true)]
+    Executor,
+}
+
+/// `exelixi mesos`: every flag of `run`, and where and how to place the workers.
+#[derive(Debug, Args)]
+#[command(allow_negative_numbers = true)]
+pub struct MesosArgs {
+    /// The Mesos master, host:port.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub master: String,
+    /// CPUs of each worker task (its fitness threads are this, rounded down, at least 1).
+    #[arg(long = "cpu", value_name = "C", default_value_t = 1.0, value_parser = real("a number of CPUs, 0.1 to 1024"))]
+    pub cpus: f64,
+    /// Memory of each worker task, MB.
+    #[arg(long, value_name = "M", default_value_t = 256.0, value_parser = real("megabytes, 16 to 1048576"))]
+    pub mem: f64,
+    /// The exelixi executable on the agents, by absolute path (default: this one, for a
+    /// cluster whose agents share this machine's file system).
+    #[arg(long, value_name = "PATH")]
+    pub executor: Option<std::path::PathBuf>,
+    /// Give up when the workers are not all serving after SECS.
+    #[arg(long, value_name = "SECS", default_value_t = 120, value_parser = whole::<u64>("1 to 86400 seconds"))]
+    pub placement_timeout: u64,
+    /// How long Mesos keeps the executors after losing this scheduler, SECS.
+    #[arg(long, value_name = "SECS", default_value_t = 300, value_parser = whole::<u64>("0 to 31536000 seconds"))]
+    pub failover_timeout: u64,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// `exelixi nodes`.
+#[derive(Debug, Args)]
+pub struct NodesArgs {
+    /// The Mesos master, host:port.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub master: String,
+}
+
+/// A validated `exelixi mesos`.
+#[derive(Debug, Clone)]
+pub struct MesosConfig {
+    pub master: String,
+    pub cpus: f64,
+    pub mem: f64,
+    pub executor: std::path::PathBuf,
+    pub placement_timeout: std::time::Duration,
+    pub failover_timeout: std::time::Duration,
+}
+
+impl TryFrom<MesosArgs> for RunConfig {
+    type Error = String;
+
+    fn try_from(a: MesosArgs) -> Result<Self, String> {
+        if a.run.workers.is_none() {
+            return Err("invalid workers: exelixi mesos needs --workers N (one executor per agent)".into());
+        }
+        if !(0.1..=1024.0).contains(&a.cpus) {
+            return Err(format!("invalid cpu: {} (expected 0.1 to 1024)", a.cpus));
+        }
+        if !(16.0..=1_048_576.0).contains(&a.mem) {
+            return Err(format!("invalid mem: {} (expected 16 to 1048576 MB)", a.mem));
+        }
+        if !(1..=MAX_PHASE_TIMEOUT).contains(&a.placement_timeout) {
+            return Err(format!("invalid placement-timeout: {} (expected 1 to {MAX_PHASE_TIMEOUT})", a.placement_timeout));
+        }
+        if a.failover_timeout > 31_536_000 {
+            return Err(format!("invalid failover-timeout: {} (expected 0 to 31536000)", a.failover_timeout));
+        }
+        let executor = match a.executor {
+            Some(p) if p.is_absolute() => p,
+            Some(p) => return Err(format!("invalid executor: {} (expected an absolute path: the agents run it as is)", p.display())),
+            None => std::env::current_exe().map_err(|e| format!("cannot find this executable for the agents: {e}"))?,
+        };
+        let mesos = MesosConfig {
+            master: a.master,
+            cpus: a.cpus,
+            mem: a.mem,
+            executor,
+            placement_timeout: std::time::Duration::from_secs(a.placement_timeout),
+            failover_timeout: std::time::Duration::from_secs(a.failover_timeout),
+        };
+        let mut config = RunConfig::try_from(a.run)?;
+        config.mesos = Some(mesos);
+        Ok(config)
+    }
 }
 
 /// The most worker processes `run --workers` starts on one machine.
@@ -151,6 +243,8 @@ pub struct RunConfig {
     pub workers: Option<u32>,
     pub phase_timeout: std::time::Duration,
     pub params: ParamFlags,
+    /// Run on Mesos (`exelixi mesos`) rather than here.
+    pub mesos: Option<MesosConfig>,
 }
 
 impl ParamFlags {
@@ -222,6 +316,7 @@ impl TryFrom<RunArgs> for RunConfig {
             workers: a.workers,
             phase_timeout: std::time::Duration::from_secs(a.phase_timeout),
             params: a.params,
+            mesos: None,
         })
     }
 }

@@ -2,6 +2,7 @@
 //! the libraries; it holds no GA logic of its own.
 
 mod cli;
+mod mesos;
 mod progress;
 mod report;
 mod worker;
@@ -42,6 +43,12 @@ fn main() -> ExitCode {
             Ok(config) => run(&config),
             Err(msg) => usage_error(&msg),
         },
+        Command::Mesos(args) => match RunConfig::try_from(*args) {
+            Ok(config) => run(&config),
+            Err(msg) => usage_error(&msg),
+        },
+        Command::Nodes(args) => mesos::nodes(&args),
+        Command::Executor => mesos::executor(),
         Command::Worker(args) => match worker::serve(&args) {
             Ok(()) => ExitCode::SUCCESS,
             Err(msg) => {
@@ -140,7 +147,9 @@ impl WithProblem for RunProblem<'_> {
         let shards = config.workers.unwrap_or(1);
         params.check_shards(shards).map_err(RunError::Usage)?;
         // Before anything is allocated: the allocator aborts a process it cannot serve.
-        problems::check_memory(&problem, &params, shards, shards, "a run")
+        // On Mesos the shards live on the agents (each worker checks its own).
+        let here = if config.mesos.is_some() { 0 } else { shards };
+        problems::check_memory(&problem, &params, shards, here, "a run")
             .map_err(|why| RunError::Memory(format!("invalid configuration: {why}")))?;
         let stdout = io::stdout();
         let mut observer = Printer {
@@ -149,15 +158,16 @@ impl WithProblem for RunProblem<'_> {
             json: config.json,
             write_error: None,
         };
-        let outcome = match config.workers {
-            None => Engine::new(problem)
+        let outcome = match (&config.mesos, config.workers) {
+            (Some(m), Some(n)) => run_on_mesos(&problem, config, m, params, n, &mut observer),
+            (_, None) => Engine::new(problem)
                 .params(params)
                 .seed(config.seed)
                 .threads(config.threads)
                 .map_err(RunError::Usage)?
                 .run(&mut observer)
                 .map_err(RunError::Engine),
-            Some(n) => run_on_workers(&problem, config, params, n, &mut observer),
+            (None, Some(n)) => run_on_workers(&problem, config, params, n, &mut observer),
         };
         observer.progress.finish();
         // A failed run is reported even when stdout is gone: a closed pipe (quiet exit 0,
@@ -193,6 +203,35 @@ where
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     let threads = if config.threads == 0 { (cores / n as usize).max(1) } else { config.threads };
     distributed(problem, config, params, n, threads, &mut workers, observer)
+}
+
+/// Runs the GA over `n` workers placed on Mesos agents.
+fn run_on_mesos<P>(
+    problem: &P,
+    config: &RunConfig,
+    m: &cli::MesosConfig,
+    params: Params,
+    n: u32,
+    observer: &mut dyn ga_core::Observer,
+) -> Result<Outcome<P::Genome>, RunError>
+where
+    P: Problem,
+    P::Genome: Serialize + DeserializeOwned,
+{
+    let credential = mesos_client::scheduler::Credential::from_env().map_err(|e| RunError::Workers(e.to_string()))?;
+    let mut workers = mesos::workers(m, credential);
+    // Each worker's fitness threads: its task's CPUs (the output does not depend on them).
+    let threads = if config.threads == 0 { (m.cpus.floor() as usize).max(1) } else { config.threads };
+    let outcome = distributed(problem, config, params, n, threads, &mut workers, observer);
+    // What the original logged: the framework, and each agent's telemetry.
+    if let Some(id) = workers.framework_id() {
+        eprintln!("mesos: framework {id} on master {}", m.master);
+    }
+    for slot in workers.slots() {
+        let telemetry = slot.telemetry.as_deref().unwrap_or("null");
+        eprintln!("mesos: shard {} on agent {} ({}): telemetry {telemetry}", slot.shard, slot.agent_id, slot.hostname);
+    }
+    outcome
 }
 
 /// Runs the GA over `n` workers from `workers`, each with `threads` fitness threads.

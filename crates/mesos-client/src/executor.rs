@@ -208,6 +208,9 @@ pub struct ExecutorClient {
     unacknowledged_updates: BTreeMap<[u8; 16], call::Update>,
     /// Tasks launched and not yet acknowledged through any update, by task id.
     unacknowledged_tasks: BTreeMap<String, TaskInfo>,
+    /// A SUBSCRIBE under way, kept across a cancelled `next_event` (in a mutex only so
+    /// that the client stays `Sync`; it is reached through `&mut self`, never locked).
+    connecting: Option<std::sync::Mutex<Subscribing>>,
 }
 
 impl ExecutorClient {
@@ -222,6 +225,7 @@ impl ExecutorClient {
             subscribed_before: false,
             unacknowledged_updates: BTreeMap::new(),
             unacknowledged_tasks: BTreeMap::new(),
+            connecting: None,
         }
     }
 
@@ -256,51 +260,44 @@ impl ExecutorClient {
         call: &Call,
         expect: StatusCode,
     ) -> Result<http::Response<Incoming>, ExecutorError> {
-        let mime = self.content_type.mime();
-        let request = Request::post(&self.config.agent_url)
-            .header(header::CONTENT_TYPE, mime)
-            .header(header::ACCEPT, mime)
-            .body(Full::new(Bytes::from(self.content_type.encode(call)?)))
-            .map_err(|e| ExecutorError::Transport { url: self.config.agent_url.clone(), reason: e.to_string() })?;
-        let transport = |reason: String| ExecutorError::Transport { url: self.config.agent_url.clone(), reason };
-        let response = tokio::time::timeout(crate::CALL_TIMEOUT, self.http.request(request))
-            .await
-            .map_err(|_| transport(format!("no answer to {name} within {:?}", crate::CALL_TIMEOUT)))?
-            .map_err(|e| transport(e.to_string()))?;
-        if response.status() != expect {
-            let status = response.status();
-            return Err(ExecutorError::Status { call: name, status, body: crate::explanation(response).await });
-        }
-        Ok(response)
+        post(&self.http, &self.config.agent_url, self.content_type, name, call, expect).await
     }
 
     /// SUBSCRIBE, resending the unacknowledged tasks and updates; returns the event stream.
     pub async fn subscribe(&self) -> Result<ExecutorEvents, ExecutorError> {
+        self.subscribing(false).await
+    }
+
+    /// A SUBSCRIBE (with retries when `retrying`, as [`retry`] says) that owns what it
+    /// needs, so that [`ExecutorApi::next_event`] can keep it across a cancellation instead
+    /// of starting over (a second SUBSCRIBE is a re-subscription to the agent, which
+    /// then reports the launched tasks it did not list as TASK_LOST).
+    fn subscribing(&self, retrying: bool) -> impl Future<Output = Result<ExecutorEvents, ExecutorError>> + Send + 'static {
         let mut call = self.call(call::Type::Subscribe);
         call.subscribe = Some(call::Subscribe {
             unacknowledged_tasks: self.unacknowledged_tasks.values().cloned().collect(),
             unacknowledged_updates: self.unacknowledged_updates.values().cloned().collect(),
         });
-        let response = self.post("SUBSCRIBE", &call, StatusCode::OK).await?;
-        Ok(ExecutorEvents { records: RecordStream::new(response.into_body()), content_type: self.content_type })
-    }
-
-    /// SUBSCRIBE until it works; after a disconnection, while checkpointing, retry at
-    /// random waits in [0, `MESOS_SUBSCRIPTION_BACKOFF_MAX`] (as the C++ library does) for
-    /// at most `MESOS_RECOVERY_TIMEOUT` from the loss.
-    async fn resubscribe(&mut self) -> Result<ExecutorEvents, ExecutorError> {
-        let since = Instant::now();
-        loop {
-            match self.subscribe().await {
-                Ok(events) => return Ok(events),
-                Err(e) => match retry(&self.config, self.subscribed_before, &e, since.elapsed()) {
+        let (http, config, content_type) = (self.http.clone(), self.config.clone(), self.content_type);
+        let subscribed_before = self.subscribed_before;
+        async move {
+            let since = Instant::now();
+            loop {
+                let e = match post(&http, &config.agent_url, content_type, "SUBSCRIBE", &call, StatusCode::OK).await {
+                    Ok(response) => {
+                        return Ok(ExecutorEvents { records: RecordStream::new(response.into_body()), content_type });
+                    }
+                    Err(e) if !retrying => return Err(e),
+                    Err(e) => e,
+                };
+                match retry(&config, subscribed_before, &e, since.elapsed()) {
                     Retry::After(wait) => tokio::time::sleep(wait).await,
                     Retry::Never => return Err(e),
                     Retry::TimedOut => {
-                        let within = self.config.recovery_timeout.unwrap_or(DEFAULT_RECOVERY_TIMEOUT);
+                        let within = config.recovery_timeout.unwrap_or(DEFAULT_RECOVERY_TIMEOUT);
                         return Err(ExecutorError::GaveUp { within, last: Box::new(e) });
                     }
-                },
+                }
             }
         }
     }
@@ -341,6 +338,35 @@ impl ExecutorClient {
         call.message = Some(call::Message { data });
         self.post("MESSAGE", &call, StatusCode::ACCEPTED).await.map(drop)
     }
+}
+
+type Subscribing = std::pin::Pin<Box<dyn Future<Output = Result<ExecutorEvents, ExecutorError>> + Send>>;
+
+/// POSTs `call` to the agent's executor API; anything but `expect` is an error.
+async fn post(
+    http: &Client<HttpConnector, Full<Bytes>>,
+    url: &str,
+    content_type: ContentType,
+    name: &'static str,
+    call: &Call,
+    expect: StatusCode,
+) -> Result<http::Response<Incoming>, ExecutorError> {
+    let mime = content_type.mime();
+    let transport = |reason: String| ExecutorError::Transport { url: url.to_string(), reason };
+    let request = Request::post(url)
+        .header(header::CONTENT_TYPE, mime)
+        .header(header::ACCEPT, mime)
+        .body(Full::new(Bytes::from(content_type.encode(call)?)))
+        .map_err(|e| transport(e.to_string()))?;
+    let response = tokio::time::timeout(crate::CALL_TIMEOUT, http.request(request))
+        .await
+        .map_err(|_| transport(format!("no answer to {name} within {:?}", crate::CALL_TIMEOUT)))?
+        .map_err(|e| transport(e.to_string()))?;
+    if response.status() != expect {
+        let status = response.status();
+        return Err(ExecutorError::Status { call: name, status, body: crate::explanation(response).await });
+    }
+    Ok(response)
 }
 
 /// `MESOS_RECOVERY_TIMEOUT`'s default in Mesos (`src/slave/constants.hpp`).
@@ -408,7 +434,14 @@ impl ExecutorApi for ExecutorClient {
     async fn next_event(&mut self) -> Option<Result<Event, ExecutorError>> {
         loop {
             let Some(events) = self.events.as_mut() else {
-                match self.resubscribe().await {
+                let retrying = true;
+                let connecting = match self.connecting.as_mut() {
+                    Some(c) => c,
+                    None => self.connecting.insert(std::sync::Mutex::new(Box::pin(self.subscribing(retrying)))),
+                };
+                let connected = connecting.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner).await;
+                self.connecting = None;
+                match connected {
                     Ok(events) => {
                         self.events = Some(events);
                         self.subscribed_before = true;

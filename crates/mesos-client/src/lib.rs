@@ -14,6 +14,7 @@
 
 pub mod codec;
 pub mod executor;
+pub mod operator;
 pub mod recordio;
 pub mod scheduler;
 

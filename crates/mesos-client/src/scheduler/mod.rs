@@ -204,7 +204,7 @@ impl Credential {
         }
     }
 
-    fn header(&self) -> String {
+    pub(crate) fn header(&self) -> String {
         format!("Basic {}", base64(format!("{}:{}", self.principal, self.secret).as_bytes()))
     }
 }
