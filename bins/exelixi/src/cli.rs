@@ -91,14 +91,22 @@ impl TryFrom<MesosArgs> for RunConfig {
             return Err(format!("invalid mem: {} (expected 16 to 1048576 MB)", a.mem));
         }
         if !(1..=MAX_PHASE_TIMEOUT).contains(&a.placement_timeout) {
-            return Err(format!("invalid placement-timeout: {} (expected 1 to {MAX_PHASE_TIMEOUT})", a.placement_timeout));
+            return Err(format!(
+                "invalid placement-timeout: {} (expected 1 to {MAX_PHASE_TIMEOUT})",
+                a.placement_timeout
+            ));
         }
         if a.failover_timeout > 31_536_000 {
             return Err(format!("invalid failover-timeout: {} (expected 0 to 31536000)", a.failover_timeout));
         }
         let executor = match a.executor {
             Some(p) if p.is_absolute() => p,
-            Some(p) => return Err(format!("invalid executor: {} (expected an absolute path: the agents run it as is)", p.display())),
+            Some(p) => {
+                return Err(format!(
+                    "invalid executor: {} (expected an absolute path: the agents run it as is)",
+                    p.display()
+                ));
+            }
             None => std::env::current_exe().map_err(|e| format!("cannot find this executable for the agents: {e}"))?,
         };
         let mesos = MesosConfig {

@@ -272,7 +272,10 @@ impl ExecutorClient {
     /// needs, so that [`ExecutorApi::next_event`] can keep it across a cancellation instead
     /// of starting over (a second SUBSCRIBE is a re-subscription to the agent, which
     /// then reports the launched tasks it did not list as TASK_LOST).
-    fn subscribing(&self, retrying: bool) -> impl Future<Output = Result<ExecutorEvents, ExecutorError>> + Send + 'static {
+    fn subscribing(
+        &self,
+        retrying: bool,
+    ) -> impl Future<Output = Result<ExecutorEvents, ExecutorError>> + Send + 'static {
         let mut call = self.call(call::Type::Subscribe);
         call.subscribe = Some(call::Subscribe {
             unacknowledged_tasks: self.unacknowledged_tasks.values().cloned().collect(),

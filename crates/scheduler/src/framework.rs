@@ -127,7 +127,8 @@ fn offered(offer: &Offer, name: &str) -> f64 {
 fn take_ports(offer: &Offer, n: u32) -> Option<Vec<value::Range>> {
     let mut left = u64::from(n);
     let mut taken = Vec::new();
-    for r in offer.resources.iter().filter(|r| r.name == "ports").filter_map(|r| r.ranges.as_ref()).flat_map(|r| &r.range)
+    for r in
+        offer.resources.iter().filter(|r| r.name == "ports").filter_map(|r| r.ranges.as_ref()).flat_map(|r| &r.range)
     {
         if left == 0 {
             break;
@@ -256,7 +257,10 @@ impl Framework {
                 Ok(operation) => calls.accept(vec![offer.id.clone()], vec![operation]).await?,
                 Err(why) => {
                     if let Some(why) = why {
-                        self.last_failure = Some(format!("offer of agent {} ({}) declined: {why}", offer.agent_id.value, offer.hostname));
+                        self.last_failure = Some(format!(
+                            "offer of agent {} ({}) declined: {why}",
+                            offer.agent_id.value, offer.hostname
+                        ));
                     }
                     decline.push(offer.id);
                 }
@@ -326,10 +330,11 @@ impl Framework {
             ranges: Some(value::Ranges { range: ports }),
             ..Default::default()
         };
-        let discovery = task("discovery", protocol::DISCOVERY_TASK, vec![
-            scalar("cpus", DISCOVERY_CPUS),
-            scalar("mem", DISCOVERY_MEM),
-        ]);
+        let discovery = task(
+            "discovery",
+            protocol::DISCOVERY_TASK,
+            vec![scalar("cpus", DISCOVERY_CPUS), scalar("mem", DISCOVERY_MEM)],
+        );
         let worker =
             task("worker", protocol::WORKER_TASK, vec![scalar("cpus", c.cpus), scalar("mem", c.mem), ports_resource]);
         self.slots[shard] = Some(Slot {
@@ -431,13 +436,281 @@ impl Framework {
                 let slot = self.slots[shard as usize].take().expect("checked above");
                 self.last_failure = Some(format!("shard {shard}: {why} ({})", slot.describe()));
                 // Whatever is left of it goes; then offers again, filters cleared.
-                let _ = calls
-                    .shutdown(ExecutorId { value: slot.executor_id }, AgentId { value: slot.agent_id })
-                    .await;
+                let _ = calls.shutdown(ExecutorId { value: slot.executor_id }, AgentId { value: slot.agent_id }).await;
                 calls.revive().await?;
                 self.suppressed = false;
                 Ok(())
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mesos_client::v1::scheduler::Call;
+    use mesos_client::v1::{FrameworkId, OfferId};
+
+    /// An in-memory master: records every call.
+    #[derive(Default)]
+    struct Recorded(Vec<(&'static str, Call)>, Vec<&'static str>);
+
+    impl Calls for Recorded {
+        async fn call(&mut self, name: &'static str, call: Call) -> Result<(), SchedulerError> {
+            self.0.push((name, call));
+            self.1.push(name);
+            Ok(())
+        }
+    }
+
+    impl Recorded {
+        fn names(&mut self) -> Vec<&'static str> {
+            std::mem::take(&mut self.0).into_iter().map(|(n, _)| n).collect()
+        }
+
+        fn launched(&self) -> Vec<TaskInfo> {
+            self.0
+                .iter()
+                .filter_map(|(_, c)| c.accept.as_ref())
+                .flat_map(|a| &a.operations)
+                .filter_map(|o| o.launch.as_ref())
+                .flat_map(|l| l.task_infos.clone())
+                .collect()
+        }
+    }
+
+    fn config(workers: u32) -> Config {
+        Config {
+            workers,
+            cpus: 1.0,
+            mem: 256.0,
+            ports: 4,
+            executor: "/opt/exelixi".into(),
+            executor_args: vec!["executor".into()],
+            refuse_seconds: 30.0,
+            run_id: "r1".into(),
+        }
+    }
+
+    fn offer(id: &str, agent: &str, cpus: f64, mem: f64, ports: (u64, u64)) -> Offer {
+        let ports = Resource {
+            name: "ports".into(),
+            r#type: value::Type::Ranges as i32,
+            ranges: Some(value::Ranges { range: vec![value::Range { begin: ports.0, end: ports.1 }] }),
+            ..Default::default()
+        };
+        Offer {
+            id: OfferId { value: id.into() },
+            framework_id: FrameworkId { value: "f".into() },
+            agent_id: AgentId { value: agent.into() },
+            hostname: format!("{agent}.example"),
+            resources: vec![scalar("cpus", cpus), scalar("mem", mem), ports],
+            ..Default::default()
+        }
+    }
+
+    fn offers(list: Vec<Offer>) -> Event {
+        Event {
+            r#type: Some(event::Type::Offers as i32),
+            offers: Some(event::Offers { offers: list }),
+            ..Default::default()
+        }
+    }
+
+    fn update(task: &str, agent: &str, state: TaskState, data: Option<&str>) -> Event {
+        let status = TaskStatus {
+            task_id: TaskId { value: task.into() },
+            agent_id: Some(AgentId { value: agent.into() }),
+            state: state as i32,
+            data: data.map(|d| d.as_bytes().to_vec()),
+            uuid: Some(vec![1; 16]),
+            ..Default::default()
+        };
+        Event { r#type: Some(event::Type::Update as i32), update: Some(event::Update { status }), ..Default::default() }
+    }
+
+    fn framework(workers: u32) -> Framework {
+        Framework::new(config(workers), "0123456789abcdef-token".into())
+    }
+
+    /// Places a worker on `agent` through one offer; returns its (discovery, worker) task ids.
+    async fn place(f: &mut Framework, calls: &mut Recorded, agent: &str) -> (String, String) {
+        f.handle(calls, offers(vec![offer(&format!("o-{agent}"), agent, 2.0, 1024.0, (31000, 31999))])).await.unwrap();
+        let tasks = calls.launched();
+        assert_eq!(tasks.len(), 2, "{:?}", calls.0.iter().map(|c| c.0).collect::<Vec<_>>());
+        calls.0.clear();
+        (tasks[0].task_id.value.clone(), tasks[1].task_id.value.clone())
+    }
+
+    async fn serve(f: &mut Framework, calls: &mut Recorded, agent: &str, worker: &str, port: u16) {
+        let endpoint = format!("http://{agent}.example:{port}");
+        f.handle(calls, update(worker, agent, TaskState::TaskRunning, Some(&endpoint))).await.unwrap();
+        assert_eq!(calls.names(), ["ACKNOWLEDGE"]);
+    }
+
+    #[tokio::test]
+    async fn offers_too_small_or_short_of_ports_are_declined_and_one_agent_gets_one_executor() {
+        let mut f = framework(2);
+        let mut calls = Recorded::default();
+        let list = vec![
+            offer("small-cpu", "a1", 1.0, 4096.0, (31000, 31999)),
+            offer("small-mem", "a2", 4.0, 256.0, (31000, 31999)),
+            offer("few-ports", "a3", 4.0, 4096.0, (31000, 31002)),
+            offer("good", "a4", 4.0, 4096.0, (31000, 31999)),
+            offer("same-agent", "a4", 4.0, 4096.0, (32000, 32999)),
+        ];
+        f.handle(&mut calls, offers(list)).await.unwrap();
+        let launched = calls.launched();
+        assert_eq!(launched.len(), 2);
+        assert!(launched.iter().all(|t| t.agent_id.value == "a4"));
+        let worker = &launched[1];
+        assert_eq!(worker.data.as_deref(), Some(protocol::WORKER_TASK));
+        let ports = worker.resources.iter().find(|r| r.name == "ports").unwrap();
+        assert_eq!(ports.ranges.as_ref().unwrap().range, [value::Range { begin: 31000, end: 31003 }]);
+        let executor = worker.executor.as_ref().unwrap().command.as_ref().unwrap();
+        assert_eq!(executor.arguments, ["/opt/exelixi", "executor"]);
+        assert_eq!(launched[0].executor, worker.executor, "both tasks run in one executor");
+        let declined: Vec<String> = calls
+            .0
+            .iter()
+            .filter_map(|(_, c)| c.decline.as_ref())
+            .flat_map(|d| d.offer_ids.iter().map(|o| o.value.clone()))
+            .collect();
+        assert_eq!(declined, ["small-cpu", "small-mem", "few-ports", "same-agent"]);
+        let filter = calls.0.iter().find_map(|(_, c)| c.decline.as_ref()).unwrap().filters.clone().unwrap();
+        assert_eq!(filter.refuse_seconds, Some(30.0));
+        assert!(f.last_failure().unwrap().contains("declined"), "{:?}", f.last_failure());
+        assert!(!calls.names().contains(&"SUPPRESS"), "one worker is still to place");
+        // The secret appears in no task: not in ids, names, data or the command.
+        let text = format!("{launched:?}");
+        assert!(!text.contains("0123456789abcdef"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn placing_every_worker_suppresses_offers_and_starts_the_run_in_shard_order() {
+        let mut f = framework(2);
+        let mut calls = Recorded::default();
+        let (_, w0) = place(&mut f, &mut calls, "a1").await;
+        let (d1, w1) = place(&mut f, &mut calls, "a2").await;
+        assert_eq!(calls.1, ["ACCEPT", "ACCEPT", "SUPPRESS"], "offers suppressed once all are placed");
+        f.tick(&mut calls).await.unwrap();
+        let messages: Vec<&Call> = calls.0.iter().filter(|(n, _)| *n == "MESSAGE").map(|(_, c)| c).collect();
+        assert_eq!(messages.len(), 2, "the token goes to each executor until its worker serves");
+        assert_eq!(messages[0].message.as_ref().unwrap().data, protocol::token_message("0123456789abcdef-token"));
+        calls.0.clear();
+        assert_eq!(f.start_run_if_placed(), None);
+        serve(&mut f, &mut calls, "a2", &w1, 31001).await;
+        f.handle(&mut calls, update(&d1, "a2", TaskState::TaskFinished, Some("{\"cpu_num\":4}"))).await.unwrap();
+        assert_eq!(calls.names(), ["ACKNOWLEDGE"]);
+        serve(&mut f, &mut calls, "a1", &w0, 31000).await;
+        assert_eq!(
+            f.start_run_if_placed().unwrap(),
+            ["http://a1.example:31000", "http://a2.example:31001"],
+            "shards in placement order"
+        );
+        assert_eq!(f.phase(), Phase::Running);
+        assert_eq!(f.slots().nth(1).unwrap().telemetry.as_deref(), Some("{\"cpu_num\":4}"));
+        // Once running, offers are declined and the token is no longer sent.
+        f.handle(&mut calls, offers(vec![offer("late", "a3", 4.0, 4096.0, (31000, 31999))])).await.unwrap();
+        f.tick(&mut calls).await.unwrap();
+        assert_eq!(calls.names(), ["DECLINE"]);
+    }
+
+    #[tokio::test]
+    async fn an_executor_lost_before_the_run_is_replaced_from_a_new_offer() {
+        for lost in [TaskState::TaskFailed, TaskState::TaskLost, TaskState::TaskUnreachable, TaskState::TaskGone] {
+            let mut f = framework(1);
+            let mut calls = Recorded::default();
+            let (_, w) = place(&mut f, &mut calls, "a1").await;
+            f.handle(&mut calls, update(&w, "a1", lost, None)).await.unwrap();
+            assert_eq!(calls.names(), ["ACKNOWLEDGE", "SHUTDOWN", "REVIVE"], "{lost:?}");
+            assert!(f.last_failure().unwrap().contains(lost.as_str_name()), "{:?}", f.last_failure());
+            // A late update of the old task changes nothing; the new offer places anew.
+            f.handle(&mut calls, update(&w, "a1", TaskState::TaskRunning, Some("http://x:1"))).await.unwrap();
+            assert_eq!(calls.names(), ["ACKNOWLEDGE"]);
+            let (_, w2) = place(&mut f, &mut calls, "a2").await;
+            assert_ne!(w, w2);
+            serve(&mut f, &mut calls, "a2", &w2, 31000).await;
+            assert_eq!(f.start_run_if_placed().unwrap(), ["http://a2.example:31000"]);
+        }
+        // A FAILURE event (the executor exited) does the same.
+        let mut f = framework(1);
+        let mut calls = Recorded::default();
+        let (_, w) = place(&mut f, &mut calls, "a1").await;
+        let executor_id = f.slots().next().unwrap().executor_id.clone();
+        let failure = event::Failure {
+            agent_id: Some(AgentId { value: "a1".into() }),
+            executor_id: Some(ExecutorId { value: executor_id }),
+            status: Some(9),
+        };
+        let e = Event { r#type: Some(event::Type::Failure as i32), failure: Some(failure), ..Default::default() };
+        f.handle(&mut calls, e).await.unwrap();
+        assert_eq!(calls.names(), ["SHUTDOWN", "REVIVE"]);
+        assert!(f.last_failure().unwrap().contains("exited with status 9"));
+        assert_eq!(f.slots().count(), 0, "{w} is gone");
+    }
+
+    #[tokio::test]
+    async fn a_worker_lost_during_the_run_ends_it_naming_shard_executor_and_agent() {
+        for (lost, agent_gone) in
+            [(TaskState::TaskUnreachable, false), (TaskState::TaskGone, false), (TaskState::TaskFailed, true)]
+        {
+            let mut f = framework(2);
+            let mut calls = Recorded::default();
+            let (_, w0) = place(&mut f, &mut calls, "a1").await;
+            let (_, w1) = place(&mut f, &mut calls, "a2").await;
+            serve(&mut f, &mut calls, "a1", &w0, 31000).await;
+            serve(&mut f, &mut calls, "a2", &w1, 31000).await;
+            f.start_run_if_placed().unwrap();
+            calls.0.clear();
+            if agent_gone {
+                let failure =
+                    event::Failure { agent_id: Some(AgentId { value: "a2".into() }), executor_id: None, status: None };
+                let e =
+                    Event { r#type: Some(event::Type::Failure as i32), failure: Some(failure), ..Default::default() };
+                f.handle(&mut calls, e).await.unwrap();
+            } else {
+                f.handle(&mut calls, update(&w1, "a2", lost, None)).await.unwrap();
+            }
+            let loss = f.take_loss().unwrap();
+            assert_eq!(loss.shard, 1);
+            let described = f.describe(1);
+            assert!(
+                described.contains("agent a2 (a2.example)") && described.contains("executor exelixi-r1-1-"),
+                "{described}"
+            );
+            assert!(!calls.names().contains(&"REVIVE"), "no replacement during the run (yet)");
+            // Duplicates report nothing more.
+            f.handle(&mut calls, update(&w1, "a2", TaskState::TaskLost, None)).await.unwrap();
+            assert_eq!(f.take_loss(), None);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_rescinded_offer_and_out_of_order_updates_are_harmless() {
+        let mut f = framework(1);
+        let mut calls = Recorded::default();
+        let rescind = event::Rescind { offer_id: OfferId { value: "gone".into() } };
+        let e = Event { r#type: Some(event::Type::Rescind as i32), rescind: Some(rescind), ..Default::default() };
+        f.handle(&mut calls, e).await.unwrap();
+        assert!(calls.0.is_empty());
+        let (d, w) = place(&mut f, &mut calls, "a1").await;
+        // RUNNING arrives, then a stale STARTING, then RUNNING again (a reconciliation
+        // answer, without data): the endpoint stands.
+        serve(&mut f, &mut calls, "a1", &w, 31000).await;
+        f.handle(&mut calls, update(&w, "a1", TaskState::TaskStarting, None)).await.unwrap();
+        f.handle(&mut calls, update(&w, "a1", TaskState::TaskRunning, None)).await.unwrap();
+        f.handle(&mut calls, update(&d, "a1", TaskState::TaskFinished, None)).await.unwrap();
+        f.handle(&mut calls, update(&d, "a1", TaskState::TaskFinished, None)).await.unwrap();
+        assert_eq!(calls.names(), ["ACKNOWLEDGE"; 4]);
+        assert_eq!(f.start_run_if_placed().unwrap(), ["http://a1.example:31000"]);
+        // An update of a task that is not ours is acknowledged and ignored.
+        f.handle(&mut calls, update("someone-else", "a1", TaskState::TaskFailed, None)).await.unwrap();
+        assert_eq!((calls.names(), f.take_loss()), (vec!["ACKNOWLEDGE"], None));
+        // A RUNNING worker that names no endpoint cannot be used: lost.
+        let mut f = framework(1);
+        let (_, w) = place(&mut f, &mut calls, "a1").await;
+        f.handle(&mut calls, update(&w, "a1", TaskState::TaskRunning, Some("garbage"))).await.unwrap();
+        assert_eq!(calls.names(), ["ACKNOWLEDGE", "SHUTDOWN", "REVIVE"]);
     }
 }

@@ -177,7 +177,12 @@ impl EventLoop {
         let result = self.serve().await;
         if let Err(e) = &result {
             // Whoever waits learns why: the placement, or a phase of the run.
-            self.placed.send_if_modified(|p| p.is_none() && { *p = Some(Err(e.clone())); true });
+            self.placed.send_if_modified(|p| {
+                p.is_none() && {
+                    *p = Some(Err(e.clone()));
+                    true
+                }
+            });
             if self.framework.phase() == Phase::Running {
                 self.losses.send_if_modified(|l| {
                     l.is_none() && {
@@ -264,7 +269,12 @@ impl EventLoop {
             self.placed.send_replace(Some(Ok(endpoints)));
         }
         if let Some(loss) = self.framework.take_loss() {
-            self.losses.send_if_modified(|l| l.is_none() && { *l = Some(loss); true });
+            self.losses.send_if_modified(|l| {
+                l.is_none() && {
+                    *l = Some(loss);
+                    true
+                }
+            });
         }
     }
 
