@@ -1,36 +1,12 @@
 //! `exelixi run --workers N`: real worker processes over real gRPC on loopback.
 
+mod support;
+
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn exelixi(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_exelixi")).args(args).output().expect("exelixi runs")
-}
-
-/// Processes whose parent is `pid` (from /proc).
-fn children_of(pid: u32) -> Vec<u32> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(child) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat")) else { continue };
-        // Fields after the command name, which is in parentheses and may hold spaces.
-        let rest = &stat[stat.rfind(')').unwrap() + 2..];
-        let ppid: u32 = rest.split(' ').nth(1).unwrap().parse().unwrap();
-        if ppid == pid {
-            found.push(child);
-        }
-    }
-    found
-}
-
-fn alive(pid: u32) -> bool {
-    std::path::Path::new(&format!("/proc/{pid}")).exists()
-}
-
-fn signal(pid: u32, sig: &str) {
-    assert!(Command::new("kill").args([sig, &pid.to_string()]).status().unwrap().success());
-}
+use support::{alive, children_of, exelixi, signal, stderr_of, wait_with_deadline};
 
 /// Starts a long run over `workers` workers and waits until it has printed a generation.
 fn start_long_run(workers: &str) -> (Child, Vec<u32>) {
@@ -55,23 +31,6 @@ fn start_long_run_with(workers: &str, flags: &[&str]) -> (Child, Vec<u32>) {
     std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
     let workers = children_of(child.id());
     (child, workers)
-}
-
-fn wait_with_deadline(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        assert!(Instant::now() < deadline, "the framework did not exit within {limit:?}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn stderr_of(child: &mut Child) -> String {
-    let mut s = String::new();
-    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut s).unwrap();
-    s
 }
 
 #[test]

@@ -1,0 +1,363 @@
+//! `exelixi mesos` on the real Mesos 1.11 master that `tools/test` starts (MESOS_MASTER,
+//! 3 agents; MESOS_AUTH_MASTER, 1 agent, HTTP authentication): real executors started by
+//! real agents, real worker processes, the master's own `/master/state` as the witness.
+//! A missing master fails these tests: they are never skipped.
+
+mod support;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::{exelixi, processes, signal, stderr_of, wait_with_deadline};
+
+/// One run at a time on the shared master: each needs agents of its own.
+static MASTER: Mutex<()> = Mutex::new(());
+
+fn lock() -> std::sync::MutexGuard<'static, ()> {
+    MASTER.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn var(name: &str) -> String {
+    std::env::var(name)
+        .unwrap_or_else(|_| panic!("{name} is not set: run the tests with tools/test, which starts a real local Mesos"))
+}
+
+fn master() -> String {
+    var("MESOS_MASTER")
+}
+
+/// A plain HTTP/1.0 GET on the master's port, as JSON.
+fn get_json(host_port: &str, path: &str) -> Value {
+    let mut stream = std::net::TcpStream::connect(host_port).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {host_port}\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default();
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{path}: {e}: {}", &body[..body.len().min(300)]))
+}
+
+/// The framework the run named on stderr ("mesos: framework ID on master …").
+fn framework_id(stderr: &str) -> String {
+    stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("mesos: framework ")?.split(' ').next())
+        .unwrap_or_else(|| panic!("no framework id in {stderr}"))
+        .to_string()
+}
+
+/// The framework in the master's state, active or completed.
+fn framework(master: &str, id: &str) -> Value {
+    let state = get_json(master, "/master/state");
+    let all = state["frameworks"].as_array().unwrap().iter().chain(state["completed_frameworks"].as_array().unwrap());
+    all.clone().find(|f| f["id"] == id).cloned().unwrap_or_else(|| panic!("framework {id} not in /master/state"))
+}
+
+fn tasks(f: &Value) -> Vec<Value> {
+    f["tasks"].as_array().unwrap().iter().chain(f["completed_tasks"].as_array().unwrap()).cloned().collect()
+}
+
+/// Whether no executor or worker of ours runs, waiting up to `within` (an executor told to
+/// shut down has the agent's grace period to end).
+fn none_left(within: Duration) -> bool {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if processes("executor").is_empty() && processes("worker").is_empty() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+fn assert_none_left() {
+    assert!(
+        none_left(Duration::from_secs(20)),
+        "left running: executors {:?}, workers {:?}",
+        processes("executor"),
+        processes("worker")
+    );
+}
+
+#[test]
+fn mesos_prints_what_run_workers_prints_through_executors_on_distinct_agents_and_leaves_nothing() {
+    let _serial = lock();
+    let master = master();
+    for workers in ["2", "3"] {
+        let mesos =
+            exelixi(&["mesos", "--master", &master, "--workers", workers, "--cpu", "1", "--mem", "256", "--seed", "7"]);
+        let stderr = String::from_utf8_lossy(&mesos.stderr).to_string();
+        assert!(mesos.status.success(), "{stderr}");
+        let local = exelixi(&["run", "--workers", workers, "--seed", "7"]);
+        assert!(local.status.success());
+        assert!(!mesos.stdout.is_empty());
+        assert_eq!(
+            String::from_utf8_lossy(&mesos.stdout),
+            String::from_utf8_lossy(&local.stdout),
+            "--workers {workers}"
+        );
+
+        let f = framework(&master, &framework_id(&stderr));
+        assert_eq!(f["active"], false, "the framework is torn down");
+        let tasks = tasks(&f);
+        let agents = |kind: &str| {
+            let mut a: Vec<String> = tasks
+                .iter()
+                .filter(|t| t["name"].as_str().unwrap().contains(kind))
+                .map(|t| t["slave_id"].as_str().unwrap().to_string())
+                .collect();
+            a.sort();
+            a
+        };
+        let n: usize = workers.parse().unwrap();
+        let (mut distinct, workers_on) = (agents("worker"), agents("worker"));
+        distinct.dedup();
+        assert_eq!(
+            (workers_on.len(), distinct.len()),
+            (n, n),
+            "one executor on each of {n} distinct agents: {tasks:?}"
+        );
+        assert_eq!(agents("discovery"), workers_on, "a discovery task beside each worker");
+        assert!(
+            tasks
+                .iter()
+                .filter(|t| t["name"].as_str().unwrap().contains("discovery"))
+                .all(|t| t["state"] == "TASK_FINISHED")
+        );
+        // Each discovery task's telemetry arrived, with the original's field names.
+        let telemetry: Vec<Value> = stderr
+            .lines()
+            .filter_map(|l| l.split_once(": telemetry ").map(|(_, j)| serde_json::from_str(j).unwrap()))
+            .collect();
+        assert_eq!(telemetry.len(), n, "{stderr}");
+        for t in telemetry {
+            for field in ["ip_addr", "mem_free", "cpu_num", "cpu_times", "disk_usage", "disk_io", "network_io"] {
+                assert!(t.get(field).is_some(), "{field} missing from {t}");
+            }
+            assert!(t["cpu_num"].as_u64().unwrap() >= 1 && t["network_io"]["bytes_recv"].is_u64(), "{t}");
+        }
+        assert_none_left();
+    }
+}
+
+#[test]
+fn more_workers_than_agents_end_with_a_clear_error_after_the_placement_timeout() {
+    let _serial = lock();
+    let started = Instant::now();
+    let out = exelixi(&["mesos", "--master", &master(), "--workers", "4", "--placement-timeout", "5", "--seed", "7"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("3 of 4 workers serving after the placement timeout (5 s)"), "{stderr}");
+    assert!(started.elapsed() < Duration::from_secs(60));
+    assert!(out.stdout.is_empty());
+    let f = framework(&master(), &framework_id(&stderr));
+    assert_eq!(f["active"], false);
+    assert_none_left();
+}
+
+#[test]
+fn an_authenticated_master_takes_the_credentials_from_the_environment_and_refuses_a_wrong_secret() {
+    let _serial = lock();
+    let auth_master = var("MESOS_AUTH_MASTER");
+    let run = |secret: &str| {
+        Command::new(env!("CARGO_BIN_EXE_exelixi"))
+            .args(["mesos", "--master", &auth_master, "--workers", "1", "--seed", "7", "--placement-timeout", "60"])
+            .env("MESOS_AUTHENTICATE", "1")
+            .env("DEFAULT_PRINCIPAL", var("MESOS_AUTH_PRINCIPAL"))
+            .env("DEFAULT_SECRET", secret)
+            .output()
+            .unwrap()
+    };
+    let frameworks = || {
+        let state = get_json(&auth_master, "/master/state");
+        state["frameworks"].as_array().unwrap().len() + state["completed_frameworks"].as_array().unwrap().len()
+    };
+    let before = frameworks();
+    let good = run(&var("MESOS_AUTH_SECRET"));
+    assert!(good.status.success(), "{}", String::from_utf8_lossy(&good.stderr));
+    assert_eq!(good.stdout, exelixi(&["run", "--workers", "1", "--seed", "7"]).stdout);
+    let bad = run("not-the-secret");
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert_eq!(bad.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("refused the credentials of principal"), "{stderr}");
+    assert_eq!(frameworks(), before + 1, "only the good run registered a framework");
+    // Without credentials at all: the same refusal.
+    let none = exelixi(&["mesos", "--master", &auth_master, "--workers", "1"]);
+    assert!(
+        String::from_utf8_lossy(&none.stderr).contains("without credentials"),
+        "{}",
+        String::from_utf8_lossy(&none.stderr)
+    );
+    assert_none_left();
+}
+
+/// A run that lasts (a target it cannot reach), started and read until its first line.
+fn start_long_mesos_run(workers: &str, flags: &[&str]) -> Child {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_exelixi"))
+        .args(["mesos", "--master", &master(), "--workers", workers, "--problem", "rastrigin", "--size", "30"])
+        .args(flags)
+        .args(["--max-indiv", "1000000000", "--target", "1", "--seed", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    assert!(first.starts_with("gen\t0\t"), "{first:?}");
+    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+    child
+}
+
+#[test]
+fn an_executor_killed_during_the_run_ends_it_within_seconds_naming_shard_and_agent() {
+    let _serial = lock();
+    let mut run = start_long_mesos_run("2", &[]);
+    let executors = processes("executor");
+    assert_eq!(executors.len(), 2, "{executors:?}");
+    let killed_at = Instant::now();
+    signal(executors[1], "-KILL");
+    let status = wait_with_deadline(&mut run, Duration::from_secs(60));
+    let took = killed_at.elapsed();
+    let stderr = stderr_of(&mut run);
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(took < Duration::from_secs(30), "{took:?}");
+    let line = stderr.lines().find(|l| l.contains("lost the worker of shard")).unwrap_or_else(|| panic!("{stderr}"));
+    assert!(line.contains("on agent ") && line.contains("executor exelixi-"), "{line}");
+    assert_none_left();
+}
+
+#[test]
+fn ctrl_c_tears_the_framework_down_and_exits_130() {
+    let _serial = lock();
+    let mut run = start_long_mesos_run("2", &[]);
+    signal(run.id(), "-INT");
+    let status = wait_with_deadline(&mut run, Duration::from_secs(60));
+    let stderr = stderr_of(&mut run);
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert_eq!(framework(&master(), &framework_id(&stderr))["active"], false, "torn down");
+    assert_none_left();
+}
+
+#[test]
+fn a_killed_framework_leaves_nothing_once_its_failover_timeout_has_passed() {
+    let _serial = lock();
+    let mut run = start_long_mesos_run("2", &["--failover-timeout", "3"]);
+    assert_eq!(processes("worker").len(), 2);
+    signal(run.id(), "-KILL");
+    run.wait().unwrap();
+    // The master keeps the executors for the failover timeout (3 s), then kills them.
+    assert!(
+        none_left(Duration::from_secs(60)),
+        "executors {:?}, workers {:?}",
+        processes("executor"),
+        processes("worker")
+    );
+}
+
+#[test]
+fn an_executor_killed_before_its_worker_starts_is_replaced_from_a_new_offer() {
+    let _serial = lock();
+    let mut run = Command::new(env!("CARGO_BIN_EXE_exelixi"))
+        .args(["mesos", "--master", &master(), "--workers", "2", "--seed", "7"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The first executor to appear is killed at once: its worker waits for the token,
+    // which the scheduler sends on a one-second tick.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let victim = loop {
+        if let Some(&pid) = processes("executor").first() {
+            break pid;
+        }
+        assert!(Instant::now() < deadline, "no executor started");
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    let had_worker = !processes("worker").is_empty();
+    signal(victim, "-KILL");
+    let status = wait_with_deadline(&mut run, Duration::from_secs(120));
+    let stderr = stderr_of(&mut run);
+    let mut stdout = String::new();
+    run.stdout.take().unwrap().read_to_string(&mut stdout).unwrap();
+    assert!(!had_worker, "the worker had started already: the test raced");
+    assert!(status.success(), "{stderr}");
+    assert_eq!(stdout.as_bytes(), exelixi(&["run", "--workers", "2", "--seed", "7"]).stdout);
+    let f = framework(&master(), &framework_id(&stderr));
+    let workers = tasks(&f).into_iter().filter(|t| t["name"].as_str().unwrap().contains("worker")).count();
+    assert_eq!(workers, 3, "two workers, one of them placed twice");
+    assert_none_left();
+}
+
+/// Every file under `dir`, recursively (symbolic links not followed).
+fn files_under(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for e in entries.flatten() {
+        let Ok(kind) = e.file_type() else { continue };
+        if kind.is_dir() {
+            files_under(&e.path(), out);
+        } else if kind.is_file() {
+            out.push(e.path());
+        }
+    }
+}
+
+#[test]
+fn the_runs_secret_appears_in_no_state_id_label_environment_or_sandbox_file() {
+    let _serial = lock();
+    let master = master();
+    let mut run = start_long_mesos_run("2", &[]);
+    // The token as the workers hold it (their environment is theirs, not Mesos'); the
+    // executors got it in a MESSAGE.
+    let worker = processes("worker")[0];
+    let environ = std::fs::read(format!("/proc/{worker}/environ")).unwrap();
+    let token = environ
+        .split(|b| *b == 0)
+        .find_map(|v| v.strip_prefix(b"EXELIXI_TOKEN="))
+        .map(|t| String::from_utf8(t.to_vec()).unwrap())
+        .expect("the worker's token");
+    assert!(token.len() >= 32, "{token}");
+    // Looked at while the run lasts (tasks and executors are live) and after it.
+    let port = master.rsplit_once(':').unwrap().1.to_string();
+    let mut seen = vec![("/master/state".to_string(), get_json(&master, "/master/state").to_string())];
+    for agent in 1..=3 {
+        let path = format!("/slave({agent})/state");
+        seen.push((path.clone(), get_json(&master, &path).to_string()));
+    }
+    signal(run.id(), "-INT");
+    assert_eq!(wait_with_deadline(&mut run, Duration::from_secs(60)).code(), Some(130));
+    let stderr = stderr_of(&mut run);
+    seen.push(("/master/state (after)".into(), get_json(&master, "/master/state").to_string()));
+    seen.push(("the framework's stderr".into(), stderr.clone()));
+    let id = framework_id(&stderr);
+    let name = framework(&master, &id)["name"].as_str().unwrap().to_string();
+    let run_id = name.trim_start_matches("Exelixi ");
+    assert!(!run_id.is_empty() && !token.contains(run_id), "the run id {run_id:?} is not part of the token");
+    // Every file of the run's sandboxes (stdout, stderr of executors and workers), which the
+    // agents serve over /files.
+    let home = std::env::var("MESOS_LOCAL_HOME")
+        .unwrap_or_else(|_| format!("{}/.cache/mesos-local", std::env::var("HOME").unwrap()));
+    let env = std::fs::read_to_string(format!("{home}/clusters/{port}/env")).unwrap();
+    let work = env.lines().find_map(|l| l.strip_prefix("MESOS_LOCAL_WORK_DIR=")).unwrap().trim_matches('"').to_string();
+    let mut files = Vec::new();
+    files_under(std::path::Path::new(&work), &mut files);
+    let ours: Vec<_> = files.into_iter().filter(|f| f.to_string_lossy().contains(&id)).collect();
+    assert!(ours.iter().any(|f| f.ends_with("stderr")), "the sandboxes of {id} under {work}");
+    // tools/mesos-local's agents leave the sandbox's stdout and stderr files empty and send
+    // the executors' output to the cluster's log: read that too.
+    let log = env.lines().find_map(|l| l.strip_prefix("MESOS_LOCAL_LOG=")).unwrap().trim_matches('"').to_string();
+    for f in ours.iter().chain([&std::path::PathBuf::from(log)]) {
+        seen.push((
+            f.display().to_string(),
+            String::from_utf8_lossy(&std::fs::read(f).unwrap_or_default()).into_owned(),
+        ));
+    }
+    for (where_, text) in &seen {
+        assert!(!text.contains(&token), "the token is in {where_}");
+    }
+    assert!(seen.len() > 6);
+    assert_none_left();
+}
