@@ -361,3 +361,45 @@ fn the_runs_secret_appears_in_no_state_id_label_environment_or_sandbox_file() {
     assert!(seen.len() > 6);
     assert_none_left();
 }
+
+/// The value of `name` in the environment of `pid`.
+fn environment_of(pid: u32, name: &str) -> Option<String> {
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+    let prefix = format!("{name}=");
+    environ
+        .split(|b| *b == 0)
+        .find_map(|v| v.strip_prefix(prefix.as_bytes()))
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+}
+
+#[test]
+fn the_event_loop_handles_the_masters_events_while_a_generation_outlasts_the_heartbeat() {
+    let _serial = lock();
+    let mut run = start_long_mesos_run("2", &["--phase-timeout", "600"]);
+    let executors = processes("executor");
+    assert_eq!(executors.len(), 2);
+    let (victim, other) = (executors[0], executors[1]);
+    let stalled = support::children_of(other)[0];
+    // One worker stopped: the generation under way waits on it, far beyond the master's
+    // 15 s heartbeat interval.
+    signal(stalled, "-STOP");
+    std::thread::sleep(Duration::from_secs(20));
+    assert!(run.try_wait().unwrap().is_none(), "the run waits on the stopped worker");
+    // The other executor is killed. The GA thread is stuck in the phase (the barrier waits
+    // for the stopped worker, 600 s); only the event loop, reading the master's update and
+    // acknowledging it, can end the run now.
+    let lost_shard = environment_of(victim, "MESOS_EXECUTOR_ID").unwrap().split('-').nth(2).unwrap().to_string();
+    let killed_at = Instant::now();
+    signal(victim, "-KILL");
+    let status = wait_with_deadline(&mut run, Duration::from_secs(120));
+    let took = killed_at.elapsed();
+    // (It may be gone already: the executors were shut down.)
+    let _ = Command::new("kill").args(["-CONT", &stalled.to_string()]).status();
+    let stderr = stderr_of(&mut run);
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(took < Duration::from_secs(30), "{took:?}: {stderr}");
+    assert!(stderr.contains(&format!("lost the worker of shard {lost_shard} (executor exelixi-")), "{stderr}");
+    let f = framework(&master(), &framework_id(&stderr));
+    assert!(f.get("reregistered_time").is_none(), "the subscription was renewed: {f}");
+    assert_none_left();
+}

@@ -21,6 +21,11 @@ use tokio::runtime::Handle;
 use tokio::sync::{mpsc, watch};
 use uow::{Loss, Workers};
 
+/// Heartbeat intervals (15 s each) without any event after which the subscription is
+/// considered lost and renewed: short enough that an event loop held up by anything is
+/// noticed (and seen re-subscribing), long enough for a loaded machine.
+pub const MISSED_HEARTBEATS: u32 = 3;
+
 /// How the framework meets Mesos.
 #[derive(Clone, Debug)]
 pub struct MesosSettings {
@@ -107,6 +112,7 @@ impl Workers for MesosWorkers {
         let framework = Framework::new(config, token.to_string());
         let mut session_config = SessionConfig::new(self.settings.master.clone(), framework_info(&self.settings));
         session_config.credential.clone_from(&self.settings.credential);
+        session_config.missed_heartbeats = MISSED_HEARTBEATS;
         let session = Session::new(session_config).map_err(|e| e.to_string())?;
         let (placed_tx, mut placed) = watch::channel(None);
         let event_loop = EventLoop {
