@@ -227,6 +227,9 @@ where
     if let Some(id) = workers.framework_id() {
         eprintln!("mesos: framework {id} on master {}", m.master);
     }
+    if let Some(took) = workers.placement_time() {
+        eprintln!("mesos: {n} workers serving {:.3} s after the start of placement", took.as_secs_f64());
+    }
     for slot in workers.slots() {
         let telemetry = slot.telemetry.as_deref().unwrap_or("null");
         eprintln!("mesos: shard {} on agent {} ({}): telemetry {telemetry}", slot.shard, slot.agent_id, slot.hostname);

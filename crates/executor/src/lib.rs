@@ -325,6 +325,9 @@ mod tests {
     use mesos_client::v1::{AgentInfo, ExecutorInfo, FrameworkInfo, value};
     use std::collections::VecDeque;
 
+    /// What the in-memory agent does after an update: scripts the events that follow.
+    type Script = Box<dyn FnMut(&TaskStatus, &mut VecDeque<Event>) + Send>;
+
     /// An in-memory agent: hands out the scripted events, acknowledges every update at
     /// once, and ends the stream when the script is done.
     #[derive(Default)]
@@ -332,7 +335,7 @@ mod tests {
         script: VecDeque<Event>,
         updates: Vec<TaskStatus>,
         /// Called after each update, to script what follows.
-        after_update: Option<Box<dyn FnMut(&TaskStatus, &mut VecDeque<Event>) + Send>>,
+        after_update: Option<Script>,
         next_uuid: u8,
     }
 

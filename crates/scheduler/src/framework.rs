@@ -270,11 +270,10 @@ impl Framework {
             self.declined += decline.len() as u64;
             calls.decline(decline, self.config.refuse_seconds).await?;
         }
-        if self.phase != Phase::Placing || self.slots.iter().all(Option::is_some) {
-            if !self.suppressed {
-                calls.suppress().await?;
-                self.suppressed = true;
-            }
+        let placed = self.phase != Phase::Placing || self.slots.iter().all(Option::is_some);
+        if placed && !self.suppressed {
+            calls.suppress().await?;
+            self.suppressed = true;
         }
         Ok(())
     }
@@ -388,6 +387,13 @@ impl Framework {
                 }
             }
             return Ok(());
+        }
+        if status.state == TaskState::TaskStarting as i32 && self.phase == Phase::Placing && slot.endpoint.is_none() {
+            // The executor reports from its subscription: a MESSAGE reaches it now (the
+            // tick re-sends it, should this one be lost).
+            let (agent, executor) =
+                (AgentId { value: slot.agent_id.clone() }, ExecutorId { value: slot.executor_id.clone() });
+            return calls.message(agent, executor, protocol::token_message(&self.token)).await;
         }
         if is_terminal(status.state) || status.state == TaskState::TaskUnreachable as i32 {
             let why = format!("worker task {task} is {described}");
@@ -577,7 +583,7 @@ mod tests {
             .flat_map(|d| d.offer_ids.iter().map(|o| o.value.clone()))
             .collect();
         assert_eq!(declined, ["small-cpu", "small-mem", "few-ports", "same-agent"]);
-        let filter = calls.0.iter().find_map(|(_, c)| c.decline.as_ref()).unwrap().filters.clone().unwrap();
+        let filter = calls.0.iter().find_map(|(_, c)| c.decline.as_ref()).unwrap().filters.unwrap();
         assert_eq!(filter.refuse_seconds, Some(30.0));
         assert!(f.last_failure().unwrap().contains("declined"), "{:?}", f.last_failure());
         assert!(!calls.names().contains(&"SUPPRESS"), "one worker is still to place");
@@ -598,6 +604,9 @@ mod tests {
         assert_eq!(messages.len(), 2, "the token goes to each executor until its worker serves");
         assert_eq!(messages[0].message.as_ref().unwrap().data, protocol::token_message("0123456789abcdef-token"));
         calls.0.clear();
+        // The executor's STARTING says it is subscribed: the token goes at once.
+        f.handle(&mut calls, update(&w1, "a2", TaskState::TaskStarting, None)).await.unwrap();
+        assert_eq!(calls.names(), ["ACKNOWLEDGE", "MESSAGE"]);
         assert_eq!(f.start_run_if_placed(), None);
         serve(&mut f, &mut calls, "a2", &w1, 31001).await;
         f.handle(&mut calls, update(&d1, "a2", TaskState::TaskFinished, Some("{\"cpu_num\":4}"))).await.unwrap();

@@ -63,6 +63,7 @@ pub struct MesosWorkers {
     receiver: Option<mpsc::UnboundedReceiver<Command>>,
     losses: (watch::Sender<Option<Loss>>, watch::Receiver<Option<Loss>>),
     task: Option<tokio::task::JoinHandle<Result<(), String>>>,
+    placement: Option<Duration>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -80,12 +81,18 @@ impl MesosWorkers {
             receiver: Some(receiver),
             losses: watch::channel(None),
             task: None,
+            placement: None,
         }
     }
 
     /// The placed executors (with their telemetry), by shard.
     pub fn slots(&self) -> Vec<Slot> {
         lock(&self.shared).slots.clone()
+    }
+
+    /// How long placing took: from [`Workers::start`] until every worker served.
+    pub fn placement_time(&self) -> Option<Duration> {
+        self.placement
     }
 
     /// The framework id, once subscribed.
@@ -124,13 +131,16 @@ impl Workers for MesosWorkers {
             shared: self.shared.clone(),
             settings: self.settings.clone(),
         };
+        let started = Instant::now();
         self.task = Some(runtime.spawn(event_loop.run()));
-        runtime.block_on(async {
+        let endpoints = runtime.block_on(async {
             match placed.wait_for(Option::is_some).await {
                 Ok(result) => result.clone().unwrap_or_else(|| Err("no placement".into())),
                 Err(_) => Err("the framework's event loop ended".into()),
             }
-        })
+        })?;
+        self.placement = Some(started.elapsed());
+        Ok(endpoints)
     }
 
     fn describe(&self, shard: u32) -> String {
