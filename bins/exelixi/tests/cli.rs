@@ -173,3 +173,40 @@ fn every_builtin_problem_runs() {
         assert!(stdout(&o).lines().any(|l| l.starts_with("indiv\t")), "{problem}");
     }
 }
+
+#[test]
+fn bad_mesos_flags_get_one_clear_line_and_exit_code_2_before_any_connection() {
+    // Port 1 of loopback: nothing listens, so reaching the check that needs a master
+    // would show as a different error.
+    let m = ["mesos", "--master", "127.0.0.1:1"];
+    let cases: &[(&[&str], &str)] = &[
+        (&[], "exelixi mesos needs --workers N"),
+        (&["--workers", "2", "--cpu", "0"], "invalid cpu: 0"),
+        (&["--workers", "2", "--cpu", "x"], "expected a number of CPUs"),
+        (&["--workers", "2", "--mem", "8"], "invalid mem: 8"),
+        (&["--workers", "2", "--executor", "relative/exelixi"], "expected an absolute path"),
+        (&["--workers", "2", "--placement-timeout", "0"], "invalid placement-timeout: 0"),
+        (&["--workers", "2", "--problem", "nope"], "unknown problem"),
+        (&["--workers", "0"], "invalid workers: 0"),
+    ];
+    for (extra, needle) in cases {
+        let args: Vec<&str> = m.iter().chain(extra.iter()).copied().collect();
+        assert_usage_error(&args, needle);
+    }
+    let o = exelixi(&["mesos", "--master", "not-a-master", "--workers", "1"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("invalid Mesos master \"not-a-master\""), "{err}");
+    let o = exelixi(&["nodes", "--master", "127.0.0.1:1"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.starts_with("error: cannot reach the Mesos master at 127.0.0.1:1"), "{err}");
+}
+
+#[test]
+fn the_executor_started_by_hand_says_it_needs_an_agent() {
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_exelixi")).arg("executor").env_clear().output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("MESOS_FRAMEWORK_ID is not set: this program must be started by a Mesos agent"), "{err}");
+}

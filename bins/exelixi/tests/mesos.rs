@@ -403,3 +403,16 @@ fn the_event_loop_handles_the_masters_events_while_a_generation_outlasts_the_hea
     assert!(f.get("reregistered_time").is_none(), "the subscription was renewed: {f}");
     assert_none_left();
 }
+
+#[test]
+fn nodes_lists_the_agents_and_their_resources() {
+    let out = exelixi(&["nodes", "--master", &master()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "agent\thostname\tactive\tused_cpus\tused_mem\tresources");
+    assert_eq!(lines.len(), 4, "three agents: {text}");
+    for l in &lines[1..] {
+        assert!(l.contains("\t127.0.0.1\ttrue\t") && l.contains("cpus:2") && l.contains("ports:[31000-31999]"), "{l}");
+    }
+}
