@@ -5,7 +5,7 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -196,20 +196,12 @@ fn an_authenticated_master_takes_the_credentials_from_the_environment_and_refuse
 
 /// A run that lasts (a target it cannot reach), started and read until its first line.
 fn start_long_mesos_run(workers: &str, flags: &[&str]) -> Child {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_exelixi"))
-        .args(["mesos", "--master", &master(), "--workers", workers, "--problem", "rastrigin", "--size", "30"])
-        .args(flags)
-        .args(["--max-indiv", "1000000000", "--target", "1", "--seed", "1"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    stdout.read_line(&mut first).unwrap();
-    assert!(first.starts_with("gen\t0\t"), "{first:?}");
-    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
-    child
+    support::spawn_past_first_line(
+        Command::new(env!("CARGO_BIN_EXE_exelixi"))
+            .args(["mesos", "--master", &master(), "--workers", workers, "--problem", "rastrigin", "--size", "30"])
+            .args(flags)
+            .args(["--max-indiv", "1000000000", "--target", "1", "--seed", "1"]),
+    )
 }
 
 #[test]

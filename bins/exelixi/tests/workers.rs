@@ -15,20 +15,12 @@ fn start_long_run(workers: &str) -> (Child, Vec<u32>) {
 
 /// [`start_long_run`] with more flags.
 fn start_long_run_with(workers: &str, flags: &[&str]) -> (Child, Vec<u32>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_exelixi"))
-        .args(["run", "--workers", workers, "--problem", "rastrigin", "--size", "30"])
-        .args(flags)
-        .args(["--max-indiv", "1000000000", "--target", "1", "--threads", "1", "--seed", "1"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    stdout.read_line(&mut first).unwrap();
-    assert!(first.starts_with("gen\t0\t"), "{first:?}");
-    // Keep reading, as a terminal would: a closed pipe is a different story (tested below).
-    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+    let child = support::spawn_past_first_line(
+        Command::new(env!("CARGO_BIN_EXE_exelixi"))
+            .args(["run", "--workers", workers, "--problem", "rastrigin", "--size", "30"])
+            .args(flags)
+            .args(["--max-indiv", "1000000000", "--target", "1", "--threads", "1", "--seed", "1"]),
+    );
     let workers = children_of(child.id());
     (child, workers)
 }

@@ -71,3 +71,17 @@ pub fn processes(role: &str) -> Vec<u32> {
     }
     found
 }
+
+/// Starts `command` with piped stdout and stderr, reads its first line (a run's `gen 0`)
+/// and keeps reading the rest in the background, as a terminal would.
+pub fn spawn_past_first_line(command: &mut Command) -> Child {
+    use std::io::{BufRead, BufReader};
+    let mut child = command.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    assert!(first.starts_with("gen\t0\t"), "{first:?}");
+    // A closed pipe would be a different story (tested on its own).
+    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+    child
+}
