@@ -6,13 +6,13 @@
 //! near-free fitness (OneMax-100); and the wire bytes per individual.
 
 use std::process::Command;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use exelixi_benches::SlowRastrigin;
 use ga_core::problems::OneMax;
 use ga_core::{Candidate, Engine, Origin, Params, Problem, Rng, Selection, key_of};
 use uow::ga::{GaConfig, GaJob};
-use uow::{RemoteCluster, UnitOfWork as _};
+use uow::{Cluster, LocalProcesses, RunOptions, UnitOfWork, UowError};
 
 const REPEATS: usize = 5;
 const CORES: usize = 2;
@@ -36,11 +36,6 @@ where
     P: Problem,
     P::Genome: serde::Serialize + serde::de::DeserializeOwned,
 {
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
-    let token = worker_service::generate_token().unwrap();
-    let fleet =
-        worker_service::Fleet::start(workers as u32, &token, |_| Command::new(env!("CARGO_BIN_EXE_bench-worker")))
-            .expect("bench workers start");
     let config = GaConfig {
         problem: name.into(),
         size: None,
@@ -49,15 +44,37 @@ where
         threads: (CORES / workers).max(1),
     };
     let mut observer = |_: &ga_core::GenerationStats| {};
-    let mut job = GaJob::new(problem, config, &mut observer);
-    let mut cluster = runtime
-        .block_on(RemoteCluster::configure(runtime.handle().clone(), &job, &fleet.endpoints(), &token, "bench"))
-        .unwrap();
-    let start = Instant::now();
-    let outcome = job.orchestrate(&mut cluster).unwrap();
-    let secs = start.elapsed().as_secs_f64();
-    runtime.block_on(cluster.stop()).unwrap();
-    (outcome.evaluations, secs, outcome.last.generation + 1)
+    // Through the same path as `exelixi run --workers`; only orchestration is timed.
+    let mut job = Timed { job: GaJob::new(problem, config, &mut observer), took: Duration::ZERO };
+    let mut fleet = LocalProcesses::new(|_| Command::new(env!("CARGO_BIN_EXE_bench-worker")));
+    let options = RunOptions { phase_timeout: None, handle_signals: false };
+    let outcome = uow::run(&mut job, &mut fleet, workers as u32, &options).expect("a distributed run");
+    (outcome.evaluations, job.took.as_secs_f64(), outcome.last.generation + 1)
+}
+
+/// A job whose orchestration (every phase, not the workers' start) is timed.
+struct Timed<U> {
+    job: U,
+    took: Duration,
+}
+
+impl<U: UnitOfWork> UnitOfWork for Timed<U> {
+    type Output = U::Output;
+
+    fn job(&self) -> &'static str {
+        self.job.job()
+    }
+
+    fn shard_config(&self, shard: u32, shards: u32) -> Result<Vec<u8>, UowError> {
+        self.job.shard_config(shard, shards)
+    }
+
+    fn orchestrate(&mut self, cluster: &mut dyn Cluster) -> Result<U::Output, UowError> {
+        let start = Instant::now();
+        let outcome = self.job.orchestrate(cluster);
+        self.took = start.elapsed();
+        outcome
+    }
 }
 
 fn in_process<P: Problem>(problem: &P, params: &Params) -> (u64, f64) {
