@@ -66,6 +66,8 @@ pub struct Slot {
     pub last_status: String,
     /// Lost during the run.
     pub lost: bool,
+    /// Its worker task reached a terminal state.
+    pub ended: bool,
 }
 
 impl Slot {
@@ -211,6 +213,12 @@ impl Framework {
         self.phase = Phase::Finishing;
     }
 
+    /// Whether every placed worker task has ended (after a completed run, the workers exit
+    /// by themselves and their executors report TASK_FINISHED).
+    pub fn all_workers_ended(&self) -> bool {
+        self.slots().all(|s| s.ended)
+    }
+
     /// Handles one event from the master.
     pub async fn handle<C: Calls>(&mut self, calls: &mut C, e: Event) -> Result<(), SchedulerError> {
         if e.subscribed.is_some() {
@@ -347,6 +355,7 @@ impl Framework {
             telemetry: None,
             last_status: "launched".into(),
             lost: false,
+            ended: false,
         });
         Ok(offer::Operation {
             r#type: Some(offer::operation::Type::Launch as i32),
@@ -396,6 +405,7 @@ impl Framework {
             return calls.message(agent, executor, protocol::token_message(&self.token)).await;
         }
         if is_terminal(status.state) || status.state == TaskState::TaskUnreachable as i32 {
+            slot.ended |= is_terminal(status.state);
             let why = format!("worker task {task} is {described}");
             return self.lose(calls, shard, why).await;
         }
@@ -693,6 +703,24 @@ mod tests {
             f.handle(&mut calls, update(&w1, "a2", TaskState::TaskLost, None)).await.unwrap();
             assert_eq!(f.take_loss(), None);
         }
+    }
+
+    #[tokio::test]
+    async fn after_the_run_finished_workers_are_no_loss_and_are_counted_as_ended() {
+        let mut f = framework(2);
+        let mut calls = Recorded::default();
+        let (_, w0) = place(&mut f, &mut calls, "a1").await;
+        let (_, w1) = place(&mut f, &mut calls, "a2").await;
+        serve(&mut f, &mut calls, "a1", &w0, 31000).await;
+        serve(&mut f, &mut calls, "a2", &w1, 31000).await;
+        f.start_run_if_placed().unwrap();
+        f.finish();
+        f.handle(&mut calls, update(&w0, "a1", TaskState::TaskFinished, None)).await.unwrap();
+        assert!(!f.all_workers_ended());
+        f.handle(&mut calls, update(&w1, "a2", TaskState::TaskFinished, None)).await.unwrap();
+        assert!(f.all_workers_ended());
+        assert_eq!(f.take_loss(), None);
+        assert_eq!(calls.names(), ["ACKNOWLEDGE", "ACKNOWLEDGE"]);
     }
 
     #[tokio::test]

@@ -51,9 +51,16 @@ struct Shared {
 }
 
 enum Command {
-    /// The run is over (completed or not): TEARDOWN and end.
-    Finish,
+    /// The run is over: TEARDOWN and end; after a completed run, first give the workers a
+    /// moment to exit by themselves, so that their tasks end FINISHED rather than KILLED.
+    Finish {
+        /// Whether the run completed.
+        completed: bool,
+    },
 }
+
+/// How long a completed run waits for its worker tasks to finish before TEARDOWN.
+const FINISH_GRACE: Duration = Duration::from_secs(3);
 
 /// The workers of a run, as executors placed on Mesos agents.
 pub struct MesosWorkers {
@@ -154,7 +161,7 @@ impl Workers for MesosWorkers {
     fn stopper(&self) -> Box<dyn Fn() + Send + Sync> {
         let commands = self.commands.clone();
         Box::new(move || {
-            let _ = commands.send(Command::Finish);
+            let _ = commands.send(Command::Finish { completed: false });
         })
     }
 
@@ -162,8 +169,8 @@ impl Workers for MesosWorkers {
         Some(self.losses.1.clone())
     }
 
-    fn finish(&mut self, runtime: &Handle, _completed: bool) {
-        let _ = self.commands.send(Command::Finish);
+    fn finish(&mut self, runtime: &Handle, completed: bool) {
+        let _ = self.commands.send(Command::Finish { completed });
         if let Some(task) = self.task.take() {
             match runtime.block_on(async { tokio::time::timeout(Duration::from_secs(30), task).await }) {
                 Ok(Ok(Ok(()))) => {}
@@ -216,6 +223,7 @@ impl EventLoop {
         let placement_deadline = Instant::now() + self.settings.placement_timeout;
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         let mut last_reconcile = Instant::now();
+        let mut draining: Option<tokio::time::Instant> = None;
         loop {
             // The timer only runs while subscribed: a SUBSCRIBE dropped midway would leave
             // a registered framework behind and start another (only Finish may drop one).
@@ -229,13 +237,19 @@ impl EventLoop {
                         self.call_failed(result)?;
                     }
                 },
-                command = self.commands.recv() => match command {
-                    Some(Command::Finish) | None => {
-                        self.framework.finish();
-                        self.placed.send_if_modified(|p| p.is_none() && { *p = Some(Err("interrupted".into())); true });
-                        return Ok(());
+                command = self.commands.recv(), if draining.is_none() => {
+                    self.framework.finish();
+                    self.placed.send_if_modified(|p| p.is_none() && { *p = Some(Err("interrupted".into())); true });
+                    match command {
+                        Some(Command::Finish { completed: true }) => {
+                            draining = Some(tokio::time::Instant::now() + FINISH_GRACE);
+                        }
+                        Some(Command::Finish { completed: false }) | None => return Ok(()),
                     }
                 },
+                () = async { match draining { Some(at) => tokio::time::sleep_until(at).await, None => std::future::pending().await } } => {
+                    return Ok(());
+                }
                 _ = tick.tick(), if subscribed => {
                     {
                         let result = self.framework.tick(&mut self.session).await;
@@ -262,6 +276,9 @@ impl EventLoop {
                 }
             }
             self.publish();
+            if draining.is_some() && self.framework.all_workers_ended() {
+                return Ok(());
+            }
         }
     }
 
