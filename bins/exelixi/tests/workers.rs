@@ -410,3 +410,28 @@ fn the_population_is_n_pop_whatever_the_worker_count() {
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("invalid workers: 64") && err.contains("at most the population"), "{err}");
 }
+
+#[test]
+fn a_worker_that_stops_answering_is_named_in_seconds_without_a_phase_timeout() {
+    // Stopped, the worker keeps its sockets open and the kernel still acknowledges TCP,
+    // as a host cut off by a partition would look for a while; only the HTTP/2 keepalive
+    // pings go unanswered. The phase timeout is the default 600 s.
+    let (mut run, workers) = start_long_run("3");
+    let victim = workers[1];
+    let stopped_at = Instant::now();
+    signal(victim, "-STOP");
+    let status = wait_with_deadline(&mut run, Duration::from_secs(120));
+    let took = stopped_at.elapsed();
+    let _ = Command::new("kill").args(["-CONT", &victim.to_string()]).status();
+    let err = stderr_of(&mut run);
+    assert!(!status.success(), "{status:?}");
+    // About 5 + 10 s (keepalive interval and timeout); the bound is generous, and far from
+    // the 600 s phase timeout. The framework's own call to it fails its keepalive, or (when
+    // it had answered before it stopped) a peer's delivery does and a ping names it.
+    assert!(took < Duration::from_secs(60), "took {took:?}: {err}");
+    assert!(err.contains("lost the worker of shard 1"), "{err}");
+    assert!(err.contains("keepalive") || err.contains("does not answer a ping"), "{err}");
+    for w in workers {
+        assert!(!alive(w) || is_zombie(w), "worker {w} outlived the run");
+    }
+}

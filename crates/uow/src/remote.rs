@@ -234,7 +234,17 @@ impl RemoteCluster {
 fn call_error(shard: u32, endpoint: &str, phase: &str, e: ClientError) -> ClusterError {
     match e.code() {
         Some(code) if is_refusal(code) => ClusterError::Refused { shard, phase: phase.into(), reason: e.to_string() },
-        _ => ClusterError::Lost { shard, endpoint: endpoint.into(), phase: phase.into(), reason: e.to_string() },
+        _ => {
+            let mut reason = e.to_string();
+            if reason.ends_with("http2 error") {
+                // What hyper says when its keepalive ping went unanswered (or the stream broke).
+                reason.push_str(&format!(
+                    " (the connection broke: no answer to HTTP/2 keepalive pings within {:?}, so the worker or its host stopped answering)",
+                    worker_service::KEEPALIVE_TIMEOUT
+                ));
+            }
+            ClusterError::Lost { shard, endpoint: endpoint.into(), phase: phase.into(), reason }
+        }
     }
 }
 

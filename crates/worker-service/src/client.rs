@@ -1,9 +1,11 @@
 //! Calling a worker: the framework's and the peers' side of the protocol.
 
+use std::time::Duration;
 use tonic::Request;
 use tonic::metadata::{AsciiMetadataValue, MetadataMap};
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
+
 use tonic::transport::{Channel, Endpoint};
 
 use crate::pb::worker_client::WorkerClient as RawClient;
@@ -75,6 +77,16 @@ impl Interceptor for Credentials {
     }
 }
 
+/// How long a connection to a worker may take to open.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often a client pings its worker over HTTP/2, busy or idle: a worker computes its
+/// phases off the async runtime, so even a long phase answers pings at once.
+pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(5);
+/// A ping unanswered this long closes the connection and fails the calls on it: a worker
+/// whose host vanished without a reset (a partition, a stopped process) is noticed in
+/// seconds rather than after the phase timeout.
+pub const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// A connection to one worker. Cheap to clone; connects on first use.
 #[derive(Clone)]
 pub struct WorkerClient {
@@ -96,6 +108,10 @@ impl WorkerClient {
         let channel = Endpoint::from_shared(endpoint.to_string())
             .map_err(|e| bad(e.to_string()))?
             .tcp_nodelay(true)
+            .connect_timeout(CONNECT_TIMEOUT)
+            .http2_keep_alive_interval(KEEPALIVE_INTERVAL)
+            .keep_alive_timeout(KEEPALIVE_TIMEOUT)
+            .keep_alive_while_idle(true)
             .connect_lazy();
         let inner = RawClient::with_interceptor(channel, credentials)
             .max_decoding_message_size(MAX_MESSAGE_BYTES)

@@ -27,7 +27,7 @@ pub mod pb {
     tonic::include_proto!("exelixi.worker.v1");
 }
 
-pub use client::{ClientError, WorkerClient};
+pub use client::{CONNECT_TIMEOUT, ClientError, KEEPALIVE_INTERVAL, KEEPALIVE_TIMEOUT, WorkerClient};
 pub use conn::Limits;
 pub use fleet::{Fleet, FleetError, Killer, TOKEN_ENV};
 pub use server::{ServeError, WorkerConfig, serve, serve_process};
