@@ -138,8 +138,9 @@ fn take_ports(offer: &Offer, n: u32) -> Option<Vec<value::Range>> {
         if r.end < r.begin {
             continue;
         }
-        let count = (r.end - r.begin + 1).min(left);
-        taken.push(value::Range { begin: r.begin, end: r.begin + count - 1 });
+        // Whatever the master sends: a range as wide as u64 must not overflow.
+        let count = (r.end - r.begin).saturating_add(1).min(left);
+        taken.push(value::Range { begin: r.begin, end: r.begin + (count - 1) });
         left -= count;
     }
     (left == 0).then_some(taken)
@@ -600,6 +601,17 @@ mod tests {
         // The secret appears in no task: not in ids, names, data or the command.
         let text = format!("{launched:?}");
         assert!(!text.contains("0123456789abcdef"), "{text}");
+    }
+
+    #[test]
+    fn ports_are_taken_from_the_offers_ranges_whatever_their_bounds() {
+        let mut o = offer("o", "a", 1.0, 1.0, (u64::MAX - 1, u64::MAX));
+        assert_eq!(take_ports(&o, 4), None, "two ports are not four");
+        assert_eq!(take_ports(&o, 2).unwrap(), [value::Range { begin: u64::MAX - 1, end: u64::MAX }]);
+        o = offer("o", "a", 1.0, 1.0, (0, u64::MAX));
+        assert_eq!(take_ports(&o, 3).unwrap(), [value::Range { begin: 0, end: 2 }]);
+        o = offer("o", "a", 1.0, 1.0, (9, 3));
+        assert_eq!(take_ports(&o, 1), None, "an inverted range offers nothing");
     }
 
     #[tokio::test]
