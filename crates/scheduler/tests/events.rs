@@ -4,9 +4,7 @@
 
 use mesos_client::scheduler::{Calls, SchedulerError};
 use mesos_client::v1::scheduler::{Call, Event, event};
-use mesos_client::v1::{
-    AgentId, ExecutorId, FrameworkId, Offer, OfferId, Resource, TaskId, TaskState, TaskStatus, value,
-};
+use mesos_client::v1::{AgentId, ExecutorId, FrameworkId, Offer, OfferId, Resource, TaskId, TaskStatus, value};
 use proptest::prelude::*;
 use scheduler::{Config, Framework};
 
