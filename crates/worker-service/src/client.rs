@@ -85,7 +85,7 @@ pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(5);
 /// A ping unanswered this long closes the connection and fails the calls on it: a worker
 /// whose host vanished without a reset (a partition, a stopped process) is noticed in
 /// seconds rather than after the phase timeout.
-pub const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
+pub const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// A connection to one worker. Cheap to clone; connects on first use.
 #[derive(Clone)]
