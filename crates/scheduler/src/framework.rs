@@ -565,6 +565,17 @@ mod tests {
         assert_eq!(calls.names(), ["ACKNOWLEDGE"]);
     }
 
+    /// Two workers placed on agents a1 and a2, serving, and the run started; their
+    /// worker task ids.
+    async fn run_on_two_agents(f: &mut Framework, calls: &mut Recorded) -> (String, String) {
+        let (_, w0) = place(f, calls, "a1").await;
+        let (_, w1) = place(f, calls, "a2").await;
+        serve(f, calls, "a1", &w0, 31000).await;
+        serve(f, calls, "a2", &w1, 31000).await;
+        f.start_run_if_placed().unwrap();
+        (w0, w1)
+    }
+
     #[tokio::test]
     async fn offers_too_small_or_short_of_ports_are_declined_and_one_agent_gets_one_executor() {
         let mut f = framework(2);
@@ -688,11 +699,7 @@ mod tests {
         {
             let mut f = framework(2);
             let mut calls = Recorded::default();
-            let (_, w0) = place(&mut f, &mut calls, "a1").await;
-            let (_, w1) = place(&mut f, &mut calls, "a2").await;
-            serve(&mut f, &mut calls, "a1", &w0, 31000).await;
-            serve(&mut f, &mut calls, "a2", &w1, 31000).await;
-            f.start_run_if_placed().unwrap();
+            let (_, w1) = run_on_two_agents(&mut f, &mut calls).await;
             calls.0.clear();
             if agent_gone {
                 let failure =
@@ -721,11 +728,7 @@ mod tests {
     async fn after_the_run_finished_workers_are_no_loss_and_are_counted_as_ended() {
         let mut f = framework(2);
         let mut calls = Recorded::default();
-        let (_, w0) = place(&mut f, &mut calls, "a1").await;
-        let (_, w1) = place(&mut f, &mut calls, "a2").await;
-        serve(&mut f, &mut calls, "a1", &w0, 31000).await;
-        serve(&mut f, &mut calls, "a2", &w1, 31000).await;
-        f.start_run_if_placed().unwrap();
+        let (w0, w1) = run_on_two_agents(&mut f, &mut calls).await;
         f.finish();
         f.handle(&mut calls, update(&w0, "a1", TaskState::TaskFinished, None)).await.unwrap();
         assert!(!f.all_workers_ended());
