@@ -256,7 +256,8 @@ async fn a_silent_master_is_noticed_inside_a_select_with_a_busier_branch() {
     let mut session = session(proxy.addr(), lasting("exelixi-select"), ContentType::Json);
     let started = std::time::Instant::now();
     // A framework's event loop: a 50 ms tick (a busier branch) wins every race against
-    // the silent stream, dropping `next_event`'s future each time.
+    // the silent stream, dropping `next_event`'s future each time, and the first race
+    // against the SUBSCRIBE too.
     let mut tick = tokio::time::interval(Duration::from_millis(50));
     let mut subscriptions = 0;
     let mut ticks = 0u32;
@@ -274,6 +275,10 @@ async fn a_silent_master_is_noticed_inside_a_select_with_a_busier_branch() {
     assert_eq!(subscriptions, 2, "the silence was never noticed in {took:?} ({ticks} ticks)");
     assert!(took < Duration::from_secs(20), "{took:?}");
     assert!(ticks > 20, "the busier branch ran ({ticks} ticks)");
+    // The tick is ready at once, while the first SUBSCRIBE is in flight: the attempt goes
+    // on in the next call instead of being abandoned and made again (an abandoned one
+    // would have taken the stalled stream, and registered a framework nobody reads).
+    assert_eq!(proxy.subscribes(), 2, "one SUBSCRIBE per subscription");
     assert!(session.last_loss().unwrap_or_default().contains("no event from the Mesos master"));
     session.teardown().await.unwrap();
 }

@@ -228,6 +228,7 @@ fn base64(input: &[u8]) -> String {
 }
 
 /// A connection to the scheduler API of one master (the leader, after redirects).
+#[derive(Clone)]
 pub struct SchedulerClient {
     http: Client<HttpConnector, Full<Bytes>>,
     master: String,

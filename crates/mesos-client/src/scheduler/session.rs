@@ -73,11 +73,11 @@ impl SessionConfig {
 /// event ends the subscription and comes back as [`SchedulerError::MasterError`]. After a
 /// successful TEARDOWN the stream's end is the session's end (`None`).
 ///
-/// `next_event` is cancel-safe once SUBSCRIBE has been answered: a future dropped by a
-/// `select!` loses no event (a SUBSCRIBED not yet handed over comes with the next call)
-/// and does not restart the silence timer, which counts from the last event. Dropped
-/// while SUBSCRIBE itself is in flight, the attempt is abandoned and the next call makes
-/// a new one. Still, one task should own the session and poll it all the time.
+/// `next_event` is cancel-safe: a future dropped by a `select!` loses no event (a
+/// SUBSCRIBED not yet handed over comes with the next call), does not restart the silence
+/// timer, which counts from the last event, and does not abandon a SUBSCRIBE in flight or
+/// cut a backoff short (the next call goes on with them). Still, one task should own the
+/// session and poll it all the time.
 ///
 /// ```no_run
 /// use mesos_client::scheduler::{Calls, Events, SchedulerError, Session, SessionConfig};
@@ -125,7 +125,17 @@ pub struct Session {
     /// `next_event` dropped mid-subscription (a `select!` with a busier branch) loses
     /// neither.
     pending: Option<(Event, bool)>,
+    /// A SUBSCRIBE under way, with its own copy of the client (in a mutex only so that the
+    /// session stays `Sync`; reached through `&mut self`, never locked).
+    attempt: Option<std::sync::Mutex<Subscribing>>,
+    /// The backoff between SUBSCRIBE attempts of the current loss, and when the next may go.
+    backoff: Option<Backoff>,
+    retry_at: Option<Instant>,
 }
+
+/// A SUBSCRIBE attempt: the client it used (redirects change its master) and the outcome.
+type Subscribing =
+    std::pin::Pin<Box<dyn Future<Output = (SchedulerClient, Result<Subscription, SchedulerError>)> + Send>>;
 
 impl Session {
     /// A session; nothing is sent until the first [`Events::next_event`].
@@ -147,6 +157,9 @@ impl Session {
             unanswered: BTreeSet::new(),
             reconcile_again: None,
             pending: None,
+            attempt: None,
+            backoff: None,
+            retry_at: None,
         })
     }
 
@@ -186,6 +199,8 @@ impl Session {
     /// come back.
     pub fn forget_framework_id(&mut self) {
         self.config.framework.id = None;
+        // An attempt under way would present the old id.
+        self.attempt = None;
         self.tasks.clear();
         self.unanswered.clear();
         self.reconcile_again = None;
@@ -201,13 +216,34 @@ impl Session {
     }
 
     /// SUBSCRIBE until it works, a refusal, or the time is up; then reconcile.
+    /// Cancel-safe: the attempt under way and the backoff are kept in the session, so a
+    /// dropped call neither abandons a SUBSCRIBE the master may already have taken (which
+    /// would register a framework nobody listens to) nor retries before the backoff ends.
     async fn connect(&mut self) -> Result<Event, SchedulerError> {
         let since = *self.lost_since.get_or_insert_with(Instant::now);
         let limit = self.config.give_up_after(self.subscribed_before);
-        let mut backoff = Backoff::new(self.config.first_backoff, self.config.max_backoff);
         loop {
-            let suppressed = self.suppressed.iter().cloned().collect();
-            let failure = match self.client.subscribe_suppressed(self.config.framework.clone(), suppressed).await {
+            if let Some(at) = self.retry_at {
+                tokio::time::sleep_until(at.into()).await;
+                self.retry_at = None;
+            }
+            let attempt = match self.attempt.as_mut() {
+                Some(a) => a,
+                None => {
+                    let mut client = self.client.clone();
+                    let framework = self.config.framework.clone();
+                    let suppressed = self.suppressed.iter().cloned().collect();
+                    self.attempt.insert(std::sync::Mutex::new(Box::pin(async move {
+                        let result = client.subscribe_suppressed(framework, suppressed).await;
+                        (client, result)
+                    })))
+                }
+            };
+            let (client, result) = attempt.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner).await;
+            self.attempt = None;
+            // The attempt's client knows the leader it was redirected to and the new stream.
+            self.client = client;
+            let failure = match result {
                 Ok(mut subscription) => {
                     subscription.set_missed_heartbeats(self.config.missed_heartbeats);
                     self.config.framework.id = Some(subscription.framework_id().clone());
@@ -218,6 +254,7 @@ impl Session {
                     };
                     self.subscription = Some(subscription);
                     self.lost_since = None;
+                    self.backoff = None;
                     if std::mem::replace(&mut self.subscribed_before, true) {
                         self.reconnections += 1;
                     }
@@ -238,12 +275,16 @@ impl Session {
             self.last_loss = Some(failure.to_string());
             let left = limit.saturating_sub(since.elapsed());
             if !failure.is_transient() {
+                self.backoff = None;
                 return Err(failure);
             }
             if left.is_zero() {
+                self.backoff = None;
                 return Err(SchedulerError::GaveUp { within: limit, last: Box::new(failure) });
             }
-            tokio::time::sleep(backoff.next_wait().min(left)).await;
+            let (first, max) = (self.config.first_backoff, self.config.max_backoff);
+            let wait = self.backoff.get_or_insert_with(|| Backoff::new(first, max)).next_wait().min(left);
+            self.retry_at = Some(Instant::now() + wait);
         }
     }
 

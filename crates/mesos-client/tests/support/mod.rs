@@ -110,7 +110,9 @@ impl Inbox {
         content_type: ContentType,
         via: Option<&str>,
     ) -> (Offer, TaskStatus) {
-        let e = self.next_of(event::Type::Offers, Duration::from_secs(10)).await.expect("OFFERS");
+        let Some(e) = self.next_of(event::Type::Offers, Duration::from_secs(30)).await else {
+            panic!("no OFFERS within 30 s; the master: {}", master_picture().await);
+        };
         let offer = e.offers.unwrap().offers.remove(0);
         let launch = launch_our_executor_via(&offer, task_id, executor_id, content_type, via);
         self.session.accept(vec![offer.id.clone()], vec![launch]).await.unwrap();
@@ -201,6 +203,45 @@ pub fn executors_running(executor_id: &ExecutorId) -> usize {
                 && args.get(1).is_some_and(|a| *a == executor_id.value.as_bytes())
         })
         .count()
+}
+
+/// What the master holds (from `/master/state`): each framework with its offers and tasks,
+/// and each agent's resources in use. For failure messages: who has the resources a test
+/// waited for.
+pub async fn master_picture() -> String {
+    use http_body_util::BodyExt;
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<http_body_util::Empty<bytes::Bytes>>();
+    let Ok(uri) = format!("http://{}/master/state", master()).parse() else { return "(bad master address)".into() };
+    let state = match tokio::time::timeout(Duration::from_secs(10), client.get(uri)).await {
+        Ok(Ok(r)) => match r.into_body().collect().await {
+            Ok(body) => serde_json::from_slice::<serde_json::Value>(&body.to_bytes()).unwrap_or_default(),
+            Err(e) => return format!("(state unreadable: {e})"),
+        },
+        Ok(Err(e)) => return format!("(no state: {e})"),
+        Err(_) => return "(no state within 10 s)".into(),
+    };
+    let empty = Vec::new();
+    let list = |v: &serde_json::Value| v.as_array().unwrap_or(&empty).clone();
+    let frameworks: Vec<String> = list(&state["frameworks"])
+        .iter()
+        .map(|f| {
+            format!(
+                "{} {} active={} connected={} offers={} tasks={}",
+                f["name"],
+                f["id"],
+                f["active"],
+                f["connected"],
+                list(&f["offers"]).len(),
+                list(&f["tasks"]).len()
+            )
+        })
+        .collect();
+    let agents: Vec<String> = list(&state["slaves"])
+        .iter()
+        .map(|a| format!("{} used={} offered={}", a["id"], a["used_resources"], a["offered_resources"]))
+        .collect();
+    format!("frameworks [{}]; agents [{}]", frameworks.join(", "), agents.join(", "))
 }
 
 /// Waits until no test executor runs as `executor_id`; false after `within`.
