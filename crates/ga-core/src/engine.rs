@@ -3,12 +3,12 @@
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::evolve::{Census, Observer, Outcome, Population, evolve};
+use crate::evolve::{Census, Observer, Outcome, Population, Progress, evolve, evolve_from};
 use crate::individual::{Individual, check_fitness};
 use crate::parallel::Cost;
 use crate::params::Params;
 use crate::problem::Problem;
-use crate::shard::Shard;
+use crate::shard::{Shard, ShardState};
 use crate::stats::GenerationStats;
 
 /// The most threads [`Engine::threads`] accepts: far beyond useful, well below what exhausts
@@ -108,33 +108,96 @@ impl<P: Problem> Engine<P> {
     pub fn run(&self, observer: &mut dyn Observer) -> Result<Outcome<P::Genome>> {
         let shard = Shard::new(&self.problem, self.params.clone(), self.seed, 0, 1, self.pool.clone())?;
         let stop = |stats: &GenerationStats| self.problem.stop(stats, &self.params);
-        evolve(&mut LocalPopulation(shard), &self.params, &stop, observer)
+        evolve(&mut LocalPopulation { shard, checkpoints: None }, &self.params, &stop, observer)
+    }
+
+    /// [`Engine::run`] with checkpoints: continues from `checkpoints.resume` if given
+    /// (refused with [`Error::InvalidState`] unless it is a one-shard state of a run with
+    /// these problem, parameters and seed — the caller checks the last three), and hands
+    /// the run's state to `checkpoints.keep` every `checkpoints.every` generations. The
+    /// output from generation g on is the one the uninterrupted run prints from g on.
+    pub fn run_checkpointed(
+        &self,
+        observer: &mut dyn Observer,
+        mut checkpoints: Checkpoints<'_, P::Genome>,
+    ) -> Result<Outcome<P::Genome>> {
+        let mut shard = Shard::new(&self.problem, self.params.clone(), self.seed, 0, 1, self.pool.clone())?;
+        let from = match checkpoints.resume.take() {
+            None => None,
+            Some(state) => {
+                let [one] = <[ShardState<P::Genome>; 1]>::try_from(state.shards).map_err(|shards| {
+                    Error::InvalidState(format!("{} shards: an in-process run has one", shards.len()))
+                })?;
+                shard.restore(one)?;
+                Some(state.progress)
+            }
+        };
+        let stop = |stats: &GenerationStats| self.problem.stop(stats, &self.params);
+        let mut population = LocalPopulation { shard, checkpoints: Some(checkpoints) };
+        evolve_from(&mut population, &self.params, &stop, observer, from)
     }
 }
 
 /// A population that is one shard in this process, owning every key.
-struct LocalPopulation<P: Problem>(Shard<P>);
+/// A whole run between two generations: its progress and every shard's state, in shard
+/// order. What a checkpoint holds besides the run's identity (problem, parameters, seed).
+#[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct RunState<G> {
+    /// Where the run stands.
+    pub progress: Progress,
+    /// Each shard's state.
+    pub shards: Vec<ShardState<G>>,
+}
 
-impl<P: Problem> Population for LocalPopulation<P> {
+/// Checkpoints of an in-process run, as [`Engine::run_checkpointed`] takes them.
+pub struct Checkpoints<'a, G> {
+    /// The state to continue from (`None`: from the start).
+    pub resume: Option<RunState<G>>,
+    /// Keep a checkpoint every this many generations (0: never).
+    pub every: u32,
+    /// Keeps one; an error ends the run with [`Error::Checkpoint`].
+    pub keep: &'a mut dyn FnMut(&RunState<G>) -> std::result::Result<(), String>,
+}
+
+struct LocalPopulation<'a, P: Problem> {
+    shard: Shard<P>,
+    checkpoints: Option<Checkpoints<'a, P::Genome>>,
+}
+
+impl<P: Problem> Population for LocalPopulation<'_, P> {
     type Genome = P::Genome;
 
+    fn completed(&mut self, at: Progress) -> Result<()> {
+        let Some(c) = self.checkpoints.as_mut() else { return Ok(()) };
+        if c.every == 0 || at.generation == 0 || at.generation % c.every != 0 {
+            return Ok(());
+        }
+        let state = RunState { progress: at, shards: vec![self.shard.state()] };
+        (c.keep)(&state).map_err(Error::Checkpoint)
+    }
+
     fn init(&mut self) -> Result<()> {
-        let fresh = self.0.init();
-        self.0.receive(fresh);
-        self.0.admit().map(drop)
+        let fresh = self.shard.init();
+        self.shard.receive(fresh);
+        self.shard.admit().map(drop)
     }
 
     fn census(&mut self) -> Result<Census> {
-        Ok(Census { histogram: self.0.histogram(), admitted: self.0.admitted(), duplicates: self.0.duplicates() })
+        Ok(Census {
+            histogram: self.shard.histogram(),
+            admitted: self.shard.admitted(),
+            duplicates: self.shard.duplicates(),
+        })
     }
 
     fn step(&mut self, generation: u32, cutoff_bin: u32) -> Result<u64> {
-        let children = self.0.next(generation, cutoff_bin);
-        self.0.receive(children);
-        self.0.admit()
+        let children = self.shard.next(generation, cutoff_bin);
+        self.shard.receive(children);
+        self.shard.admit()
     }
 
     fn report(&mut self, cutoff_bin: u32) -> Result<Vec<Individual<P::Genome>>> {
-        Ok(self.0.enumerate(cutoff_bin))
+        Ok(self.shard.enumerate(cutoff_bin))
     }
 }

@@ -21,6 +21,13 @@ pub enum Error {
         /// The genome, as JSON.
         genome: String,
     },
+    /// A shard state to restore does not fit this run (another shard, a genome the problem
+    /// refuses, a key that is not its digest).
+    #[error("invalid shard state: {0}")]
+    InvalidState(String),
+    /// A checkpoint could not be kept (the caller's storage said why).
+    #[error("cannot keep a checkpoint: {0}")]
+    Checkpoint(String),
     /// The shards of a population could not do their part (e.g. a worker was lost).
     #[error("{0}")]
     Population(String),

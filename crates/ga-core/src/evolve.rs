@@ -82,6 +82,27 @@ pub trait Population {
 
     /// Every individual at or above `cutoff_bin`, from every shard, in any order.
     fn report(&mut self, cutoff_bin: u32) -> Result<Vec<Individual<Self::Genome>>>;
+
+    /// Called once the shards hold a complete generation, before its census: after
+    /// [`Population::init`] and after each [`Population::step`]. A population that keeps
+    /// checkpoints takes them here; `at` is what the run needs besides the shards to go on
+    /// from this point ([`evolve_from`]). Does nothing by default.
+    fn completed(&mut self, at: Progress) -> Result<()> {
+        let _ = at;
+        Ok(())
+    }
+}
+
+/// Where a run stands between two generations, besides its shards: the generation whose
+/// census comes next, and whether the step that made it admitted nothing (then that
+/// generation is the last).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Progress {
+    /// The generation the shards hold.
+    pub generation: u32,
+    /// Whether the last step admitted nothing.
+    pub stalled: bool,
 }
 
 /// Runs the generation loop to termination. `stop` is the termination test (usually
@@ -92,12 +113,31 @@ pub fn evolve<Pop: Population>(
     stop: &dyn Fn(&GenerationStats) -> Option<StopReason>,
     observer: &mut dyn Observer,
 ) -> Result<Outcome<Pop::Genome>> {
+    evolve_from(population, params, stop, observer, None)
+}
+
+/// [`evolve`], or with `from`, its continuation from a population already restored to
+/// that point (no init; the first generation observed is `from.generation`): given the
+/// shards' states and progress of a run at some generation, the rest of the run is the
+/// very one the uninterrupted run had.
+pub fn evolve_from<Pop: Population>(
+    population: &mut Pop,
+    params: &Params,
+    stop: &dyn Fn(&GenerationStats) -> Option<StopReason>,
+    observer: &mut dyn Observer,
+    from: Option<Progress>,
+) -> Result<Outcome<Pop::Genome>> {
     params.validate()?;
-    population.init()?;
+    let Progress { mut generation, mut stalled } = match from {
+        Some(at) => at,
+        None => {
+            population.init()?;
+            let at = Progress { generation: 0, stalled: false };
+            population.completed(at)?;
+            at
+        }
+    };
     let rate = params.selection_rate;
-    let mut generation = 0u32;
-    // Whether the last step admitted nothing new: then this generation is the last.
-    let mut stalled = false;
     loop {
         let census = population.census()?;
         let hist = &census.histogram;
@@ -122,5 +162,6 @@ pub fn evolve<Pop: Population>(
         }
         stalled = population.step(generation, cutoff_bin)? == 0;
         generation += 1;
+        population.completed(Progress { generation, stalled })?;
     }
 }

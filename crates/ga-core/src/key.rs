@@ -100,9 +100,27 @@ impl KeySet {
         self.keys.is_empty()
     }
 
+    /// Every key, sorted: the set's content independent of its insertion history.
+    pub fn to_sorted(&self) -> Vec<Key> {
+        let mut keys: Vec<Key> = self.keys.iter().map(|&k| Key(k)).collect();
+        keys.sort_unstable();
+        keys
+    }
+
     /// Approximate heap bytes held (slots times the 8-byte key and 1 control byte).
     pub fn heap_bytes(&self) -> usize {
         self.keys.capacity() * 9
+    }
+}
+
+impl FromIterator<Key> for KeySet {
+    fn from_iter<I: IntoIterator<Item = Key>>(iter: I) -> Self {
+        let iter = iter.into_iter();
+        let mut set = Self::with_capacity(iter.size_hint().0);
+        for k in iter {
+            set.insert(k);
+        }
+        set
     }
 }
 

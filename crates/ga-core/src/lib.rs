@@ -32,9 +32,9 @@ pub mod rng;
 mod shard;
 mod stats;
 
-pub use engine::{Engine, MAX_THREADS};
+pub use engine::{Checkpoints, Engine, MAX_THREADS, RunState};
 pub use error::{Error, Result};
-pub use evolve::{Census, Observer, Outcome, Population, evolve};
+pub use evolve::{Census, Observer, Outcome, Population, Progress, evolve, evolve_from};
 pub use genome::{Bits, Genome};
 pub use individual::{Individual, key_of, sort_report};
 pub use key::{Key, KeySet};
@@ -42,5 +42,5 @@ pub use memory::estimate_bytes;
 pub use params::{MAX_POP, Params, Selection, StopReason};
 pub use problem::Problem;
 pub use rng::Rng;
-pub use shard::{Candidate, Origin, Shard};
+pub use shard::{Candidate, Origin, Shard, ShardState};
 pub use stats::{GenerationStats, Histogram};

@@ -56,6 +56,29 @@ pub struct Candidate<G> {
     pub origin: Origin,
 }
 
+/// Everything a shard carries from one complete generation to the next: what a checkpoint
+/// holds for it. A shard restored from it ([`Shard::restore`]) continues bit for bit as the
+/// shard it was taken from (the random streams are derived from seed, generation and
+/// index, never carried).
+#[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct ShardState<G> {
+    /// The shard's index.
+    pub index: u32,
+    /// The run's shard count.
+    pub count: u32,
+    /// The members, in order (order matters: ties and pairings follow it).
+    pub members: Vec<Individual<G>>,
+    /// Keys this shard owns that were ever admitted, sorted.
+    pub seen: Vec<Key>,
+    /// Keys this shard ever emitted, sorted.
+    pub emitted: Vec<Key>,
+    /// Individuals admitted by this shard in the run.
+    pub admitted: u64,
+    /// Candidates this shard did not evaluate as duplicates.
+    pub duplicates: u64,
+}
+
 /// One shard: its members, the keys it owns that were ever admitted, and its task queue.
 pub struct Shard<P: Problem> {
     problem: P,
@@ -178,6 +201,52 @@ impl<P: Problem> Shard<P> {
     pub fn enumerate(&self, cutoff_bin: u32) -> Vec<Individual<P::Genome>> {
         let hist = Histogram::new(self.params.hist_granularity);
         self.members.iter().filter(|m| hist.bin(m.fitness) >= cutoff_bin).cloned().collect()
+    }
+
+    /// The shard's state between generations (after [`Shard::admit`], before the next
+    /// [`Shard::next`]): what to keep to continue the run from here later.
+    pub fn state(&self) -> ShardState<P::Genome> {
+        ShardState {
+            index: self.index,
+            count: self.count,
+            members: self.members.clone(),
+            seen: self.seen.to_sorted(),
+            emitted: self.emitted.to_sorted(),
+            admitted: self.admitted,
+            duplicates: self.duplicates,
+        }
+    }
+
+    /// Puts the shard back in `state` (taken by [`Shard::state`] of the same shard of a run
+    /// with the same problem, parameters and seed); anything queued is dropped. Refuses a
+    /// state of another shard index or count, a member the problem's
+    /// [`check`](Problem::check) rejects, a key that is not its genome's digest, or a
+    /// fitness outside [0, 1].
+    pub fn restore(&mut self, state: ShardState<P::Genome>) -> Result<()> {
+        if (state.index, state.count) != (self.index, self.count) {
+            return Err(Error::InvalidState(format!(
+                "it is shard {} of {}, this is shard {} of {}",
+                state.index, state.count, self.index, self.count
+            )));
+        }
+        for m in &state.members {
+            self.problem
+                .check(&m.genome)
+                .map_err(|why| Error::InvalidState(format!("a member the problem refuses: {why}")))?;
+            if key_of(&m.genome) != m.key {
+                return Err(Error::InvalidState(format!("member key {} is not its genome's digest", m.key)));
+            }
+            check_fitness(m.fitness, &m.genome)?;
+        }
+        self.members = state.members;
+        self.seen = state.seen.into_iter().collect();
+        self.emitted = state.emitted.into_iter().collect();
+        self.admitted = state.admitted;
+        self.duplicates = state.duplicates;
+        self.reserve.clear();
+        self.shortfall = 0;
+        self.inbox.clear();
+        Ok(())
     }
 
     /// Queues candidates that this shard owns (the task queue).

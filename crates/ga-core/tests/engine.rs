@@ -231,3 +231,73 @@ fn rastrigin_10_gets_within_1e_3_of_the_minimum() {
         .count();
     assert!(reached >= 2, "{reached}/3");
 }
+
+/// Runs `engine` with a checkpoint every `every` generations kept in memory; returns the
+/// trace and the checkpoints.
+fn checkpointed_trace<P: Problem>(
+    engine: &Engine<P>,
+    resume: Option<ga_core::RunState<P::Genome>>,
+    every: u32,
+) -> (Vec<String>, Vec<ga_core::RunState<P::Genome>>)
+where
+    P::Genome: Clone,
+{
+    let mut kept = Vec::new();
+    let mut lines = Vec::new();
+    let mut keep = |s: &ga_core::RunState<P::Genome>| {
+        kept.push(s.clone());
+        Ok(())
+    };
+    let checkpoints = ga_core::Checkpoints { resume, every, keep: &mut keep };
+    let outcome =
+        engine.run_checkpointed(&mut |s: &GenerationStats| lines.push(format!("{s:?}")), checkpoints).expect("run");
+    for m in &outcome.report {
+        lines.push(format!("{} {} {} {}", m.fitness, m.born, m.key, ga_core::Genome::to_json(&m.genome)));
+    }
+    lines.push(format!("{:?} {} {}", outcome.stop, outcome.evaluations, outcome.duplicates));
+    (lines, kept)
+}
+
+fn resumes_bit_for_bit<P: Problem>(engine: &Engine<P>)
+where
+    P::Genome: Clone,
+{
+    let whole: Vec<String> = trace(engine).lines().map(str::to_string).collect();
+    let (lines, kept) = checkpointed_trace(engine, None, 3);
+    assert_eq!(lines, whole, "checkpoints change nothing");
+    assert!(kept.len() >= 3, "{} checkpoints", kept.len());
+    for state in [&kept[0], &kept[kept.len() / 2], &kept[kept.len() - 1]] {
+        let g = state.progress.generation as usize;
+        assert_eq!(g % 3, 0);
+        let (resumed, _) = checkpointed_trace(engine, Some(state.clone()), 3);
+        // Generation g and after: the very lines of the uninterrupted run.
+        assert_eq!(resumed, whole[g..], "resumed at generation {g}");
+    }
+}
+
+#[test]
+fn a_run_resumed_from_any_checkpoint_goes_on_as_the_uninterrupted_run() {
+    let om = OneMax { bits: 120 };
+    resumes_bit_for_bit(&Engine::new(om.clone()).params(Params { n_gen: 30, ..om.params() }).seed(3));
+    let cutoff = Params { n_gen: 20, selection: Selection::Cutoff, ..Rastrigin { dims: 8 }.params() };
+    resumes_bit_for_bit(&Engine::new(Rastrigin { dims: 8 }).params(cutoff).seed(5));
+    resumes_bit_for_bit(&Engine::new(Tsp::berlin52()).params(Params { n_gen: 12, ..Tsp::berlin52().params() }).seed(9));
+}
+
+#[test]
+fn a_state_of_another_shard_is_refused() {
+    let engine = Engine::new(OneMax { bits: 64 }).seed(1);
+    let (_, kept) = checkpointed_trace(&engine, None, 2);
+    let mut other = kept[0].clone();
+    other.shards[0].index = 1;
+    other.shards[0].count = 2;
+    let mut keep = |_: &ga_core::RunState<_>| Ok(());
+    let c = ga_core::Checkpoints { resume: Some(other), every: 0, keep: &mut keep };
+    let err = engine.run_checkpointed(&mut |_: &GenerationStats| {}, c).unwrap_err();
+    assert!(matches!(&err, Error::InvalidState(m) if m.contains("shard 1 of 2")), "{err}");
+    let mut tampered = kept[0].clone();
+    tampered.shards[0].members[0].key = ga_core::Key(1);
+    let c = ga_core::Checkpoints { resume: Some(tampered), every: 0, keep: &mut keep };
+    let err = engine.run_checkpointed(&mut |_: &GenerationStats| {}, c).unwrap_err();
+    assert!(matches!(&err, Error::InvalidState(m) if m.contains("digest")), "{err}");
+}
