@@ -1,0 +1,327 @@
+//! Checkpoints of a GA run on disk: one file per kept generation, written atomically, the
+//! last two kept, each versioned and checksummed, so that a run killed at any instant can
+//! be resumed from the newest whole file.
+//!
+//! A file is, in this order (integers little-endian):
+//!
+//! | bytes | what |
+//! |---|---|
+//! | 8 | magic `EXLXCKPT` |
+//! | 4 | format version ([`FORMAT_VERSION`]) |
+//! | 8 | payload length |
+//! | 8 | XXH3-64 of the payload |
+//! | n | payload: a postcard-encoded [`Checkpoint`] |
+//!
+//! **Version rule:** any change to the payload's layout or meaning (a field added, removed
+//! or reordered in [`Checkpoint`], [`RunIdentity`], `ga_core::Params`, `ShardState` or a
+//! genome's serde form; a change to what a generation means) raises [`FORMAT_VERSION`].
+//! A reader takes only its own version; another is skipped with a warning naming both.
+//!
+//! Writing: a temporary file in the same folder, written whole, `fsync`ed, renamed to
+//! `checkpoint-<generation>.exlx`, then the folder `fsync`ed: a crash leaves the previous
+//! files intact and at worst a temporary file, which readers ignore. [`Writer`] does it on
+//! a thread of its own, so the run does not wait on the disk; if the disk is slower than
+//! the generations, a newer checkpoint replaces one not yet written.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+
+use ga_core::{Params, Progress};
+use serde::{Deserialize, Serialize};
+
+/// The payload format this build writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+
+const MAGIC: &[u8; 8] = b"EXLXCKPT";
+const HEADER: usize = 8 + 4 + 8 + 8;
+/// Checkpoints kept in a folder: the newest and the one before.
+pub const KEPT: usize = 2;
+
+/// What makes two runs the same run: a checkpoint continues only the run it was taken of.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunIdentity {
+    /// The problem's name.
+    pub problem: String,
+    /// The problem's size, if it has one.
+    pub size: Option<usize>,
+    /// The run's parameters.
+    pub params: Params,
+    /// The run seed.
+    pub seed: u64,
+    /// The number of shards (1 in process).
+    pub shards: u32,
+}
+
+impl RunIdentity {
+    /// What differs between the run a checkpoint is of (`self`) and `this` run, one item
+    /// per field, e.g. `seed 7 (this run: 8)`; empty when they are the same run.
+    pub fn differences(&self, this: &RunIdentity) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut differ = |name: &str, theirs: String, ours: String| {
+            if theirs != ours {
+                out.push(format!("{name} {theirs} (this run: {ours})"));
+            }
+        };
+        differ("problem", self.problem.clone(), this.problem.clone());
+        differ("size", format!("{:?}", self.size), format!("{:?}", this.size));
+        differ("seed", self.seed.to_string(), this.seed.to_string());
+        differ("shard count", self.shards.to_string(), this.shards.to_string());
+        let (a, b) = (&self.params, &this.params);
+        differ("n_pop", a.n_pop.to_string(), b.n_pop.to_string());
+        differ("n_gen", a.n_gen.to_string(), b.n_gen.to_string());
+        differ("term_limit", format!("{:?}", a.term_limit), format!("{:?}", b.term_limit));
+        differ("hist_granularity", a.hist_granularity.to_string(), b.hist_granularity.to_string());
+        differ("selection_rate", format!("{:?}", a.selection_rate), format!("{:?}", b.selection_rate));
+        differ("mutation_rate", format!("{:?}", a.mutation_rate), format!("{:?}", b.mutation_rate));
+        differ("max_indiv", a.max_indiv.to_string(), b.max_indiv.to_string());
+        differ("selection", format!("{:?}", a.selection), format!("{:?}", b.selection));
+        differ("target_fitness", format!("{:?}", a.target_fitness), format!("{:?}", b.target_fitness));
+        if out.is_empty() && self != this {
+            out.push("the parameters (a field this build does not name)".into());
+        }
+        out
+    }
+}
+
+/// A whole run between two generations.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// Which run.
+    pub identity: RunIdentity,
+    /// Where it stands.
+    pub progress: Progress,
+    /// Each shard's `ga_core::ShardState`, postcard-encoded, in shard order.
+    pub shards: Vec<Vec<u8>>,
+}
+
+/// Why checkpoints could not be written or read.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    /// The file system refused.
+    #[error("{path}: {reason}")]
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// What the system said.
+        reason: String,
+    },
+    /// No file of the folder is a whole checkpoint of this format.
+    #[error("no usable checkpoint in {dir}{}", reasons(.skipped))]
+    NoCheckpoint {
+        /// The folder.
+        dir: PathBuf,
+        /// Each file tried, and why it was skipped.
+        skipped: Vec<String>,
+    },
+    /// The newest usable checkpoint is of another run.
+    #[error("the checkpoint {path} is of another run: {}", .differences.join(", "))]
+    OtherRun {
+        /// The file.
+        path: PathBuf,
+        /// What differs.
+        differences: Vec<String>,
+    },
+    /// The checkpoint could not be encoded.
+    #[error("cannot encode a checkpoint: {0}")]
+    Encode(String),
+}
+
+fn reasons(skipped: &[String]) -> String {
+    if skipped.is_empty() { " (it has none)".into() } else { format!(": {}", skipped.join("; ")) }
+}
+
+fn io(path: &Path) -> impl Fn(std::io::Error) -> CheckpointError + '_ {
+    move |e| CheckpointError::Io { path: path.to_path_buf(), reason: e.to_string() }
+}
+
+/// A checkpoint's bytes, as written to a file.
+pub fn encode(checkpoint: &Checkpoint) -> Result<Vec<u8>, CheckpointError> {
+    let payload = postcard::to_allocvec(checkpoint).map_err(|e| CheckpointError::Encode(e.to_string()))?;
+    let mut out = Vec::with_capacity(HEADER + payload.len());
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+    out.extend_from_slice(&xxhash_rust::xxh3::xxh3_64(&payload).to_le_bytes());
+    out.extend_from_slice(&payload);
+    Ok(out)
+}
+
+/// Reads a checkpoint's bytes; any bytes give a checkpoint or a reason, never a panic.
+pub fn decode(bytes: &[u8]) -> Result<Checkpoint, String> {
+    let header = bytes.get(..HEADER).ok_or_else(|| format!("{} bytes: shorter than the header", bytes.len()))?;
+    if &header[..8] != MAGIC {
+        return Err("not an Exelixi checkpoint (wrong magic)".into());
+    }
+    let word = |at: usize, n: usize| header[at..at + n].iter().rev().fold(0u64, |acc, b| acc << 8 | u64::from(*b));
+    let version = word(8, 4);
+    if version != u64::from(FORMAT_VERSION) {
+        return Err(format!("format version {version}; this build reads version {FORMAT_VERSION}"));
+    }
+    let (length, checksum) = (word(12, 8), word(20, 8));
+    let payload = &bytes[HEADER..];
+    if payload.len() as u64 != length {
+        return Err(format!("truncated or padded: {} payload bytes, the header says {length}", payload.len()));
+    }
+    if xxhash_rust::xxh3::xxh3_64(payload) != checksum {
+        return Err("checksum mismatch: the file is corrupt".into());
+    }
+    postcard::from_bytes(payload).map_err(|e| format!("checksum right but the payload does not decode: {e}"))
+}
+
+fn file_name(generation: u32) -> String {
+    format!("checkpoint-{generation:010}.exlx")
+}
+
+fn generation_of(name: &str) -> Option<u32> {
+    name.strip_prefix("checkpoint-")?.strip_suffix(".exlx")?.parse().ok()
+}
+
+/// The checkpoint files of `dir`, newest first.
+fn listed(dir: &Path) -> Result<Vec<(u32, PathBuf)>, CheckpointError> {
+    let mut files = Vec::new();
+    for entry in fs::read_dir(dir).map_err(io(dir))? {
+        let entry = entry.map_err(io(dir))?;
+        if let Some(g) = entry.file_name().to_str().and_then(generation_of) {
+            files.push((g, entry.path()));
+        }
+    }
+    files.sort_by_key(|f| std::cmp::Reverse(f.0));
+    Ok(files)
+}
+
+/// Writes `checkpoint` into `dir` atomically and removes all but the [`KEPT`] newest.
+pub fn write(dir: &Path, checkpoint: &Checkpoint) -> Result<PathBuf, CheckpointError> {
+    let bytes = encode(checkpoint)?;
+    fs::create_dir_all(dir).map_err(io(dir))?;
+    let name = file_name(checkpoint.progress.generation);
+    let temp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let path = dir.join(&name);
+    let mut file = fs::File::create(&temp).map_err(io(&temp))?;
+    file.write_all(&bytes).map_err(io(&temp))?;
+    file.sync_all().map_err(io(&temp))?;
+    drop(file);
+    fs::rename(&temp, &path).map_err(io(&path))?;
+    fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))?;
+    for (_, old) in listed(dir)?.into_iter().skip(KEPT) {
+        fs::remove_file(&old).map_err(io(&old))?;
+    }
+    Ok(path)
+}
+
+/// The newest whole checkpoint of `dir`, with a warning for each newer file skipped as
+/// unreadable (truncated, corrupt, another format).
+pub fn newest(dir: &Path) -> Result<(PathBuf, Checkpoint, Vec<String>), CheckpointError> {
+    let mut skipped = Vec::new();
+    for (_, path) in listed(dir)? {
+        match fs::read(&path).map_err(|e| e.to_string()).and_then(|b| decode(&b)) {
+            Ok(c) => return Ok((path, c, skipped)),
+            Err(why) => skipped.push(format!("{} skipped: {why}", path.display())),
+        }
+    }
+    Err(CheckpointError::NoCheckpoint { dir: dir.to_path_buf(), skipped })
+}
+
+/// [`newest`], refused unless it is a checkpoint of the run `this`.
+pub fn resume(dir: &Path, this: &RunIdentity) -> Result<(PathBuf, Checkpoint, Vec<String>), CheckpointError> {
+    let (path, checkpoint, warnings) = newest(dir)?;
+    let differences = checkpoint.identity.differences(this);
+    if !differences.is_empty() {
+        return Err(CheckpointError::OtherRun { path, differences });
+    }
+    Ok((path, checkpoint, warnings))
+}
+
+#[derive(Default)]
+struct Slot {
+    pending: Option<Checkpoint>,
+    busy: bool,
+    closed: bool,
+    failure: Option<String>,
+    written: u64,
+}
+
+/// Writes checkpoints into a folder on a thread of its own: [`Writer::submit`] never waits
+/// on the disk; a checkpoint not yet started is replaced by a newer one.
+pub struct Writer {
+    shared: Arc<(Mutex<Slot>, Condvar)>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+fn lock(m: &Mutex<Slot>) -> std::sync::MutexGuard<'_, Slot> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Writer {
+    /// A writer into `dir` (created if missing; checked writable now, not at the first
+    /// checkpoint).
+    pub fn new(dir: &Path) -> Result<Self, CheckpointError> {
+        fs::create_dir_all(dir).map_err(io(dir))?;
+        let probe = dir.join(format!(".probe.{}.tmp", std::process::id()));
+        fs::write(&probe, b"").and_then(|()| fs::remove_file(&probe)).map_err(io(dir))?;
+        let shared = Arc::new((Mutex::new(Slot::default()), Condvar::new()));
+        let (theirs, dir) = (shared.clone(), dir.to_path_buf());
+        let thread = std::thread::Builder::new()
+            .name("checkpoints".into())
+            .spawn(move || {
+                let (slot, wake) = &*theirs;
+                loop {
+                    let mut s = lock(slot);
+                    while s.pending.is_none() && !s.closed {
+                        s = wake.wait(s).unwrap_or_else(PoisonError::into_inner);
+                    }
+                    let Some(next) = s.pending.take() else { return };
+                    s.busy = true;
+                    drop(s);
+                    let result = write(&dir, &next);
+                    let mut s = lock(slot);
+                    s.busy = false;
+                    match result {
+                        Ok(_) => s.written += 1,
+                        Err(e) => {
+                            s.failure.get_or_insert(e.to_string());
+                        }
+                    }
+                    wake.notify_all();
+                }
+            })
+            .map_err(|e| CheckpointError::Io { path: PathBuf::from("(thread)"), reason: e.to_string() })?;
+        Ok(Self { shared, thread: Some(thread) })
+    }
+
+    /// Hands a checkpoint to the writer; the first write that failed, if one did.
+    pub fn submit(&self, checkpoint: Checkpoint) -> Result<(), String> {
+        let (slot, wake) = &*self.shared;
+        let mut s = lock(slot);
+        if let Some(f) = &s.failure {
+            return Err(f.clone());
+        }
+        s.pending = Some(checkpoint);
+        wake.notify_all();
+        Ok(())
+    }
+
+    /// Waits until everything submitted is on disk; the first failure, if any.
+    pub fn flush(&self) -> Result<u64, String> {
+        let (slot, wake) = &*self.shared;
+        let mut s = lock(slot);
+        while (s.pending.is_some() || s.busy) && self.thread.as_ref().is_some_and(|t| !t.is_finished()) {
+            s = wake.wait(s).unwrap_or_else(PoisonError::into_inner);
+        }
+        match &s.failure {
+            Some(f) => Err(f.clone()),
+            None => Ok(s.written),
+        }
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        lock(&self.shared.0).closed = true;
+        self.shared.1.notify_all();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
