@@ -151,10 +151,11 @@ impl WorkerClient {
         Ok(response.into_inner().payload)
     }
 
-    /// Delivers a batch from shard `from_shard`; returns how many batches wait there.
-    pub async fn deliver(&mut self, from_shard: u32, payload: Vec<u8>) -> Result<u32, ClientError> {
-        let response =
-            self.inner.deliver(DeliverRequest { from_shard, payload }).await.map_err(|s| self.rpc_error(s))?;
+    /// Delivers a batch from shard `from_shard` of the configuration `run_id` (the worker
+    /// refuses one of another); returns how many batches wait there.
+    pub async fn deliver(&mut self, run_id: &str, from_shard: u32, payload: Vec<u8>) -> Result<u32, ClientError> {
+        let request = DeliverRequest { from_shard, payload, run_id: run_id.to_string() };
+        let response = self.inner.deliver(request).await.map_err(|s| self.rpc_error(s))?;
         self.check(response.metadata())?;
         Ok(response.into_inner().queued)
     }

@@ -36,8 +36,9 @@ pub use tonic::Code;
 pub use work::{Delivery, DeliveryDecoder, Job, Outbox, Registry, ShardWork, WorkError};
 
 /// The wire protocol's version; both sides refuse any other. 2 added Ping, which the
-/// framework relies on to name a hung worker.
-pub const PROTOCOL_VERSION: u32 = 2;
+/// framework relies on to name a hung worker; 3 the run id on deliveries, which recovery
+/// relies on to refuse a batch from before a reconfiguration.
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// The metadata key carrying [`PROTOCOL_VERSION`].
 pub const PROTOCOL_HEADER: &str = "x-exelixi-protocol";

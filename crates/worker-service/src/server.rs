@@ -70,11 +70,17 @@ struct Running {
     work: Box<dyn ShardWork>,
 }
 
+/// A configuration's run id and the decoder of its deliveries.
+type Configured = (Arc<str>, Arc<dyn DeliveryDecoder>);
+
 struct Shared {
     token: String,
     registry: Arc<dyn Registry>,
     running: Mutex<Option<Running>>,
-    decoder: RwLock<Option<(u32, Arc<dyn DeliveryDecoder>)>>,
+    /// The configuration's run id and decoder: a delivery is checked against them, and
+    /// queued under the read lock, so that a reconfiguration (which clears the queue under
+    /// the write lock) never finds a batch of the configuration before it.
+    decoder: RwLock<Option<Configured>>,
     peers: RwLock<Vec<WorkerClient>>,
     queue: Mutex<Vec<Delivery>>,
     stop: Notify,
@@ -140,12 +146,25 @@ impl tonic::service::Interceptor for Gate {
 struct Service(Arc<Shared>);
 
 impl Service {
-    fn enqueue(&self, payload: &[u8]) -> Result<u32, Status> {
-        let decoder = self.0.decoder.read().unwrap_or_else(PoisonError::into_inner).clone();
-        let Some((_, decoder)) = decoder else {
+    fn enqueue(&self, run_id: &str, payload: &[u8]) -> Result<u32, Status> {
+        let current = self.0.decoder.read().unwrap_or_else(PoisonError::into_inner).clone();
+        let Some((configured, decoder)) = current else {
             return Err(Status::failed_precondition("this worker is not configured yet"));
         };
+        let stale = |configured: &str| {
+            Status::failed_precondition(format!("a delivery of run {run_id}; this worker now serves run {configured}"))
+        };
+        if *configured != *run_id {
+            return Err(stale(&configured));
+        }
+        // Decoded outside every lock: a large batch does not hold up the others.
         let batch = decoder.decode(payload).map_err(status)?;
+        let current = self.0.decoder.read().unwrap_or_else(PoisonError::into_inner);
+        match current.as_ref() {
+            Some((now, _)) if **now == *run_id => {}
+            Some((now, _)) => return Err(stale(now)),
+            None => return Err(Status::failed_precondition("this worker is not configured yet")),
+        }
         let mut queue = lock(&self.0.queue);
         queue.push(batch);
         Ok(queue.len() as u32)
@@ -180,8 +199,11 @@ impl Worker for Service {
                 other => status(other),
             })?;
         *self.0.peers.write().unwrap_or_else(PoisonError::into_inner) = peers;
-        *self.0.decoder.write().unwrap_or_else(PoisonError::into_inner) = Some((shard, created.decoder));
+        let run_id: Arc<str> = r.run_id.as_str().into();
+        let mut decoder = self.0.decoder.write().unwrap_or_else(PoisonError::into_inner);
+        *decoder = Some((run_id, created.decoder));
         lock(&self.0.queue).clear();
+        drop(decoder);
         *lock(&self.0.running) = Some(Running { run_id: r.run_id, shard, work: created.work });
         Ok(reply(ConfigureReply {}))
     }
@@ -208,13 +230,14 @@ impl Worker for Service {
         let mut sends = JoinSet::new();
         for (to, batch) in outbox.batches {
             if to == me {
-                self.enqueue(&batch)?;
+                self.enqueue(&run_id, &batch)?;
                 continue;
             }
             let Some(mut peer) = peers.get(to as usize).cloned() else {
                 return Err(Status::internal(format!("phase {phase:?} addressed shard {to}, which does not exist")));
             };
-            sends.spawn(async move { peer.deliver(me, batch).await.map_err(|e| (to, e)) });
+            let run_id = run_id.clone();
+            sends.spawn(async move { peer.deliver(&run_id, me, batch).await.map_err(|e| (to, e)) });
         }
         while let Some(sent) = sends.join_next().await {
             match sent {
@@ -230,7 +253,8 @@ impl Worker for Service {
     }
 
     async fn deliver(&self, request: Request<DeliverRequest>) -> Result<Response<DeliverReply>, Status> {
-        let queued = self.enqueue(&request.into_inner().payload)?;
+        let r = request.into_inner();
+        let queued = self.enqueue(&r.run_id, &r.payload)?;
         Ok(reply(DeliverReply { queued }))
     }
 
