@@ -47,7 +47,7 @@ where
     // Through the same path as `exelixi run --workers`; only orchestration is timed.
     let mut job = Timed { job: GaJob::new(problem, config, &mut observer), took: Duration::ZERO };
     let mut fleet = LocalProcesses::new(|_| Command::new(env!("CARGO_BIN_EXE_bench-worker")));
-    let options = RunOptions { phase_timeout: None, handle_signals: false };
+    let options = RunOptions { phase_timeout: None, handle_signals: false, ..RunOptions::default() };
     let outcome = uow::run(&mut job, &mut fleet, workers as u32, &options).expect("a distributed run");
     (outcome.evaluations, job.took.as_secs_f64(), outcome.last.generation + 1)
 }

@@ -189,9 +189,33 @@ pub struct RunArgs {
     /// (a worker that no longer answers pings either is named as hung).
     #[arg(long, value_name = "SECS", default_value_t = DEFAULT_PHASE_TIMEOUT, value_parser = whole::<u64>("1 to 86400 seconds"))]
     pub phase_timeout: u64,
+    /// Write a checkpoint of the whole run into DIR (created if missing) every
+    /// --checkpoint-every generations, keeping the last two.
+    #[arg(long, value_name = "DIR")]
+    pub checkpoint: Option<std::path::PathBuf>,
+    /// Generations between checkpoints (also between the snapshots a distributed run
+    /// keeps in memory to recover a lost worker) [default: 10].
+    #[arg(long, value_name = "K", value_parser = whole::<u32>("1 to 1000000 generations"))]
+    pub checkpoint_every: Option<u32>,
+    /// Continue the run from the newest valid checkpoint in DIR (which must be of this
+    /// very run: problem, size, parameters, seed and shard count), writing the next ones
+    /// there too unless --checkpoint says elsewhere.
+    #[arg(long, value_name = "DIR")]
+    pub resume: Option<std::path::PathBuf>,
+    /// With --workers or on Mesos: lost workers replaced in one run before a loss ends it
+    /// [default: 3].
+    #[arg(long, value_name = "N", value_parser = whole::<u32>("0 to 1000"))]
+    pub max_recoveries: Option<u32>,
     #[command(flatten)]
     pub params: ParamFlags,
 }
+
+/// `--checkpoint-every`'s default.
+pub const DEFAULT_CHECKPOINT_EVERY: u32 = 10;
+
+/// The largest `--checkpoint-every` and `--max-recoveries`.
+const MAX_CHECKPOINT_EVERY: u32 = 1_000_000;
+const MAX_RECOVERIES: u32 = 1000;
 
 /// `--phase-timeout`'s default: ten minutes, far beyond any healthy generation.
 pub const DEFAULT_PHASE_TIMEOUT: u64 = 600;
@@ -250,6 +274,11 @@ pub struct RunConfig {
     pub json: bool,
     pub workers: Option<u32>,
     pub phase_timeout: std::time::Duration,
+    /// Where checkpoints go (`--checkpoint`, else `--resume`'s folder).
+    pub checkpoint: Option<std::path::PathBuf>,
+    pub checkpoint_every: u32,
+    pub resume: Option<std::path::PathBuf>,
+    pub max_recoveries: u32,
     pub params: ParamFlags,
     /// Run on Mesos (`exelixi mesos`) rather than here.
     pub mesos: Option<MesosConfig>,
@@ -315,6 +344,27 @@ impl TryFrom<RunArgs> for RunConfig {
                 a.phase_timeout
             ));
         }
+        if a.checkpoint_every.is_some() && a.checkpoint.is_none() && a.resume.is_none() && a.workers.is_none() {
+            return Err("invalid checkpoint-every: it needs --checkpoint DIR (or --resume DIR, or --workers)".into());
+        }
+        let checkpoint_every = a.checkpoint_every.unwrap_or(DEFAULT_CHECKPOINT_EVERY);
+        if !(1..=MAX_CHECKPOINT_EVERY).contains(&checkpoint_every) {
+            return Err(format!(
+                "invalid checkpoint-every: {checkpoint_every} (expected 1 to {MAX_CHECKPOINT_EVERY} generations)"
+            ));
+        }
+        if a.max_recoveries.is_some() && a.workers.is_none() {
+            return Err("invalid max-recoveries: it applies to runs over workers (--workers N, or mesos)".into());
+        }
+        let max_recoveries = a.max_recoveries.unwrap_or(uow::DEFAULT_MAX_RECOVERIES);
+        if max_recoveries > MAX_RECOVERIES {
+            return Err(format!("invalid max-recoveries: {max_recoveries} (expected 0 to {MAX_RECOVERIES})"));
+        }
+        for (flag, dir) in [("checkpoint", &a.checkpoint), ("resume", &a.resume)] {
+            if dir.as_ref().is_some_and(|d| d.as_os_str().is_empty()) {
+                return Err(format!("invalid {flag}: an empty path (expected a folder)"));
+            }
+        }
         Ok(RunConfig {
             problem: a.problem,
             size: a.size,
@@ -323,6 +373,10 @@ impl TryFrom<RunArgs> for RunConfig {
             json: a.json,
             workers: a.workers,
             phase_timeout: std::time::Duration::from_secs(a.phase_timeout),
+            checkpoint: a.checkpoint.or_else(|| a.resume.clone()),
+            checkpoint_every,
+            resume: a.resume,
+            max_recoveries,
             params: a.params,
             mesos: None,
         })

@@ -16,6 +16,7 @@ use ga_core::{Engine, GenerationStats, Outcome, Params, Problem};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use uow::builtin::{self as problems, WithProblem};
+use uow::checkpoint::{self, Checkpoint, RunIdentity};
 use uow::ga::{GaConfig, GaJob};
 
 /// Exit status for bad input (flags, parameters), as clap and BSD's EX_USAGE convention.
@@ -90,6 +91,8 @@ enum RunError {
     Memory(String),
     Engine(ga_core::Error),
     Workers(String),
+    /// Checkpoints could not be read or written (exit 1).
+    Checkpoint(String),
     Output(io::Error),
     /// Ctrl-C or SIGTERM: the workers are stopped (exit 130).
     Interrupted,
@@ -99,7 +102,7 @@ impl std::fmt::Display for RunError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             RunError::Usage(e) | RunError::Engine(e) => e.fmt(f),
-            RunError::Workers(msg) | RunError::Memory(msg) => f.write_str(msg),
+            RunError::Workers(msg) | RunError::Memory(msg) | RunError::Checkpoint(msg) => f.write_str(msg),
             RunError::Output(e) => write!(f, "cannot write the report: {e}"),
             RunError::Interrupted => f.write_str("interrupted: workers stopped"),
         }
@@ -158,18 +161,28 @@ impl WithProblem for RunProblem<'_> {
             json: config.json,
             write_error: None,
         };
+        let identity = RunIdentity {
+            problem: config.problem.as_str().to_string(),
+            size: config.size,
+            params: params.clone(),
+            seed: config.seed,
+            shards,
+        };
+        let resume = config.resume.as_deref().map(|dir| resume(dir, &identity)).transpose()?;
+        let writer = config.checkpoint.as_deref().map(checkpoint::Writer::new).transpose().map_err(checkpoint_error)?;
         let outcome = match (&config.mesos, config.workers) {
-            (Some(m), Some(n)) => run_on_mesos(&problem, config, m, params, n, &mut observer),
-            (_, None) => Engine::new(problem)
-                .params(params)
-                .seed(config.seed)
-                .threads(config.threads)
-                .map_err(RunError::Usage)?
-                .run(&mut observer)
-                .map_err(RunError::Engine),
-            (None, Some(n)) => run_on_workers(&problem, config, params, n, &mut observer),
+            (Some(m), Some(n)) => {
+                run_on_mesos(&problem, config, m, params, n, (writer.as_ref(), resume), &mut observer)
+            }
+            (_, None) => in_process(problem, config, params, (writer.as_ref(), resume), identity, &mut observer),
+            (None, Some(n)) => run_on_workers(&problem, config, params, n, (writer.as_ref(), resume), &mut observer),
         };
         observer.progress.finish();
+        // The last checkpoint on disk before the run says it is over.
+        let flushed = writer.as_ref().map(checkpoint::Writer::flush);
+        if let (Ok(_), Some(Err(e))) = (&outcome, flushed) {
+            return Err(RunError::Checkpoint(format!("cannot write a checkpoint: {e}")));
+        }
         // A failed run is reported even when stdout is gone: a closed pipe (quiet exit 0,
         // as for `| head`) must not hide a lost worker or a bad fitness.
         let outcome = outcome?;
@@ -181,12 +194,74 @@ impl WithProblem for RunProblem<'_> {
     }
 }
 
+/// Where a run's checkpoints go, and the one it resumes from.
+type Checkpointing<'w> = (Option<&'w checkpoint::Writer>, Option<Checkpoint>);
+
+fn checkpoint_error(e: checkpoint::CheckpointError) -> RunError {
+    RunError::Checkpoint(e.to_string())
+}
+
+/// The newest checkpoint of this run in `dir`, saying on stderr which, and which newer
+/// files were skipped.
+fn resume(dir: &std::path::Path, identity: &RunIdentity) -> Result<Checkpoint, RunError> {
+    let (path, found, skipped) = checkpoint::resume(dir, identity).map_err(checkpoint_error)?;
+    for why in skipped {
+        eprintln!("warning: {why}");
+    }
+    eprintln!("exelixi: resuming from {} (generation {})", path.display(), found.progress.generation);
+    Ok(found)
+}
+
+/// Runs the GA in this process, with checkpoints if asked.
+fn in_process<P>(
+    problem: P,
+    config: &RunConfig,
+    params: Params,
+    (writer, resume): Checkpointing<'_>,
+    identity: RunIdentity,
+    observer: &mut dyn ga_core::Observer,
+) -> Result<Outcome<P::Genome>, RunError>
+where
+    P: Problem,
+    P::Genome: Serialize + DeserializeOwned,
+{
+    let engine =
+        Engine::new(problem).params(params).seed(config.seed).threads(config.threads).map_err(RunError::Usage)?;
+    if writer.is_none() && resume.is_none() {
+        return engine.run(observer).map_err(RunError::Engine);
+    }
+    let resume = match resume {
+        None => None,
+        Some(c) => {
+            let shards = c
+                .shards
+                .iter()
+                .map(|bytes| uow::decode("shard state", bytes))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| RunError::Checkpoint(format!("the checkpoint's shard does not decode: {e}")))?;
+            Some(ga_core::RunState { progress: c.progress, shards })
+        }
+    };
+    let mut keep = |state: &ga_core::RunState<P::Genome>| {
+        let Some(writer) = writer else { return Ok(()) };
+        let shards = state
+            .shards
+            .iter()
+            .map(|s| uow::encode("shard state", s).map_err(|e| e.to_string()))
+            .collect::<Result<Vec<_>, _>>()?;
+        writer.submit(Checkpoint { identity: identity.clone(), progress: state.progress, shards })
+    };
+    let every = if writer.is_some() { config.checkpoint_every } else { 0 };
+    engine.run_checkpointed(observer, ga_core::Checkpoints { resume, every, keep: &mut keep }).map_err(RunError::Engine)
+}
+
 /// Runs the GA over `n` worker processes on this machine; none outlives the run.
 fn run_on_workers<P>(
     problem: &P,
     config: &RunConfig,
     params: Params,
     n: u32,
+    checkpoints: Checkpointing<'_>,
     observer: &mut dyn ga_core::Observer,
 ) -> Result<Outcome<P::Genome>, RunError>
 where
@@ -202,7 +277,7 @@ where
     // The cores are shared by the workers: each gets its part unless told otherwise.
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     let threads = if config.threads == 0 { (cores / n as usize).max(1) } else { config.threads };
-    distributed(problem, config, params, n, threads, &mut workers, observer)
+    distributed(problem, config, params, Workers { n, threads }, &mut workers, checkpoints, observer)
 }
 
 /// Runs the GA over `n` workers placed on Mesos agents.
@@ -212,6 +287,7 @@ fn run_on_mesos<P>(
     m: &cli::MesosConfig,
     params: Params,
     n: u32,
+    checkpoints: Checkpointing<'_>,
     observer: &mut dyn ga_core::Observer,
 ) -> Result<Outcome<P::Genome>, RunError>
 where
@@ -222,7 +298,7 @@ where
     let mut workers = mesos::workers(m, credential);
     // Each worker's fitness threads: its task's CPUs (the output does not depend on them).
     let threads = if config.threads == 0 { (m.cpus.floor() as usize).max(1) } else { config.threads };
-    let outcome = distributed(problem, config, params, n, threads, &mut workers, observer);
+    let outcome = distributed(problem, config, params, Workers { n, threads }, &mut workers, checkpoints, observer);
     // What the original logged: the framework, and each agent's telemetry.
     if let Some(id) = workers.framework_id() {
         eprintln!("mesos: framework {id} on master {}", m.master);
@@ -237,14 +313,20 @@ where
     outcome
 }
 
+/// How many workers a run has, and each one's fitness threads.
+struct Workers {
+    n: u32,
+    threads: usize,
+}
+
 /// Runs the GA over `n` workers from `workers`, each with `threads` fitness threads.
 fn distributed<P>(
     problem: &P,
     config: &RunConfig,
     params: Params,
-    n: u32,
-    threads: usize,
+    Workers { n, threads }: Workers,
     workers: &mut dyn uow::Workers,
+    (writer, resume): Checkpointing<'_>,
     observer: &mut dyn ga_core::Observer,
 ) -> Result<Outcome<P::Genome>, RunError>
 where
@@ -258,8 +340,16 @@ where
         seed: config.seed,
         threads,
     };
-    let mut job = GaJob::new(problem, job_config, observer);
-    let options = uow::RunOptions { phase_timeout: Some(config.phase_timeout), handle_signals: true };
+    let mut job = GaJob::new(problem, job_config, observer).with_checkpoints(config.checkpoint_every, writer);
+    if let Some(c) = resume {
+        job = job.resume_from(c);
+    }
+    let options = uow::RunOptions {
+        phase_timeout: Some(config.phase_timeout),
+        handle_signals: true,
+        max_recoveries: config.max_recoveries,
+        on_recovery: Some(std::sync::Arc::new(|r: &uow::Recovery| eprintln!("exelixi: {r}"))),
+    };
     uow::run(&mut job, workers, n, &options).map_err(|e| match e {
         uow::RunError::Interrupted => RunError::Interrupted,
         other => RunError::Workers(other.to_string()),

@@ -76,7 +76,8 @@ fn onemax_200_with_4_workers_is_no_worse_than_in_process() {
 
 #[test]
 fn a_worker_killed_mid_run_is_named_and_nothing_is_left_behind() {
-    let (mut run, workers) = start_long_run("3");
+    // Without recovery (tests/recovery.rs has it), the loss ends the run.
+    let (mut run, workers) = start_long_run_with("3", &["--max-recoveries", "0"]);
     assert_eq!(workers.len(), 3, "three worker processes");
     let victim = workers[1];
     let killed_at = Instant::now();
@@ -97,7 +98,7 @@ fn a_worker_killed_mid_run_is_named_and_nothing_is_left_behind() {
 
 #[test]
 fn a_hung_worker_is_named_after_the_phase_timeout_and_nothing_is_left_behind() {
-    let (mut run, workers) = start_long_run_with("3", &["--phase-timeout", "3"]);
+    let (mut run, workers) = start_long_run_with("3", &["--phase-timeout", "3", "--max-recoveries", "0"]);
     assert_eq!(workers.len(), 3, "three worker processes");
     // Stopped, the worker keeps its sockets open but answers nothing: hung, not dead.
     let victim = workers[1];
@@ -154,7 +155,7 @@ fn a_failure_is_reported_even_when_stdout_is_closed() {
     // so, not take the broken pipe for a reader that had enough.
     let mut run = Command::new(env!("CARGO_BIN_EXE_exelixi"))
         .args(["run", "--workers", "2", "--problem", "rastrigin", "--size", "30"])
-        .args(["--max-indiv", "1000000000", "--target", "1", "--threads", "1"])
+        .args(["--max-indiv", "1000000000", "--target", "1", "--threads", "1", "--max-recoveries", "0"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -416,7 +417,7 @@ fn a_worker_that_stops_answering_is_named_in_seconds_without_a_phase_timeout() {
     // Stopped, the worker keeps its sockets open and the kernel still acknowledges TCP,
     // as a host cut off by a partition would look for a while; only the HTTP/2 keepalive
     // pings go unanswered. The phase timeout is the default 600 s.
-    let (mut run, workers) = start_long_run("3");
+    let (mut run, workers) = start_long_run_with("3", &["--max-recoveries", "0"]);
     let victim = workers[1];
     let stopped_at = Instant::now();
     signal(victim, "-STOP");

@@ -8,20 +8,30 @@
 //!
 //! Phases: `init` (fresh genomes, routed), `next` (selection and variation with the
 //! framework's cutoff, routed), `admit` (the owner's queue admitted, evaluated; answers
-//! the shard's partial histogram), `report` (members at or above a cutoff).
+//! the shard's partial histogram), `report` (members at or above a cutoff), `snapshot`
+//! (the shard's `ShardState`, between generations), `restore` (the shard put back in a
+//! state; answers its census).
+//!
+//! Checkpoints and recovery: every `every` generations the framework takes a snapshot of
+//! every shard (a [`Checkpoint`], kept in memory and handed to the disk [`Writer`] if
+//! any). After a lost worker is replaced, [`UnitOfWork::recover`] makes the next
+//! orchestration restore every shard from the last snapshot and go on; the generations
+//! replayed up to the last one reported are not reported again, so the output is the
+//! uninterrupted run's.
 
 use std::marker::PhantomData;
 use std::sync::Arc;
 
 use ga_core::{
     Candidate, Census, GenerationStats, Histogram, Individual, Key, Observer, Outcome, Params, Population, Problem,
-    Shard, evolve, key_of,
+    Progress, Shard, ShardState, evolve_from, key_of,
 };
 use hashring::Ring;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use worker_service::{Delivery, DeliveryDecoder, Job, Outbox, ShardWork, WorkError};
 
+use crate::checkpoint::{Checkpoint, RunIdentity, Writer};
 use crate::{Cluster, UnitOfWork, UowError, decode, encode};
 
 /// The job's name on workers.
@@ -200,6 +210,16 @@ where
                 let cutoff_bin: u32 = decode("report request", payload).map_err(invalid)?;
                 encode("report", &self.shard.enumerate(cutoff_bin)).map_err(failed)
             }
+            "snapshot" => encode("shard state", &self.shard.state()).map_err(failed),
+            "restore" => {
+                // Whatever was queued belongs to the run before the restore (there is none
+                // after a reconfiguration): the state replaces it.
+                let state: ShardState<P::Genome> = decode("shard state", payload).map_err(invalid)?;
+                self.shard
+                    .restore(state)
+                    .map_err(|e| WorkError::Invalid { what: "shard state", why: e.to_string() })?;
+                self.census()
+            }
             other => Err(WorkError::UnknownPhase(other.to_string())),
         }
     }
@@ -242,13 +262,69 @@ pub struct GaJob<'a, P: Problem> {
     config: GaConfig,
     problem: &'a P,
     observer: &'a mut dyn Observer,
+    /// Generations between snapshots (0: none).
+    every: u32,
+    writer: Option<&'a Writer>,
+    /// What the next orchestration starts from (`None`: the beginning).
+    restart: Option<Checkpoint>,
+    /// The last snapshot taken or restored.
+    last: Option<Checkpoint>,
+    /// The last generation given to the observer.
+    reported: Option<u32>,
 }
 
 impl<'a, P: Problem> GaJob<'a, P> {
     /// A run of `problem` (used for its termination test) configured by `config`,
     /// reporting each generation to `observer`.
     pub fn new(problem: &'a P, config: GaConfig, observer: &'a mut dyn Observer) -> Self {
-        Self { config, problem, observer }
+        Self { config, problem, observer, every: 0, writer: None, restart: None, last: None, reported: None }
+    }
+
+    /// Takes a snapshot of every shard every `every` generations (0: never), kept in
+    /// memory for recovery and handed to `writer` if given.
+    pub fn with_checkpoints(mut self, every: u32, writer: Option<&'a Writer>) -> Self {
+        self.every = every;
+        self.writer = writer;
+        self
+    }
+
+    /// Starts from `checkpoint` (of this run: see [`GaJob::identity`]) instead of the
+    /// beginning: the first generation reported is the checkpoint's.
+    pub fn resume_from(mut self, checkpoint: Checkpoint) -> Self {
+        self.restart = Some(checkpoint);
+        self
+    }
+
+    /// What identifies this run over `shards` shards, as its checkpoints record it.
+    pub fn identity(&self, shards: u32) -> RunIdentity {
+        RunIdentity {
+            problem: self.config.problem.clone(),
+            size: self.config.size,
+            params: self.config.params.clone(),
+            seed: self.config.seed,
+            shards,
+        }
+    }
+}
+
+/// Passes on each generation not reported yet (a replay after a recovery reports nothing
+/// twice).
+struct Unreported<'o> {
+    inner: &'o mut dyn Observer,
+    reported: &'o mut Option<u32>,
+}
+
+impl Observer for Unreported<'_> {
+    fn on_generation(&mut self, stats: &GenerationStats) {
+        if self.reported.is_some_and(|r| stats.generation <= r) {
+            return;
+        }
+        *self.reported = Some(stats.generation);
+        self.inner.on_generation(stats);
+    }
+
+    fn cancelled(&self) -> bool {
+        self.inner.cancelled()
     }
 }
 
@@ -269,6 +345,7 @@ where
 
     fn orchestrate(&mut self, cluster: &mut dyn Cluster) -> Result<Self::Output, UowError> {
         let params = self.config.params.clone();
+        let identity = self.identity(cluster.shards());
         let problem = self.problem;
         let stop = |stats: &GenerationStats| problem.stop(stats, &params);
         let mut population = ClusterPopulation {
@@ -276,12 +353,40 @@ where
             census: None,
             granularity: params.hist_granularity,
             failure: None,
+            every: self.every,
+            writer: self.writer,
+            identity,
+            last: &mut self.last,
             _genome: PhantomData,
         };
-        let outcome = evolve(&mut population, &params, &stop, self.observer);
+        let from = match self.restart.take() {
+            None => None,
+            Some(checkpoint) => {
+                let differences = checkpoint.identity.differences(&population.identity);
+                if !differences.is_empty() {
+                    return Err(UowError::Job(format!("a checkpoint of another run: {}", differences.join(", "))));
+                }
+                population
+                    .restore(&checkpoint)
+                    .map_err(|e| population.failure.take().unwrap_or(UowError::Job(e.to_string())))?;
+                let at = checkpoint.progress;
+                *population.last = Some(checkpoint);
+                Some(at)
+            }
+        };
+        let mut observer = Unreported { inner: &mut *self.observer, reported: &mut self.reported };
+        let outcome = evolve_from(&mut population, &params, &stop, &mut observer, from);
         // The engine only carries a message across its `Population` seam; the cluster's own
         // error goes back typed, so that a lost shard maps to its worker.
         outcome.map_err(|e| population.failure.take().unwrap_or_else(|| UowError::Job(e.to_string())))
+    }
+
+    fn recover(&mut self) -> Option<String> {
+        self.restart = self.last.clone();
+        Some(match &self.restart {
+            Some(c) => format!("every shard restored to generation {}", c.progress.generation),
+            None => "every shard starts again from generation 0 (no snapshot yet)".into(),
+        })
     }
 }
 
@@ -292,6 +397,10 @@ struct ClusterPopulation<'c, G> {
     granularity: u32,
     /// The first failure, typed; the engine gets its message.
     failure: Option<UowError>,
+    every: u32,
+    writer: Option<&'c Writer>,
+    identity: RunIdentity,
+    last: &'c mut Option<Checkpoint>,
     _genome: PhantomData<G>,
 }
 
@@ -324,6 +433,26 @@ impl<G: DeserializeOwned> ClusterPopulation<'_, G> {
     /// censuses in shard order; returns how many were admitted.
     fn admit(&mut self) -> ga_core::Result<u64> {
         let answers = self.phase("admit", &mut |_| Vec::new())?;
+        self.merge(answers)
+    }
+
+    /// Puts every shard back in its state of `checkpoint`; the census is theirs.
+    fn restore(&mut self, checkpoint: &Checkpoint) -> ga_core::Result<()> {
+        if checkpoint.shards.len() != self.cluster.shards() as usize {
+            return Err(population_error(format!(
+                "a checkpoint of {} shards for {} workers",
+                checkpoint.shards.len(),
+                self.cluster.shards()
+            )));
+        }
+        self.census = None;
+        let answers = self.phase("restore", &mut |i| checkpoint.shards[i as usize].clone())?;
+        self.merge(answers).map(drop)
+    }
+
+    /// Merges the shards' censuses in shard order; returns how many were admitted since
+    /// the last census.
+    fn merge(&mut self, answers: Vec<Vec<u8>>) -> ga_core::Result<u64> {
         let mut merged = Census { histogram: Histogram::new(self.granularity), admitted: 0, duplicates: 0 };
         for a in answers {
             let c: ShardCensus = self.decode("census", &a)?;
@@ -354,6 +483,19 @@ impl<G: DeserializeOwned> Population for ClusterPopulation<'_, G> {
         let request = encode("next request", &NextRequest { generation, cutoff_bin }).map_err(population_error)?;
         self.phase("next", &mut |_| request.clone())?;
         self.admit()
+    }
+
+    fn completed(&mut self, at: Progress) -> ga_core::Result<()> {
+        if self.every == 0 || at.generation == 0 || at.generation % self.every != 0 {
+            return Ok(());
+        }
+        let shards = self.phase("snapshot", &mut |_| Vec::new())?;
+        let checkpoint = Checkpoint { identity: self.identity.clone(), progress: at, shards };
+        if let Some(writer) = self.writer {
+            writer.submit(checkpoint.clone()).map_err(ga_core::Error::Checkpoint)?;
+        }
+        *self.last = Some(checkpoint);
+        Ok(())
     }
 
     fn report(&mut self, cutoff_bin: u32) -> ga_core::Result<Vec<Individual<G>>> {

@@ -20,7 +20,9 @@ pub mod run;
 
 pub use local::LocalCluster;
 pub use remote::{PING_LIMIT, RemoteCluster};
-pub use run::{LocalProcesses, Loss, RunError, RunOptions, Workers, run};
+pub use run::{
+    DEFAULT_MAX_RECOVERIES, LocalProcesses, Loss, Recovery, RecoveryHook, RunError, RunOptions, Workers, run,
+};
 
 /// Why a phase could not complete on every shard.
 #[derive(Debug, thiserror::Error)]
@@ -95,6 +97,15 @@ pub trait UnitOfWork {
     /// Drives the job to its end: phases (each a barrier), merging the shards' partial
     /// results and testing termination between them; returns the final report.
     fn orchestrate(&mut self, cluster: &mut dyn Cluster) -> Result<Self::Output, UowError>;
+
+    /// A worker was lost and will be replaced: set up the next [`UnitOfWork::orchestrate`]
+    /// (on the same shards, every worker configured anew, the lost one's state gone) to go
+    /// on from the job's last complete state, and say what that is (e.g. "every shard
+    /// restored to generation 30"); `None` if the job cannot go on (the default), and the
+    /// run ends with the loss.
+    fn recover(&mut self) -> Option<String> {
+        None
+    }
 }
 
 /// Encodes a job message with postcard.

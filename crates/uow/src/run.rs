@@ -45,6 +45,14 @@ pub trait Workers {
         None
     }
 
+    /// Replaces the worker of `shard`, lost: starts a new one that accepts `token` (the old
+    /// one stopped first if it still runs) and returns its endpoint. Workers that cannot be
+    /// replaced say so (the default), and the run ends with the loss.
+    fn replace(&mut self, runtime: &Handle, shard: u32, token: &str) -> Result<String, String> {
+        let _ = (runtime, shard, token);
+        Err("these workers cannot be replaced".into())
+    }
+
     /// The run is over, `completed` or not: release every worker (after a completed run
     /// they were asked to stop and may be given a moment to exit by themselves).
     fn finish(&mut self, runtime: &Handle, completed: bool);
@@ -79,18 +87,85 @@ pub enum RunError {
     Interrupted,
 }
 
+/// A lost worker replaced and the job set to go on: what [`RunOptions::on_recovery`] is
+/// told.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Recovery {
+    /// This recovery's number in the run (from 1).
+    pub number: u32,
+    /// [`RunOptions::max_recoveries`].
+    pub max: u32,
+    /// The shard whose worker was lost.
+    pub shard: u32,
+    /// The lost worker, as [`Workers::describe`] said.
+    pub lost: String,
+    /// The phase under way.
+    pub phase: String,
+    /// What the transport or the supervisor said.
+    pub reason: String,
+    /// The new worker's endpoint.
+    pub replacement: String,
+    /// What the job restores, as [`UnitOfWork::recover`] said.
+    pub restored: String,
+}
+
+impl std::fmt::Display for Recovery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "recovery {} of {}: lost the worker of shard {} ({}) during phase {:?}: {}; shard {} now served at {}; {}",
+            self.number,
+            self.max,
+            self.shard,
+            self.lost,
+            self.phase,
+            self.reason,
+            self.shard,
+            self.replacement,
+            self.restored
+        )
+    }
+}
+
+/// What [`RunOptions::on_recovery`] calls.
+pub type RecoveryHook = Arc<dyn Fn(&Recovery) + Send + Sync>;
+
 /// How a run goes.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct RunOptions {
     /// Give up on a worker silent for this long in one phase (`None`: wait while it lives).
     pub phase_timeout: Option<Duration>,
     /// Stop the workers on Ctrl-C or SIGTERM and end with [`RunError::Interrupted`].
     pub handle_signals: bool,
+    /// Lost workers replaced in one run (when the job can go on, see
+    /// [`UnitOfWork::recover`]); the next loss ends the run with [`RunError::Lost`].
+    pub max_recoveries: u32,
+    /// Told of each recovery (e.g. to print it).
+    pub on_recovery: Option<RecoveryHook>,
 }
+
+impl std::fmt::Debug for RunOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunOptions")
+            .field("phase_timeout", &self.phase_timeout)
+            .field("handle_signals", &self.handle_signals)
+            .field("max_recoveries", &self.max_recoveries)
+            .field("on_recovery", &self.on_recovery.as_ref().map(|_| "…"))
+            .finish()
+    }
+}
+
+/// [`RunOptions::max_recoveries`]'s default.
+pub const DEFAULT_MAX_RECOVERIES: u32 = 3;
 
 impl Default for RunOptions {
     fn default() -> Self {
-        Self { phase_timeout: Some(Duration::from_secs(600)), handle_signals: true }
+        Self {
+            phase_timeout: Some(Duration::from_secs(600)),
+            handle_signals: true,
+            max_recoveries: DEFAULT_MAX_RECOVERIES,
+            on_recovery: None,
+        }
     }
 }
 
@@ -140,20 +215,69 @@ fn run_on<U: UnitOfWork>(
     token: &str,
     run_id: &str,
 ) -> Result<U::Output, RunError> {
-    let endpoints = workers.start(runtime.handle(), n, token).map_err(RunError::Start)?;
-    let lost = |e: UowError| match e {
-        UowError::Cluster(ClusterError::Lost { shard, endpoint: _, phase, reason }) => {
-            RunError::Lost { shard, worker: workers.describe(shard), phase, reason }
+    let mut endpoints = workers.start(runtime.handle(), n, token).map_err(RunError::Start)?;
+    let mut recoveries = 0;
+    // Each configuration of the workers has its own id: a batch sent under an earlier one
+    // (by a worker that had not yet heard of a loss) is refused, never admitted.
+    let mut configuration = run_id.to_string();
+    loop {
+        let err = match orchestrate_on(runtime, job, workers, &endpoints, options, token, &configuration) {
+            Ok(output) => return Ok(output),
+            Err(e) => e,
+        };
+        let UowError::Cluster(ClusterError::Lost { shard, endpoint: _, phase, reason }) = err else {
+            return Err(RunError::Job(err));
+        };
+        let lost = workers.describe(shard);
+        let gave_up = |reason: String| RunError::Lost { shard, worker: lost.clone(), phase: phase.clone(), reason };
+        if recoveries >= options.max_recoveries {
+            return Err(gave_up(if options.max_recoveries == 0 {
+                reason
+            } else {
+                format!("{reason} (after {recoveries} recoveries, the most allowed)")
+            }));
         }
-        other => RunError::Job(other),
-    };
+        let Some(restored) = job.recover() else { return Err(gave_up(reason)) };
+        let replacement = match workers.replace(runtime.handle(), shard, token) {
+            Ok(endpoint) => endpoint,
+            Err(why) => return Err(gave_up(format!("{reason}; no replacement: {why}"))),
+        };
+        endpoints[shard as usize].clone_from(&replacement);
+        recoveries += 1;
+        configuration = format!("{run_id}.r{recoveries}");
+        if let Some(tell) = &options.on_recovery {
+            tell(&Recovery {
+                number: recoveries,
+                max: options.max_recoveries,
+                shard,
+                lost,
+                phase,
+                reason,
+                replacement,
+                restored,
+            });
+        }
+    }
+}
+
+/// Configures the workers at `endpoints` as `configuration` and orchestrates the job
+/// over them; on success asks them to stop. A worker that cannot be told (lost after the
+/// job's end) changes nothing: the output is whole, and [`Workers::finish`] releases it.
+fn orchestrate_on<U: UnitOfWork>(
+    runtime: &tokio::runtime::Runtime,
+    job: &mut U,
+    workers: &dyn Workers,
+    endpoints: &[String],
+    options: &RunOptions,
+    token: &str,
+    configuration: &str,
+) -> Result<U::Output, UowError> {
     let mut cluster = runtime
-        .block_on(RemoteCluster::configure(runtime.handle().clone(), job, &endpoints, token, run_id))
-        .map_err(lost)?
+        .block_on(RemoteCluster::configure(runtime.handle().clone(), job, endpoints, token, configuration))?
         .with_phase_timeout(options.phase_timeout)
         .with_losses(workers.losses());
-    let outcome = job.orchestrate(&mut cluster).map_err(lost)?;
-    runtime.block_on(cluster.stop()).map_err(|e| lost(UowError::Cluster(e)))?;
+    let outcome = job.orchestrate(&mut cluster)?;
+    let _ = runtime.block_on(cluster.stop());
     Ok(outcome)
 }
 
@@ -214,6 +338,14 @@ impl<F: Fn(u32) -> Command> Workers for LocalProcesses<F> {
                 killer.kill_all();
             }
         })
+    }
+
+    fn replace(&mut self, _runtime: &Handle, shard: u32, token: &str) -> Result<String, String> {
+        let fleet = self.fleet.as_ref().ok_or("the workers were not started")?;
+        if lock(&self.stop).1 {
+            return Err("stopped".into());
+        }
+        fleet.replace(shard, token, &self.command).map_err(|e| e.to_string())
     }
 
     fn finish(&mut self, _runtime: &Handle, completed: bool) {

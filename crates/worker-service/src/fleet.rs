@@ -59,23 +59,54 @@ impl Fleet {
     pub fn start(n: u32, token: &str, command: impl Fn(u32) -> Command) -> Result<Self, FleetError> {
         let fleet = Fleet { members: Arc::new(Mutex::new(Vec::new())) };
         for shard in 0..n {
-            let mut child = command(shard)
-                .env(TOKEN_ENV, token)
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::inherit())
-                .spawn()
-                .map_err(|e| FleetError::Spawn { shard, reason: e.to_string() })?;
-            let pid = child.id();
-            let Some(stdout) = child.stdout.take() else {
-                return Err(FleetError::NoStart { shard, pid, reason: "its stdout was not captured".into() });
-            };
-            // Registered before waiting for it, so that a failure below still kills it.
-            lock(&fleet.members).push(Member { child, endpoint: String::new() });
-            let endpoint = read_endpoint(stdout).map_err(|reason| FleetError::NoStart { shard, pid, reason })?;
-            lock(&fleet.members)[shard as usize].endpoint = endpoint;
+            fleet.launch(shard, token, &command)?;
         }
         Ok(fleet)
+    }
+
+    /// Replaces the worker of `shard` (e.g. after it was lost): the old process is killed
+    /// if it still runs (a hung one too) and reaped, a new one started from `command` as
+    /// in [`Fleet::start`]; returns its endpoint.
+    pub fn replace(&self, shard: u32, token: &str, command: impl Fn(u32) -> Command) -> Result<String, FleetError> {
+        let count = lock(&self.members).len() as u32;
+        if shard >= count {
+            return Err(FleetError::Spawn { shard, reason: format!("the fleet has {count} workers") });
+        }
+        self.launch(shard, token, &command)
+    }
+
+    /// Starts the worker of `shard` in its slot (a new one at the end, or in place of the
+    /// old one, killed first), and waits for its endpoint.
+    fn launch(&self, shard: u32, token: &str, command: &dyn Fn(u32) -> Command) -> Result<String, FleetError> {
+        let mut child = command(shard)
+            .env(TOKEN_ENV, token)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| FleetError::Spawn { shard, reason: e.to_string() })?;
+        let pid = child.id();
+        let stdout = child.stdout.take();
+        // Registered before waiting for it, so that a failure below still kills it.
+        let member = Member { child, endpoint: String::new() };
+        let mut members = lock(&self.members);
+        match members.get_mut(shard as usize) {
+            Some(old) => {
+                let mut old = std::mem::replace(old, member);
+                if matches!(old.child.try_wait(), Ok(None)) {
+                    let _ = old.child.kill();
+                }
+                let _ = old.child.wait();
+            }
+            None => members.push(member),
+        }
+        drop(members);
+        let Some(stdout) = stdout else {
+            return Err(FleetError::NoStart { shard, pid, reason: "its stdout was not captured".into() });
+        };
+        let endpoint = read_endpoint(stdout).map_err(|reason| FleetError::NoStart { shard, pid, reason })?;
+        lock(&self.members)[shard as usize].endpoint.clone_from(&endpoint);
+        Ok(endpoint)
     }
 
     /// The workers' endpoints, in shard order.

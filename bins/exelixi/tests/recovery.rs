@@ -1,0 +1,303 @@
+//! Fault tolerance, as a user sees it: workers SIGKILLed or hung mid-run are replaced and
+//! the run prints exactly what the uninterrupted run prints; a framework SIGKILLed with
+//! `--checkpoint` is finished by `--resume`, and the two outputs join into the
+//! uninterrupted one. Real processes, real gRPC, real files.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{Receiver, channel};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use support::{children_of, signal, stderr_of, wait_with_deadline};
+
+/// A run of 40 generations, slow enough (about 40 ms a generation here) that a test
+/// reacting to a generation's line acts within that generation's next step.
+const RUN: &[&str] = &[
+    "run",
+    "--seed",
+    "7",
+    "--problem",
+    "rastrigin",
+    "--size",
+    "30",
+    "--pop",
+    "20000",
+    "--gens",
+    "40",
+    "--threads",
+    "1",
+    "--max-indiv",
+    "100000000",
+];
+
+/// [`RUN`] over `workers` with `extra` flags (each replacing the same flag of [`RUN`]).
+fn args(workers: Option<&str>, extra: &[&str]) -> Vec<String> {
+    let mut a: Vec<String> = RUN.iter().map(|s| s.to_string()).collect();
+    if let Some(n) = workers {
+        a.extend(["--workers".to_string(), n.to_string()]);
+    }
+    for pair in extra.chunks(2) {
+        match a.iter().position(|x| x == pair[0]) {
+            Some(i) => a[i + 1] = pair[1].to_string(),
+            None => a.extend(pair.iter().map(|s| s.to_string())),
+        }
+    }
+    a
+}
+
+/// The uninterrupted run's stdout, in process or over 3 workers (a run is a function of
+/// its shard count: one baseline per count).
+fn baseline(workers: Option<&str>) -> String {
+    static THREE: OnceLock<String> = OnceLock::new();
+    static ONE: OnceLock<String> = OnceLock::new();
+    let cell = if workers.is_some() { &THREE } else { &ONE };
+    cell.get_or_init(|| {
+        let out = Command::new(env!("CARGO_BIN_EXE_exelixi")).args(args(workers, &[])).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    })
+    .clone()
+}
+
+/// A run whose stdout lines are collected as they come.
+struct Watched {
+    child: Child,
+    lines: Receiver<String>,
+    out: Arc<Mutex<String>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+fn watch(args: &[String]) -> Watched {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_exelixi"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let (tx, lines) = channel();
+    let out = Arc::new(Mutex::new(String::new()));
+    let all = out.clone();
+    let reader = std::thread::spawn(move || {
+        for line in stdout.lines() {
+            let Ok(line) = line else { return };
+            all.lock().unwrap().push_str(&format!("{line}\n"));
+            let _ = tx.send(line);
+        }
+    });
+    Watched { child, lines, out, reader: Some(reader) }
+}
+
+impl Watched {
+    /// Waits for the line of generation `g`.
+    fn at_generation(&self, g: u32) {
+        let prefix = format!("gen\t{g}\t");
+        loop {
+            let line = self.lines.recv_timeout(Duration::from_secs(60)).expect("the generation's line within 60 s");
+            if line.starts_with(&prefix) {
+                return;
+            }
+        }
+    }
+
+    /// The run's live workers, in start order (a replacement comes last).
+    fn workers(&self) -> Vec<u32> {
+        let mut w: Vec<u32> = children_of(self.child.id()).into_iter().filter(|p| !zombie(*p)).collect();
+        w.sort_unstable();
+        w
+    }
+
+    /// Freezes the framework, sends `sig` to one of its workers, thaws it: whatever
+    /// the signal does lands in the step after the generation just printed.
+    fn hit_worker(&self, sig: &str) -> u32 {
+        signal(self.child.id(), "-STOP");
+        let workers = self.workers();
+        assert_eq!(workers.len(), 3, "{workers:?}");
+        let victim = workers[1];
+        signal(victim, sig);
+        signal(self.child.id(), "-CONT");
+        victim
+    }
+
+    /// Exit status, stdout, stderr.
+    fn finish(mut self, limit: Duration) -> (std::process::ExitStatus, String, String) {
+        let status = wait_with_deadline(&mut self.child, limit);
+        self.reader.take().unwrap().join().unwrap();
+        let err = stderr_of(&mut self.child);
+        let out = self.out.lock().unwrap().clone();
+        (status, out, err)
+    }
+}
+
+fn zombie(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map_or(true, |s| s[s.rfind(')').unwrap() + 2..].starts_with('Z'))
+}
+
+fn assert_no_workers_left() {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !support::processes("worker").is_empty() {
+        assert!(std::time::Instant::now() < deadline, "workers left: {:?}", support::processes("worker"));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Tests that start workers take turns: `assert_no_workers_left` sees every test's.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[test]
+fn a_worker_killed_at_the_first_a_middle_or_the_last_generation_changes_nothing_in_the_output() {
+    let _serial = serial();
+    let expected = baseline(Some("3"));
+    // Generation 38's line comes before the last step (to generation 39) and the report.
+    for (g, restored) in
+        [(0, "starts again from generation 0"), (20, "restored to generation 20"), (38, "restored to generation 30")]
+    {
+        let run = watch(&args(Some("3"), &[]));
+        run.at_generation(g);
+        let victim = run.hit_worker("-KILL");
+        let (status, out, err) = run.finish(Duration::from_secs(120));
+        assert!(status.success(), "killed at generation {g}: {err}");
+        assert_eq!(out, expected, "killed at generation {g}: {err}");
+        assert_eq!(err.matches("recovery ").count(), 1, "{err}");
+        assert!(err.contains(&format!("recovery 1 of 3: lost the worker of shard 1 (pid {victim}")), "{err}");
+        assert!(err.contains("killed by signal 9") && err.contains(restored), "generation {g}: {err}");
+        assert_no_workers_left();
+    }
+}
+
+#[test]
+fn two_workers_killed_in_one_run_change_nothing_in_the_output() {
+    let _serial = serial();
+    let run = watch(&args(Some("3"), &[]));
+    run.at_generation(8);
+    let first = run.hit_worker("-KILL");
+    run.at_generation(27);
+    let second = run.hit_worker("-KILL");
+    let (status, out, err) = run.finish(Duration::from_secs(120));
+    assert!(status.success(), "{err}");
+    assert_eq!(out, baseline(Some("3")), "{err}");
+    assert!(err.contains(&format!("recovery 1 of 3: lost the worker of shard 1 (pid {first}")), "{err}");
+    // The second victim is whichever worker sorted second then (maybe the replacement).
+    assert!(
+        err.contains("recovery 2 of 3: lost the worker of shard") && err.contains(&format!("pid {second}")),
+        "{err}"
+    );
+    assert_no_workers_left();
+}
+
+#[test]
+fn a_hung_worker_is_replaced_after_the_phase_timeout_and_changes_nothing() {
+    let _serial = serial();
+    let run = watch(&args(Some("3"), &["--phase-timeout", "2"]));
+    run.at_generation(12);
+    let victim = run.hit_worker("-STOP");
+    let (status, out, err) = run.finish(Duration::from_secs(120));
+    assert!(status.success(), "{err}");
+    assert_eq!(out, baseline(Some("3")), "{err}");
+    assert!(err.contains(&format!("(pid {victim}")) && err.contains("the worker is hung"), "{err}");
+    assert!(err.contains("recovery 1 of 3") && err.contains("restored to generation 10"), "{err}");
+    // The stopped process was killed with the run (a stopped process takes SIGKILL).
+    assert_no_workers_left();
+}
+
+#[test]
+fn losses_beyond_max_recoveries_end_the_run_naming_the_worker() {
+    let _serial = serial();
+    let run = watch(&args(Some("3"), &["--max-recoveries", "1"]));
+    run.at_generation(5);
+    run.hit_worker("-KILL");
+    run.at_generation(25);
+    let second = run.hit_worker("-KILL");
+    let (status, _, err) = run.finish(Duration::from_secs(120));
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(err.contains("recovery 1 of 1"), "{err}");
+    assert!(err.contains(&format!("(pid {second}")) && err.contains("after 1 recoveries, the most allowed"), "{err}");
+    assert_no_workers_left();
+}
+
+/// The first run's output up to (not including) generation `g`'s line, then the second's.
+fn joined(first: &str, second: &str) -> String {
+    let g = second.lines().next().and_then(|l| l.split('\t').nth(1)).expect("the resumed run's first generation");
+    let cut = first.find(&format!("gen\t{g}\t")).unwrap_or(first.len());
+    format!("{}{second}", &first[..cut])
+}
+
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("exelixi-recovery-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+#[test]
+fn a_killed_framework_is_resumed_from_its_checkpoint_and_the_outputs_join_into_the_uninterrupted_one() {
+    let _serial = serial();
+    for workers in [None, Some("3")] {
+        let dir = scratch(if workers.is_some() { "framework-3" } else { "framework-1" });
+        let checkpoint = ["--checkpoint", dir.to_str().unwrap(), "--checkpoint-every", "4"];
+        let run = watch(&args(workers, &checkpoint));
+        run.at_generation(22);
+        signal(run.child.id(), "-KILL");
+        let (_, first, _) = run.finish(Duration::from_secs(30));
+        assert_no_workers_left();
+        let resumed = Command::new(env!("CARGO_BIN_EXE_exelixi"))
+            .args(args(workers, &["--resume", dir.to_str().unwrap()]))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&resumed.stderr);
+        assert!(resumed.status.success(), "{err}");
+        assert!(err.contains("resuming from") && err.contains("(generation 2"), "{err}");
+        let second = String::from_utf8(resumed.stdout).unwrap();
+        assert_eq!(joined(&first, &second), baseline(workers), "{workers:?}: {err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
+#[test]
+fn resume_skips_a_damaged_checkpoint_and_refuses_another_runs() {
+    let dir = scratch("damaged");
+    let path = dir.to_str().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_exelixi"))
+        .args(args(None, &["--gens", "12", "--checkpoint", path, "--checkpoint-every", "5"]))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let newest = dir.join("checkpoint-0000000010.exlx");
+    let bytes = std::fs::read(&newest).unwrap();
+    std::fs::write(&newest, &bytes[..bytes.len() / 2]).unwrap();
+    let resumed = Command::new(env!("CARGO_BIN_EXE_exelixi"))
+        .args(args(None, &["--gens", "12", "--resume", path]))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&resumed.stderr);
+    assert!(resumed.status.success(), "{err}");
+    assert!(err.contains("warning:") && err.contains("checkpoint-0000000010.exlx skipped: truncated"), "{err}");
+    assert!(err.contains("resuming from") && err.contains("(generation 5)"), "{err}");
+    assert!(String::from_utf8_lossy(&resumed.stdout).starts_with("gen\t5\t"));
+
+    let other = Command::new(env!("CARGO_BIN_EXE_exelixi"))
+        .args(args(None, &["--gens", "12", "--resume", path, "--seed", "8"]))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&other.stderr);
+    assert_eq!(other.status.code(), Some(1), "{err}");
+    assert!(err.contains("is of another run: seed 7 (this run: 8)"), "{err}");
+
+    let empty = scratch("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let none = Command::new(env!("CARGO_BIN_EXE_exelixi"))
+        .args(args(None, &["--resume", empty.to_str().unwrap()]))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&none.stderr);
+    assert_eq!(none.status.code(), Some(1), "{err}");
+    assert!(err.contains("no usable checkpoint in"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::remove_dir_all(&empty).unwrap();
+}
