@@ -207,7 +207,8 @@ fn start_long_mesos_run(workers: &str, flags: &[&str]) -> Child {
 #[test]
 fn an_executor_killed_during_the_run_ends_it_within_seconds_naming_shard_and_agent() {
     let _serial = lock();
-    let mut run = start_long_mesos_run("2", &[]);
+    // Without recovery (tested below), the loss ends the run.
+    let mut run = start_long_mesos_run("2", &["--max-recoveries", "0"]);
     let executors = processes("executor");
     assert_eq!(executors.len(), 2, "{executors:?}");
     let killed_at = Instant::now();
@@ -269,7 +270,7 @@ fn an_executor_killed_before_its_worker_starts_is_replaced_from_a_new_offer() {
         assert!(Instant::now() < deadline, "no executor started");
         std::thread::sleep(Duration::from_millis(2));
     };
-    let had_worker = !processes("worker").is_empty();
+    let had_worker = !support::children_of(victim).is_empty();
     signal(victim, "-KILL");
     let status = wait_with_deadline(&mut run, Duration::from_secs(120));
     let stderr = stderr_of(&mut run);
@@ -282,6 +283,53 @@ fn an_executor_killed_before_its_worker_starts_is_replaced_from_a_new_offer() {
     let workers = tasks(&f).into_iter().filter(|t| t["name"].as_str().unwrap().contains("worker")).count();
     assert_eq!(workers, 3, "two workers, one of them placed twice");
     assert_none_left();
+}
+
+/// `exelixi mesos --workers 2` on [`support::FORTY_GENERATIONS`], the process `pick` names SIGKILLed once
+/// generation `at` is printed: the output must be `run --workers 2`'s, and a new executor
+/// must come from a new offer.
+fn recovers_on_mesos(at: u32, pick: impl FnOnce() -> u32) {
+    let expected = exelixi(&[&["run", "--workers", "2"][..], support::FORTY_GENERATIONS].concat());
+    assert!(expected.status.success());
+    let master = master();
+    let mut args: Vec<String> =
+        ["mesos", "--master", &master, "--cpu", "0.5", "--workers", "2"].map(String::from).into();
+    args.extend(support::FORTY_GENERATIONS.iter().map(|s| s.to_string()));
+    let run = support::watch(&args);
+    run.at_generation(at);
+    let victim = run.hit("-KILL", pick);
+    let (status, out, err) = run.finish(Duration::from_secs(180));
+    assert!(status.success(), "{err}");
+    assert_eq!(out.as_bytes(), expected.stdout, "{err}");
+    assert!(err.contains("recovery 1 of 3: lost the worker of shard") && err.contains("on agent"), "{err}");
+    let f = framework(&master, &framework_id(&err));
+    let workers: Vec<Value> =
+        tasks(&f).into_iter().filter(|t| t["name"].as_str().unwrap().contains("worker")).collect();
+    assert_eq!(workers.len(), 3, "two workers, one of them placed again (pid {victim} killed): {workers:?}");
+    let executors: std::collections::BTreeSet<&str> =
+        workers.iter().map(|t| t["executor_id"].as_str().unwrap()).collect();
+    assert_eq!(executors.len(), 3, "the replacement has an executor of its own");
+    assert_none_left();
+}
+
+#[test]
+fn an_executor_killed_mid_run_is_replaced_from_a_new_offer_and_the_output_is_unchanged() {
+    let _serial = lock();
+    recovers_on_mesos(12, || {
+        let executors = processes("executor");
+        assert_eq!(executors.len(), 2, "{executors:?}");
+        executors[1]
+    });
+}
+
+#[test]
+fn a_worker_killed_under_its_executor_is_replaced_the_same_way() {
+    let _serial = lock();
+    recovers_on_mesos(25, || {
+        let workers = processes("worker");
+        assert_eq!(workers.len(), 2, "{workers:?}");
+        workers[0]
+    });
 }
 
 /// Every file under `dir`, recursively (symbolic links not followed).
@@ -367,7 +415,7 @@ fn environment_of(pid: u32, name: &str) -> Option<String> {
 #[test]
 fn the_event_loop_handles_the_masters_events_while_a_generation_outlasts_the_heartbeat() {
     let _serial = lock();
-    let mut run = start_long_mesos_run("2", &["--phase-timeout", "600"]);
+    let mut run = start_long_mesos_run("2", &["--phase-timeout", "600", "--max-recoveries", "0"]);
     let executors = processes("executor");
     assert_eq!(executors.len(), 2);
     let (victim, other) = (executors[0], executors[1]);

@@ -5,37 +5,17 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{Receiver, channel};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::process::Command;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
-use support::{children_of, signal, stderr_of, wait_with_deadline};
+use support::{signal, watch};
 
-/// A run of 40 generations, slow enough (about 40 ms a generation here) that a test
-/// reacting to a generation's line acts within that generation's next step.
-const RUN: &[&str] = &[
-    "run",
-    "--seed",
-    "7",
-    "--problem",
-    "rastrigin",
-    "--size",
-    "30",
-    "--pop",
-    "20000",
-    "--gens",
-    "40",
-    "--threads",
-    "1",
-    "--max-indiv",
-    "100000000",
-];
-
-/// [`RUN`] over `workers` with `extra` flags (each replacing the same flag of [`RUN`]).
+/// `run` of [`support::FORTY_GENERATIONS`] over `workers`, with `extra` flags (each
+/// replacing the same flag there).
 fn args(workers: Option<&str>, extra: &[&str]) -> Vec<String> {
-    let mut a: Vec<String> = RUN.iter().map(|s| s.to_string()).collect();
+    let mut a: Vec<String> =
+        std::iter::once("run").chain(support::FORTY_GENERATIONS.iter().copied()).map(String::from).collect();
     if let Some(n) = workers {
         a.extend(["--workers".to_string(), n.to_string()]);
     }
@@ -62,79 +42,14 @@ fn baseline(workers: Option<&str>) -> String {
     .clone()
 }
 
-/// A run whose stdout lines are collected as they come.
-struct Watched {
-    child: Child,
-    lines: Receiver<String>,
-    out: Arc<Mutex<String>>,
-    reader: Option<std::thread::JoinHandle<()>>,
-}
-
-fn watch(args: &[String]) -> Watched {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_exelixi"))
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = BufReader::new(child.stdout.take().unwrap());
-    let (tx, lines) = channel();
-    let out = Arc::new(Mutex::new(String::new()));
-    let all = out.clone();
-    let reader = std::thread::spawn(move || {
-        for line in stdout.lines() {
-            let Ok(line) = line else { return };
-            all.lock().unwrap().push_str(&format!("{line}\n"));
-            let _ = tx.send(line);
-        }
-    });
-    Watched { child, lines, out, reader: Some(reader) }
-}
-
-impl Watched {
-    /// Waits for the line of generation `g`.
-    fn at_generation(&self, g: u32) {
-        let prefix = format!("gen\t{g}\t");
-        loop {
-            let line = self.lines.recv_timeout(Duration::from_secs(60)).expect("the generation's line within 60 s");
-            if line.starts_with(&prefix) {
-                return;
-            }
-        }
-    }
-
-    /// The run's live workers, in start order (a replacement comes last).
-    fn workers(&self) -> Vec<u32> {
-        let mut w: Vec<u32> = children_of(self.child.id()).into_iter().filter(|p| !zombie(*p)).collect();
-        w.sort_unstable();
-        w
-    }
-
-    /// Freezes the framework, sends `sig` to one of its workers, thaws it: whatever
-    /// the signal does lands in the step after the generation just printed.
-    fn hit_worker(&self, sig: &str) -> u32 {
-        signal(self.child.id(), "-STOP");
-        let workers = self.workers();
+/// Hits the second of the run's three workers by pid (after a recovery, maybe the
+/// replacement) with `sig`.
+fn hit_worker(run: &support::Watched, sig: &str) -> u32 {
+    run.hit(sig, || {
+        let workers = run.workers();
         assert_eq!(workers.len(), 3, "{workers:?}");
-        let victim = workers[1];
-        signal(victim, sig);
-        signal(self.child.id(), "-CONT");
-        victim
-    }
-
-    /// Exit status, stdout, stderr.
-    fn finish(mut self, limit: Duration) -> (std::process::ExitStatus, String, String) {
-        let status = wait_with_deadline(&mut self.child, limit);
-        self.reader.take().unwrap().join().unwrap();
-        let err = stderr_of(&mut self.child);
-        let out = self.out.lock().unwrap().clone();
-        (status, out, err)
-    }
-}
-
-fn zombie(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map_or(true, |s| s[s.rfind(')').unwrap() + 2..].starts_with('Z'))
+        workers[1]
+    })
 }
 
 fn assert_no_workers_left() {
@@ -161,7 +76,7 @@ fn a_worker_killed_at_the_first_a_middle_or_the_last_generation_changes_nothing_
     {
         let run = watch(&args(Some("3"), &[]));
         run.at_generation(g);
-        let victim = run.hit_worker("-KILL");
+        let victim = hit_worker(&run, "-KILL");
         let (status, out, err) = run.finish(Duration::from_secs(120));
         assert!(status.success(), "killed at generation {g}: {err}");
         assert_eq!(out, expected, "killed at generation {g}: {err}");
@@ -177,9 +92,9 @@ fn two_workers_killed_in_one_run_change_nothing_in_the_output() {
     let _serial = serial();
     let run = watch(&args(Some("3"), &[]));
     run.at_generation(8);
-    let first = run.hit_worker("-KILL");
+    let first = hit_worker(&run, "-KILL");
     run.at_generation(27);
-    let second = run.hit_worker("-KILL");
+    let second = hit_worker(&run, "-KILL");
     let (status, out, err) = run.finish(Duration::from_secs(120));
     assert!(status.success(), "{err}");
     assert_eq!(out, baseline(Some("3")), "{err}");
@@ -197,7 +112,7 @@ fn a_hung_worker_is_replaced_after_the_phase_timeout_and_changes_nothing() {
     let _serial = serial();
     let run = watch(&args(Some("3"), &["--phase-timeout", "2"]));
     run.at_generation(12);
-    let victim = run.hit_worker("-STOP");
+    let victim = hit_worker(&run, "-STOP");
     let (status, out, err) = run.finish(Duration::from_secs(120));
     assert!(status.success(), "{err}");
     assert_eq!(out, baseline(Some("3")), "{err}");
@@ -212,9 +127,9 @@ fn losses_beyond_max_recoveries_end_the_run_naming_the_worker() {
     let _serial = serial();
     let run = watch(&args(Some("3"), &["--max-recoveries", "1"]));
     run.at_generation(5);
-    run.hit_worker("-KILL");
+    hit_worker(&run, "-KILL");
     run.at_generation(25);
-    let second = run.hit_worker("-KILL");
+    let second = hit_worker(&run, "-KILL");
     let (status, _, err) = run.finish(Duration::from_secs(120));
     assert_eq!(status.code(), Some(1), "{err}");
     assert!(err.contains("recovery 1 of 1"), "{err}");

@@ -86,8 +86,11 @@ impl Slot {
 pub enum Phase {
     /// Placing workers: a lost one is replaced from a new offer.
     Placing,
-    /// Every worker serves and the run uses them: a lost one ends the run.
+    /// Every worker serves and the run uses them: a lost one is reported (a loss).
     Running,
+    /// The run replaces the lost worker of this shard: it is placed again from a new
+    /// offer (and again if the new one is lost too); a loss of another is reported.
+    Replacing(u32),
     /// The run is over: losses are expected.
     Finishing,
 }
@@ -209,6 +212,36 @@ impl Framework {
         self.loss.take()
     }
 
+    /// Starts replacing the worker of `shard` (lost while running): whatever is left of
+    /// its executor is shut down, and offers are revived for a new one. Nothing happens
+    /// unless the run is under way.
+    pub async fn replace<C: Calls>(&mut self, calls: &mut C, shard: u32) -> Result<(), SchedulerError> {
+        if self.phase != Phase::Running || shard >= self.config.workers {
+            return Ok(());
+        }
+        self.phase = Phase::Replacing(shard);
+        self.loss = None;
+        if let Some(old) = self.slots[shard as usize].take() {
+            let _ = calls.shutdown(ExecutorId { value: old.executor_id }, AgentId { value: old.agent_id }).await;
+        }
+        calls.revive().await?;
+        self.suppressed = false;
+        Ok(())
+    }
+
+    /// The replacement's endpoint once it serves; the run goes on with it.
+    pub fn replaced(&mut self) -> Option<(u32, String)> {
+        let Phase::Replacing(shard) = self.phase else { return None };
+        let endpoint = self.slots[shard as usize].as_ref()?.endpoint.clone()?;
+        self.phase = Phase::Running;
+        Some((shard, endpoint))
+    }
+
+    /// Whether workers are being placed (at the start, or a replacement).
+    fn placing(&self) -> bool {
+        matches!(self.phase, Phase::Placing | Phase::Replacing(_))
+    }
+
     /// The run is over: what is lost from now on is expected.
     pub fn finish(&mut self) {
         self.phase = Phase::Finishing;
@@ -244,7 +277,7 @@ impl Framework {
     /// Re-sends the token to every executor whose worker does not serve yet (a MESSAGE to
     /// an executor that has not subscribed is dropped by its agent). Call it every second.
     pub async fn tick<C: Calls>(&mut self, calls: &mut C) -> Result<(), SchedulerError> {
-        if self.phase != Phase::Placing {
+        if !self.placing() {
             return Ok(());
         }
         let waiting: Vec<(String, String)> = self
@@ -279,7 +312,7 @@ impl Framework {
             self.declined += decline.len() as u64;
             calls.decline(decline, self.config.refuse_seconds).await?;
         }
-        let placed = self.phase != Phase::Placing || self.slots.iter().all(Option::is_some);
+        let placed = !self.placing() || self.slots.iter().all(Option::is_some);
         if placed && !self.suppressed {
             calls.suppress().await?;
             self.suppressed = true;
@@ -290,7 +323,7 @@ impl Framework {
     /// The LAUNCH of an executor with its two tasks on `offer`, or why not (`None`: not
     /// wanted, nothing wrong with the offer).
     fn launch_on(&mut self, offer: &Offer) -> Result<offer::Operation, Option<String>> {
-        if self.phase != Phase::Placing {
+        if !self.placing() {
             return Err(None);
         }
         let Some(shard) = self.slots.iter().position(Option::is_none) else { return Err(None) };
@@ -398,7 +431,8 @@ impl Framework {
             }
             return Ok(());
         }
-        if status.state == TaskState::TaskStarting as i32 && self.phase == Phase::Placing && slot.endpoint.is_none() {
+        let placing = matches!(self.phase, Phase::Placing | Phase::Replacing(_));
+        if status.state == TaskState::TaskStarting as i32 && placing && slot.endpoint.is_none() {
             // The executor reports from its subscription: a MESSAGE reaches it now (the
             // tick re-sends it, should this one be lost).
             let (agent, executor) =
@@ -436,12 +470,14 @@ impl Framework {
         Ok(())
     }
 
-    /// A worker is gone: replaced while placing, the run's end while running.
+    /// A worker is gone: replaced while placing (or being replaced), reported to the run
+    /// while running.
     async fn lose<C: Calls>(&mut self, calls: &mut C, shard: u32, why: String) -> Result<(), SchedulerError> {
         let Some(slot) = self.slots.get_mut(shard as usize).and_then(Option::as_mut) else { return Ok(()) };
         match self.phase {
             Phase::Finishing => Ok(()),
-            Phase::Running => {
+            // Lost while the run uses it (or while another is being replaced): reported.
+            phase @ (Phase::Running | Phase::Replacing(_)) if phase != Phase::Replacing(shard) => {
                 if !slot.lost {
                     slot.lost = true;
                     slot.last_status.clone_from(&why);
@@ -449,7 +485,7 @@ impl Framework {
                 }
                 Ok(())
             }
-            Phase::Placing => {
+            Phase::Placing | Phase::Replacing(_) | Phase::Running => {
                 let slot = self.slots[shard as usize].take().expect("checked above");
                 self.last_failure = Some(format!("shard {shard}: {why} ({})", slot.describe()));
                 // Whatever is left of it goes; then offers again, filters cleared.
@@ -764,5 +800,53 @@ mod tests {
         let (_, w) = place(&mut f, &mut calls, "a1").await;
         f.handle(&mut calls, update(&w, "a1", TaskState::TaskRunning, Some("garbage"))).await.unwrap();
         assert_eq!(calls.names(), ["ACKNOWLEDGE", "SHUTDOWN", "REVIVE"]);
+    }
+
+    #[tokio::test]
+    async fn a_worker_lost_during_the_run_is_replaced_from_a_new_offer_on_request() {
+        let mut f = framework(2);
+        let mut calls = Recorded::default();
+        let (w0, w1) = run_on_two_agents(&mut f, &mut calls).await;
+        f.handle(&mut calls, update(&w1, "a2", TaskState::TaskFailed, None)).await.unwrap();
+        let loss = f.take_loss().unwrap();
+        assert_eq!(loss.shard, 1);
+        calls.0.clear();
+        // The run asks for a replacement: the old executor goes, offers come back.
+        f.replace(&mut calls, 1).await.unwrap();
+        assert_eq!(calls.names(), ["SHUTDOWN", "REVIVE"]);
+        assert_eq!(f.phase(), Phase::Replacing(1));
+        // a1 still has ours; a2 is free again (its executor is gone), a3 too.
+        f.handle(&mut calls, offers(vec![offer("o-a1", "a1", 4.0, 4096.0, (31000, 31999))])).await.unwrap();
+        assert!(calls.launched().is_empty(), "one executor per agent");
+        calls.0.clear();
+        let (_, new) = place(&mut f, &mut calls, "a3").await;
+        assert_ne!(new, w1);
+        assert!(new.starts_with("exelixi-r1-1-"), "{new}: shard 1's ids");
+        assert_eq!(f.replaced(), None, "not serving yet");
+        // Its STARTING gets the token; then RUNNING with its endpoint: the run goes on.
+        f.handle(&mut calls, update(&new, "a3", TaskState::TaskStarting, None)).await.unwrap();
+        assert_eq!(calls.names(), ["ACKNOWLEDGE", "MESSAGE"]);
+        serve(&mut f, &mut calls, "a3", &new, 31005).await;
+        assert_eq!(f.replaced(), Some((1, "http://a3.example:31005".to_string())));
+        assert_eq!(f.phase(), Phase::Running);
+        assert_eq!(f.replaced(), None, "once");
+        // The old task's late update changes nothing; a new loss is reported again.
+        f.handle(&mut calls, update(&w1, "a2", TaskState::TaskLost, None)).await.unwrap();
+        assert_eq!(f.take_loss(), None);
+        f.handle(&mut calls, update(&w0, "a1", TaskState::TaskKilled, None)).await.unwrap();
+        assert_eq!(f.take_loss().map(|l| l.shard), Some(0));
+    }
+
+    #[tokio::test]
+    async fn another_worker_lost_while_one_is_replaced_is_reported_not_replaced() {
+        let mut f = framework(2);
+        let mut calls = Recorded::default();
+        let (w0, _) = run_on_two_agents(&mut f, &mut calls).await;
+        f.replace(&mut calls, 1).await.unwrap();
+        calls.0.clear();
+        f.handle(&mut calls, update(&w0, "a1", TaskState::TaskFailed, None)).await.unwrap();
+        assert_eq!(calls.names(), ["ACKNOWLEDGE"], "no SHUTDOWN or REVIVE for shard 0");
+        assert_eq!(f.take_loss().map(|l| l.shard), Some(0));
+        assert_eq!(f.phase(), Phase::Replacing(1));
     }
 }

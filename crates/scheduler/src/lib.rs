@@ -18,7 +18,7 @@ pub use framework::{Config, DISCOVERY_CPUS, DISCOVERY_MEM, EXECUTOR_CPUS, EXECUT
 use mesos_client::scheduler::{Calls, Credential, Events, SchedulerError, Session, SessionConfig};
 use mesos_client::v1::FrameworkInfo;
 use tokio::runtime::Handle;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use uow::{Loss, Workers};
 
 /// Heartbeat intervals (15 s each) without any event after which the subscription is
@@ -56,6 +56,14 @@ enum Command {
     Finish {
         /// Whether the run completed.
         completed: bool,
+    },
+    /// Place a new executor for the lost worker of `shard`; its endpoint goes to `reply`
+    /// once it serves (or why not).
+    Replace {
+        /// The shard.
+        shard: u32,
+        /// Where the outcome goes.
+        reply: oneshot::Sender<Result<String, String>>,
     },
 }
 
@@ -137,6 +145,7 @@ impl Workers for MesosWorkers {
             losses: self.losses.0.clone(),
             shared: self.shared.clone(),
             settings: self.settings.clone(),
+            replacing: None,
         };
         let started = Instant::now();
         self.task = Some(runtime.spawn(event_loop.run()));
@@ -169,6 +178,21 @@ impl Workers for MesosWorkers {
         Some(self.losses.1.clone())
     }
 
+    /// A new executor from a new offer (on any agent without one of ours, the lost one's
+    /// included once its executor is gone), within the placement timeout.
+    fn replace(&mut self, runtime: &Handle, shard: u32, _token: &str) -> Result<String, String> {
+        let (reply, outcome) = oneshot::channel();
+        self.commands.send(Command::Replace { shard, reply }).map_err(|_| "the framework's event loop ended")?;
+        let limit = self.settings.placement_timeout;
+        let endpoint = runtime
+            .block_on(async { tokio::time::timeout(limit, outcome).await })
+            .map_err(|_| format!("no new executor serving within the placement timeout ({} s)", limit.as_secs()))?;
+        let endpoint = endpoint.map_err(|_| "the framework's event loop ended".to_string())??;
+        // The loss that led here is answered: the next phases watch for new ones.
+        self.losses.0.send_replace(None);
+        Ok(endpoint)
+    }
+
     fn finish(&mut self, runtime: &Handle, completed: bool) {
         let _ = self.commands.send(Command::Finish { completed });
         if let Some(task) = self.task.take() {
@@ -193,6 +217,8 @@ struct EventLoop {
     losses: watch::Sender<Option<Loss>>,
     shared: Arc<Mutex<Shared>>,
     settings: MesosSettings,
+    /// Where a replacement's endpoint goes once it serves.
+    replacing: Option<oneshot::Sender<Result<String, String>>>,
 }
 
 impl EventLoop {
@@ -206,7 +232,7 @@ impl EventLoop {
                     true
                 }
             });
-            if self.framework.phase() == Phase::Running {
+            if matches!(self.framework.phase(), Phase::Running | Phase::Replacing(_)) {
                 self.losses.send_if_modified(|l| {
                     l.is_none() && {
                         *l = Some(Loss { shard: 0, reason: format!("the Mesos framework failed: {e}") });
@@ -238,13 +264,20 @@ impl EventLoop {
                     }
                 },
                 command = self.commands.recv(), if draining.is_none() => {
-                    self.framework.finish();
-                    self.placed.send_if_modified(|p| p.is_none() && { *p = Some(Err("interrupted".into())); true });
-                    match command {
-                        Some(Command::Finish { completed: true }) => {
-                            draining = Some(tokio::time::Instant::now() + FINISH_GRACE);
+                    if let Some(Command::Replace { shard, reply }) = command {
+                        let result = self.framework.replace(&mut self.session, shard).await;
+                        self.call_failed(result)?;
+                        // A replacement asked for while one is under way answers the first.
+                        self.replacing = Some(reply);
+                    } else {
+                        self.framework.finish();
+                        self.placed.send_if_modified(|p| p.is_none() && { *p = Some(Err("interrupted".into())); true });
+                        match command {
+                            Some(Command::Finish { completed: true }) => {
+                                draining = Some(tokio::time::Instant::now() + FINISH_GRACE);
+                            }
+                            _ => return Ok(()),
                         }
-                        Some(Command::Finish { completed: false }) | None => return Ok(()),
                     }
                 },
                 () = async { match draining { Some(at) => tokio::time::sleep_until(at).await, None => std::future::pending().await } } => {
@@ -301,7 +334,16 @@ impl EventLoop {
         if let Some(endpoints) = self.framework.start_run_if_placed() {
             self.placed.send_replace(Some(Ok(endpoints)));
         }
+        if let Some((_, endpoint)) = self.framework.replaced() {
+            if let Some(reply) = self.replacing.take() {
+                let _ = reply.send(Ok(endpoint));
+            }
+        }
         if let Some(loss) = self.framework.take_loss() {
+            // Another worker lost while one is being replaced: the replacement fails with it.
+            if let Some(reply) = self.replacing.take() {
+                let _ = reply.send(Err(format!("the worker of shard {} was lost too: {}", loss.shard, loss.reason)));
+            }
             self.losses.send_if_modified(|l| {
                 l.is_none() && {
                     *l = Some(loss);

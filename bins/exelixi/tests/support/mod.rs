@@ -1,8 +1,30 @@
 //! What the process tests share: running `exelixi`, and watching the processes it starts.
 #![allow(dead_code)] // each test binary uses its part
 
-use std::process::{Child, Command, Output};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc::{Receiver, channel};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+/// A run of 40 generations, slow enough (about 40 ms a generation here) that a test
+/// reacting to a generation's line acts within that generation's next step.
+pub const FORTY_GENERATIONS: &[&str] = &[
+    "--seed",
+    "7",
+    "--problem",
+    "rastrigin",
+    "--size",
+    "30",
+    "--pop",
+    "20000",
+    "--gens",
+    "40",
+    "--threads",
+    "1",
+    "--max-indiv",
+    "100000000",
+];
 
 /// `exelixi` with `args`, to completion.
 pub fn exelixi(args: &[&str]) -> Output {
@@ -84,4 +106,78 @@ pub fn spawn_past_first_line(command: &mut Command) -> Child {
     // A closed pipe would be a different story (tested on its own).
     std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
     child
+}
+
+/// A run whose stdout lines are collected as they come.
+pub struct Watched {
+    pub child: Child,
+    lines: Receiver<String>,
+    out: Arc<Mutex<String>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+pub fn watch(args: &[String]) -> Watched {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_exelixi"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let (tx, lines) = channel();
+    let out = Arc::new(Mutex::new(String::new()));
+    let all = out.clone();
+    let reader = std::thread::spawn(move || {
+        for line in stdout.lines() {
+            let Ok(line) = line else { return };
+            all.lock().unwrap().push_str(&format!("{line}\n"));
+            let _ = tx.send(line);
+        }
+    });
+    Watched { child, lines, out, reader: Some(reader) }
+}
+
+impl Watched {
+    /// Waits for the line of generation `g`.
+    pub fn at_generation(&self, g: u32) {
+        let prefix = format!("gen\t{g}\t");
+        loop {
+            let line = self.lines.recv_timeout(Duration::from_secs(60)).expect("the generation's line within 60 s");
+            if line.starts_with(&prefix) {
+                return;
+            }
+        }
+    }
+
+    /// The run's live worker processes (its children), by pid.
+    pub fn workers(&self) -> Vec<u32> {
+        let mut w: Vec<u32> = children_of(self.child.id()).into_iter().filter(|p| !zombie(*p)).collect();
+        w.sort_unstable();
+        w
+    }
+
+    /// Freezes the framework, sends `sig` to the process `pick` names, thaws it: whatever
+    /// the signal does lands in the step after the generation just printed.
+    pub fn hit(&self, sig: &str, pick: impl FnOnce() -> u32) -> u32 {
+        signal(self.child.id(), "-STOP");
+        let victim = pick();
+        signal(victim, sig);
+        signal(self.child.id(), "-CONT");
+        victim
+    }
+
+    /// Exit status, stdout, stderr.
+    pub fn finish(mut self, limit: Duration) -> (std::process::ExitStatus, String, String) {
+        let status = wait_with_deadline(&mut self.child, limit);
+        self.reader.take().unwrap().join().unwrap();
+        let err = stderr_of(&mut self.child);
+        let out = self.out.lock().unwrap().clone();
+        (status, out, err)
+    }
+}
+
+/// Whether `pid` is gone or a zombie.
+pub fn zombie(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map_or(true, |s| s[s.rfind(')').unwrap() + 2..].starts_with('Z'))
 }
