@@ -3,7 +3,10 @@
 //! On a fitness that costs ≈ 50 µs (`SlowRastrigin`), evaluations per second of the
 //! in-process engine on all cores against 1, 2 and 4 worker processes on loopback,
 //! interleaved, median of several runs; the coordination overhead per generation with a
-//! near-free fitness (OneMax-100); and the wire bytes per individual.
+//! near-free fitness (OneMax-100); the wire bytes per individual; and the cost of
+//! checkpoints (Rastrigin-30, population 400, 2 workers: none, a snapshot every generation
+//! kept in memory, and one written to disk every generation) with the time a run takes to
+//! recover from a SIGKILLed worker.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -36,20 +39,51 @@ where
     P: Problem,
     P::Genome: serde::Serialize + serde::de::DeserializeOwned,
 {
-    let config = GaConfig {
-        problem: name.into(),
-        size: None,
-        params: params.clone(),
-        seed: 1,
-        threads: (CORES / workers).max(1),
+    distributed_with(problem, (name, None), params, workers, Checkpoints::None, &mut |_: &_| {})
+}
+
+/// What a run does with snapshots.
+#[derive(Clone, Copy)]
+enum Checkpoints<'a> {
+    None,
+    /// Every generation, kept in memory (what recovery uses).
+    InMemory,
+    /// Every generation, and written into this folder.
+    OnDisk(&'a std::path::Path),
+}
+
+/// [`distributed`] of the problem `(name, size)` with checkpoints, reporting to `observer`;
+/// the time includes writing the last checkpoint.
+fn distributed_with<P>(
+    problem: &P,
+    (name, size): (&str, Option<usize>),
+    params: &Params,
+    workers: usize,
+    checkpoints: Checkpoints<'_>,
+    observer: &mut dyn ga_core::Observer,
+) -> (u64, f64, u32)
+where
+    P: Problem,
+    P::Genome: serde::Serialize + serde::de::DeserializeOwned,
+{
+    let config =
+        GaConfig { problem: name.into(), size, params: params.clone(), seed: 1, threads: (CORES / workers).max(1) };
+    let writer = match checkpoints {
+        Checkpoints::OnDisk(dir) => Some(uow::checkpoint::Writer::new(dir).expect("a checkpoint folder")),
+        _ => None,
     };
-    let mut observer = |_: &ga_core::GenerationStats| {};
+    let every = if matches!(checkpoints, Checkpoints::None) { 0 } else { 1 };
     // Through the same path as `exelixi run --workers`; only orchestration is timed.
-    let mut job = Timed { job: GaJob::new(problem, config, &mut observer), took: Duration::ZERO };
+    let job = GaJob::new(problem, config, observer).with_checkpoints(every, writer.as_ref());
+    let mut job = Timed { job, took: Duration::ZERO };
     let mut fleet = LocalProcesses::new(|_| Command::new(env!("CARGO_BIN_EXE_bench-worker")));
     let options = RunOptions { phase_timeout: None, handle_signals: false, ..RunOptions::default() };
     let outcome = uow::run(&mut job, &mut fleet, workers as u32, &options).expect("a distributed run");
-    (outcome.evaluations, job.took.as_secs_f64(), outcome.last.generation + 1)
+    let start = Instant::now();
+    if let Some(w) = &writer {
+        w.flush().expect("checkpoints written");
+    }
+    (outcome.evaluations, (job.took + start.elapsed()).as_secs_f64(), outcome.last.generation + 1)
 }
 
 /// A job whose orchestration (every phase, not the workers' start) is timed.
@@ -72,8 +106,13 @@ impl<U: UnitOfWork> UnitOfWork for Timed<U> {
     fn orchestrate(&mut self, cluster: &mut dyn Cluster) -> Result<U::Output, UowError> {
         let start = Instant::now();
         let outcome = self.job.orchestrate(cluster);
-        self.took = start.elapsed();
+        // A recovery orchestrates again: its time counts.
+        self.took += start.elapsed();
         outcome
+    }
+
+    fn recover(&mut self) -> Option<String> {
+        self.job.recover()
     }
 }
 
@@ -92,6 +131,12 @@ fn median(mut v: Vec<f64>) -> f64 {
 fn main() {
     if std::env::args().any(|a| a == "--list") {
         return; // `cargo bench -- --list` and test discovery: nothing to list.
+    }
+    if std::env::args().any(|a| a == "checkpoints") {
+        // `cargo bench --bench distributed -- checkpoints`: that part alone.
+        checkpoint_cost();
+        recovery_time();
+        return;
     }
     let slow = SlowRastrigin::default();
     let mut rng = Rng::new(1);
@@ -140,6 +185,9 @@ fn main() {
         );
     }
 
+    checkpoint_cost();
+    recovery_time();
+
     // Wire: a routed batch is postcard-encoded candidates.
     let batch = |problem: &dyn Fn(&mut Rng) -> Vec<f64>| {
         let mut rng = Rng::new(2);
@@ -161,4 +209,78 @@ fn main() {
         .collect();
     let per = uow::encode("batch", &bits).unwrap().len() as f64 / 50.0;
     println!("wire: {per:.1} payload bytes per OneMax-100 individual");
+}
+
+/// Throughput of Rastrigin-30 over 2 workers without checkpoints, with a snapshot every
+/// generation in memory, and with one written to disk every generation; interleaved.
+fn checkpoint_cost() {
+    let rastrigin = ga_core::problems::Rastrigin { dims: 30 };
+    let p = params(400, 100);
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("checkpoint-cost");
+    let kinds = [
+        ("no checkpoints", Checkpoints::None),
+        ("snapshot every generation, in memory", Checkpoints::InMemory),
+        ("checkpoint every generation, on disk", Checkpoints::OnDisk(&dir)),
+    ];
+    let mut rates: Vec<Vec<f64>> = vec![Vec::new(); kinds.len()];
+    for _ in 0..REPEATS {
+        for (i, (_, kind)) in kinds.iter().enumerate() {
+            let _ = std::fs::remove_dir_all(&dir);
+            let (e, s, _) = distributed_with(&rastrigin, ("rastrigin", Some(30)), &p, 2, *kind, &mut |_: &_| {});
+            rates[i].push(e as f64 / s);
+        }
+    }
+    let files: u64 =
+        std::fs::read_dir(&dir).map(|d| d.flatten().map(|e| e.metadata().map_or(0, |m| m.len())).sum()).unwrap_or(0);
+    let _ = std::fs::remove_dir_all(&dir);
+    println!("checkpoints: Rastrigin-30, population 400, 100 generations, 2 workers, median of {REPEATS}:");
+    let base = median(rates[0].clone());
+    for (i, (what, _)) in kinds.iter().enumerate() {
+        let m = median(rates[i].clone());
+        println!("  {what:<38} {m:>9.0} evaluations/s  ({:.1}% of none)", 100.0 * m / base);
+    }
+    println!("  the last two checkpoint files on disk: {files} bytes");
+}
+
+/// From a worker's SIGKILL to the next generation reported, over 2 workers on
+/// Rastrigin-30 (population 400), with a snapshot every generation in memory.
+fn recovery_time() {
+    let rastrigin = ga_core::problems::Rastrigin { dims: 30 };
+    let p = params(400, 80);
+    let mut took = Vec::new();
+    for _ in 0..REPEATS {
+        let mut killed: Option<Instant> = None;
+        let mut recovered: Option<Duration> = None;
+        let mut observer = |s: &ga_core::GenerationStats| {
+            if s.generation == 40 && killed.is_none() {
+                // This process's children are the run's workers.
+                let worker = children().into_iter().next().expect("a worker process");
+                assert!(Command::new("kill").args(["-KILL", &worker.to_string()]).status().unwrap().success());
+                killed = Some(Instant::now());
+            } else if let (Some(at), None) = (killed, recovered) {
+                recovered = Some(at.elapsed());
+            }
+        };
+        distributed_with(&rastrigin, ("rastrigin", Some(30)), &p, 2, Checkpoints::InMemory, &mut observer);
+        took.push(recovered.expect("a generation after the recovery").as_secs_f64());
+    }
+    println!(
+        "recovery: {:.1} ms from a worker's SIGKILL to the next generation reported (Rastrigin-30, population 400, 2 workers; median of {REPEATS})",
+        median(took) * 1e3
+    );
+}
+
+/// The processes whose parent is this one.
+fn children() -> Vec<u32> {
+    let me = std::process::id();
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        let rest = &stat[stat.rfind(')').unwrap() + 2..];
+        if rest.split(' ').nth(1).and_then(|p| p.parse::<u32>().ok()) == Some(me) && !rest.starts_with('Z') {
+            found.push(pid);
+        }
+    }
+    found
 }

@@ -167,7 +167,15 @@ fn a_killed_framework_is_resumed_from_its_checkpoint_and_the_outputs_join_into_t
             .unwrap();
         let err = String::from_utf8_lossy(&resumed.stderr);
         assert!(resumed.status.success(), "{err}");
-        assert!(err.contains("resuming from") && err.contains("(generation 2"), "{err}");
+        // The newest checkpoint on disk when it was killed: the writer may lag a few
+        // generations behind the run (it never holds it up).
+        let from: u32 = err
+            .split("(generation ")
+            .nth(1)
+            .and_then(|r| r.split(')').next())
+            .and_then(|g| g.parse().ok())
+            .unwrap_or_else(|| panic!("{err}"));
+        assert!(from > 0 && from <= 22 && from % 4 == 0, "{err}");
         let second = String::from_utf8(resumed.stdout).unwrap();
         assert_eq!(joined(&first, &second), baseline(workers), "{workers:?}: {err}");
         std::fs::remove_dir_all(&dir).unwrap();

@@ -42,5 +42,5 @@ pub use memory::estimate_bytes;
 pub use params::{MAX_POP, Params, Selection, StopReason};
 pub use problem::Problem;
 pub use rng::Rng;
-pub use shard::{Candidate, Origin, Shard, ShardState};
+pub use shard::{Candidate, Origin, Shard, ShardDelta, ShardState};
 pub use stats::{GenerationStats, Histogram};

@@ -9,9 +9,10 @@ use crate::individual::Individual;
 use crate::params::Params;
 use crate::shard::Candidate;
 
-/// Bytes a key takes in a [`KeySet`](crate::KeySet), with the table's slack (see the
-/// `Keys and memory` section of docs/ARCHITECTURE.md: 9 to 18 bytes).
-const KEY_BYTES: u64 = 18;
+/// Bytes a key takes in a shard: its [`KeySet`](crate::KeySet) slot with the table's slack
+/// (9 to 18 bytes), and 8 in the order kept for checkpoints (see the `Keys and memory`
+/// section of docs/ARCHITECTURE.md).
+const KEY_BYTES: u64 = 26;
 
 /// Bytes an allocator adds to each heap block, about.
 const BLOCK_OVERHEAD: u64 = 16;

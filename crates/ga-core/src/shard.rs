@@ -69,14 +69,85 @@ pub struct ShardState<G> {
     pub count: u32,
     /// The members, in order (order matters: ties and pairings follow it).
     pub members: Vec<Individual<G>>,
-    /// Keys this shard owns that were ever admitted, sorted.
+    /// Keys this shard owns that were ever admitted, in the order it learnt them.
     pub seen: Vec<Key>,
-    /// Keys this shard ever emitted, sorted.
+    /// Keys this shard ever emitted, in the order it emitted them.
     pub emitted: Vec<Key>,
     /// Individuals admitted by this shard in the run.
     pub admitted: u64,
     /// Candidates this shard did not evaluate as duplicates.
     pub duplicates: u64,
+}
+
+/// What changed in a shard since an earlier [`ShardState`] of it: the members (whole:
+/// they change every generation), the keys learnt since (the key lists only grow), and
+/// the counters. [`ShardState::apply`] brings the earlier state up to date; this is what
+/// a checkpoint every generation sends instead of the whole, ever-growing state.
+#[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct ShardDelta<G> {
+    /// The members now.
+    pub members: Vec<Individual<G>>,
+    /// How many seen keys the earlier state had.
+    pub seen_from: u64,
+    /// Seen keys learnt since.
+    pub seen: Vec<Key>,
+    /// How many emitted keys the earlier state had.
+    pub emitted_from: u64,
+    /// Keys emitted since.
+    pub emitted: Vec<Key>,
+    /// Individuals admitted in the run.
+    pub admitted: u64,
+    /// Duplicates in the run.
+    pub duplicates: u64,
+}
+
+impl<G> ShardState<G> {
+    /// Brings this state up to date with `delta`, taken of the same shard from this
+    /// state's key counts; refused (and nothing changed) when it does not follow on.
+    pub fn apply(&mut self, delta: ShardDelta<G>) -> Result<()> {
+        let (seen, emitted) = (self.seen.len() as u64, self.emitted.len() as u64);
+        if (delta.seen_from, delta.emitted_from) != (seen, emitted) {
+            return Err(Error::InvalidState(format!(
+                "a delta from {} seen and {} emitted keys for a state with {seen} and {emitted}",
+                delta.seen_from, delta.emitted_from
+            )));
+        }
+        self.members = delta.members;
+        self.seen.extend(delta.seen);
+        self.emitted.extend(delta.emitted);
+        self.admitted = delta.admitted;
+        self.duplicates = delta.duplicates;
+        Ok(())
+    }
+}
+
+/// A key set that remembers the order keys came in (what a state or delta lists).
+#[derive(Default)]
+struct Journal {
+    set: KeySet,
+    order: Vec<Key>,
+}
+
+impl Journal {
+    fn with_capacity(n: usize) -> Self {
+        Self { set: KeySet::with_capacity(n), order: Vec::with_capacity(n) }
+    }
+
+    /// Adds `key`; `false` if it was there.
+    #[inline]
+    fn insert(&mut self, key: Key) -> bool {
+        let new = self.set.insert(key);
+        if new {
+            self.order.push(key);
+        }
+        new
+    }
+
+    fn from_order(order: Vec<Key>) -> Self {
+        let set = order.iter().copied().collect();
+        Self { set, order }
+    }
 }
 
 /// One shard: its members, the keys it owns that were ever admitted, and its task queue.
@@ -96,10 +167,10 @@ pub struct Shard<P: Problem> {
     shortfall: usize,
     inbox: Vec<Candidate<P::Genome>>,
     /// Keys this shard owns that were ever admitted: the run-wide at-most-once rule.
-    seen: KeySet,
+    seen: Journal,
     /// Keys this shard ever emitted, wherever they went: it breeds again rather than send
     /// a genome it already sent (in a one-shard run this makes refusals impossible).
-    emitted: KeySet,
+    emitted: Journal,
     admitted: u64,
     duplicates: u64,
     breed_cost: Cost,
@@ -142,8 +213,8 @@ impl<P: Problem> Shard<P> {
             reserve: Vec::new(),
             shortfall: 0,
             inbox: Vec::new(),
-            seen: KeySet::with_capacity(if count > 1 { expected } else { 0 }),
-            emitted: KeySet::with_capacity(expected),
+            seen: Journal::with_capacity(if count > 1 { expected } else { 0 }),
+            emitted: Journal::with_capacity(expected),
             admitted: 0,
             duplicates: 0,
             breed_cost: Cost::default(),
@@ -210,8 +281,27 @@ impl<P: Problem> Shard<P> {
             index: self.index,
             count: self.count,
             members: self.members.clone(),
-            seen: self.seen.to_sorted(),
-            emitted: self.emitted.to_sorted(),
+            seen: self.seen.order.clone(),
+            emitted: self.emitted.order.clone(),
+            admitted: self.admitted,
+            duplicates: self.duplicates,
+        }
+    }
+
+    /// What changed since a state of this shard with `seen_from` seen and `emitted_from`
+    /// emitted keys (the counts of that state's lists): see [`ShardDelta`]. Asked with
+    /// counts beyond the shard's own, it gives every key (and [`ShardState::apply`] will
+    /// refuse it).
+    pub fn delta(&self, seen_from: u64, emitted_from: u64) -> ShardDelta<P::Genome> {
+        let tail = |order: &[Key], from: u64| order.get(from as usize..).unwrap_or(order).to_vec();
+        let seen_from = seen_from.min(self.seen.order.len() as u64);
+        let emitted_from = emitted_from.min(self.emitted.order.len() as u64);
+        ShardDelta {
+            members: self.members.clone(),
+            seen_from,
+            seen: tail(&self.seen.order, seen_from),
+            emitted_from,
+            emitted: tail(&self.emitted.order, emitted_from),
             admitted: self.admitted,
             duplicates: self.duplicates,
         }
@@ -239,8 +329,8 @@ impl<P: Problem> Shard<P> {
             check_fitness(m.fitness, &m.genome)?;
         }
         self.members = state.members;
-        self.seen = state.seen.into_iter().collect();
-        self.emitted = state.emitted.into_iter().collect();
+        self.seen = Journal::from_order(state.seen);
+        self.emitted = Journal::from_order(state.emitted);
         self.admitted = state.admitted;
         self.duplicates = state.duplicates;
         self.reserve.clear();
@@ -473,13 +563,13 @@ impl<P: Problem> Shard<P> {
 struct Emission<'a, G> {
     shard: u32,
     born: u32,
-    emitted: &'a mut KeySet,
+    emitted: &'a mut Journal,
     refused: u64,
     candidates: Vec<Candidate<G>>,
 }
 
 impl<'a, G> Emission<'a, G> {
-    fn new(shard: u32, born: u32, emitted: &'a mut KeySet, capacity: usize) -> Self {
+    fn new(shard: u32, born: u32, emitted: &'a mut Journal, capacity: usize) -> Self {
         Self { shard, born, emitted, refused: 0, candidates: Vec::with_capacity(capacity) }
     }
 

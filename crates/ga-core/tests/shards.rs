@@ -90,3 +90,31 @@ fn a_shard_count_above_the_population_is_refused() {
     let e = Shard::new(&problem, params, 1, 0, 5, None).err().expect("refused");
     assert!(e.to_string().starts_with("invalid workers: 5 (expected at most the population"), "{e}");
 }
+
+#[test]
+fn a_state_brought_up_to_date_by_deltas_is_the_shards_state() {
+    let problem = OneMax { bits: 64 };
+    let params = Params { n_pop: 30, ..problem.params() };
+    let mut shard = Shard::new(&problem, params, 4, 0, 1, None).unwrap();
+    let fresh = shard.init();
+    shard.receive(fresh);
+    shard.admit().unwrap();
+    let mut book = shard.state();
+    for generation in 0..6 {
+        let children = shard.next(generation, 0);
+        shard.receive(children);
+        shard.admit().unwrap();
+        if generation % 2 == 1 {
+            let delta = shard.delta(book.seen.len() as u64, book.emitted.len() as u64);
+            assert!(delta.emitted.len() < shard.state().emitted.len(), "a delta carries only the new keys");
+            book.apply(delta).unwrap();
+            assert_eq!(book, shard.state(), "generation {generation}");
+        }
+    }
+    // A delta that does not follow on is refused, and changes nothing.
+    let stale = shard.delta(0, 0);
+    let before = book.clone();
+    let err = book.apply(stale).unwrap_err();
+    assert!(err.to_string().contains("a delta from 0 seen and 0 emitted keys"), "{err}");
+    assert_eq!(book, before);
+}

@@ -233,9 +233,13 @@ pub fn resume(dir: &Path, this: &RunIdentity) -> Result<(PathBuf, Checkpoint, Ve
     Ok((path, checkpoint, warnings))
 }
 
+/// A checkpoint to build on the writer's thread (encoding a large state is work the run
+/// need not wait for).
+pub type Deferred = Box<dyn FnOnce() -> Result<Checkpoint, String> + Send>;
+
 #[derive(Default)]
 struct Slot {
-    pending: Option<Checkpoint>,
+    pending: Option<Deferred>,
     busy: bool,
     closed: bool,
     failure: Option<String>,
@@ -274,7 +278,7 @@ impl Writer {
                     let Some(next) = s.pending.take() else { return };
                     s.busy = true;
                     drop(s);
-                    let result = write(&dir, &next);
+                    let result = next().map_err(CheckpointError::Encode).and_then(|c| write(&dir, &c));
                     let mut s = lock(slot);
                     s.busy = false;
                     match result {
@@ -292,6 +296,11 @@ impl Writer {
 
     /// Hands a checkpoint to the writer; the first write that failed, if one did.
     pub fn submit(&self, checkpoint: Checkpoint) -> Result<(), String> {
+        self.submit_with(Box::new(move || Ok(checkpoint)))
+    }
+
+    /// Hands the writer a checkpoint to build on its thread (replacing one not started).
+    pub fn submit_with(&self, checkpoint: Deferred) -> Result<(), String> {
         let (slot, wake) = &*self.shared;
         let mut s = lock(slot);
         if let Some(f) = &s.failure {

@@ -8,13 +8,14 @@
 //!
 //! Phases: `init` (fresh genomes, routed), `next` (selection and variation with the
 //! framework's cutoff, routed), `admit` (the owner's queue admitted, evaluated; answers
-//! the shard's partial histogram), `report` (members at or above a cutoff), `snapshot`
-//! (the shard's `ShardState`, between generations), `restore` (the shard put back in a
-//! state; answers its census).
+//! the shard's partial histogram, and when asked its `ShardDelta` since a snapshot),
+//! `report` (members at or above a cutoff), `restore` (the shard put back in a
+//! `ShardState`; answers its census).
 //!
 //! Checkpoints and recovery: every `every` generations the framework takes a snapshot of
-//! every shard (a [`Checkpoint`], kept in memory and handed to the disk [`Writer`] if
-//! any). After a lost worker is replaced, [`UnitOfWork::recover`] makes the next
+//! every shard, riding on that step's admit answers (no round trip of its own: each shard
+//! sends its members and the keys it learnt since the last snapshot), kept in memory and,
+//! if a [`Writer`] is given, encoded into a [`Checkpoint`] on the writer's thread. After a lost worker is replaced, [`UnitOfWork::recover`] makes the next
 //! orchestration restore every shard from the last snapshot and go on; the generations
 //! replayed up to the last one reported are not reported again, so the output is the
 //! uninterrupted run's.
@@ -23,8 +24,8 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use ga_core::{
-    Candidate, Census, GenerationStats, Histogram, Individual, Key, Observer, Outcome, Params, Population, Problem,
-    Progress, Shard, ShardState, evolve_from, key_of,
+    Candidate, Census, GenerationStats, Genome, Histogram, Individual, Key, Observer, Outcome, Params, Population,
+    Problem, Progress, Shard, ShardDelta, ShardState, evolve_from, key_of,
 };
 use hashring::Ring;
 use serde::de::DeserializeOwned;
@@ -163,13 +164,16 @@ where
         Ok(())
     }
 
-    fn census(&self) -> Result<Vec<u8>, WorkError> {
-        let census = ShardCensus {
+    fn shard_census(&self) -> ShardCensus {
+        ShardCensus {
             histogram: self.shard.histogram(),
             admitted: self.shard.admitted(),
             duplicates: self.shard.duplicates(),
-        };
-        encode("census", &census).map_err(failed)
+        }
+    }
+
+    fn census(&self) -> Result<Vec<u8>, WorkError> {
+        encode("census", &self.shard_census()).map_err(failed)
     }
 }
 
@@ -203,14 +207,18 @@ where
                 Ok(Vec::new())
             }
             "admit" => {
+                // A request may ask for the shard's delta since a snapshot's key counts: a
+                // checkpoint rides on the admit answer, with no round trip of its own.
+                let since: Option<(u64, u64)> =
+                    if payload.is_empty() { None } else { Some(decode("admit request", payload).map_err(invalid)?) };
                 self.shard.admit().map_err(failed)?;
-                self.census()
+                let delta = since.map(|(seen, emitted)| self.shard.delta(seen, emitted));
+                encode("admitted", &(self.shard_census(), delta)).map_err(failed)
             }
             "report" => {
                 let cutoff_bin: u32 = decode("report request", payload).map_err(invalid)?;
                 encode("report", &self.shard.enumerate(cutoff_bin)).map_err(failed)
             }
-            "snapshot" => encode("shard state", &self.shard.state()).map_err(failed),
             "restore" => {
                 // Whatever was queued belongs to the run before the restore (there is none
                 // after a reconfiguration): the state replaces it.
@@ -265,10 +273,12 @@ pub struct GaJob<'a, P: Problem> {
     /// Generations between snapshots (0: none).
     every: u32,
     writer: Option<&'a Writer>,
+    /// A checkpoint to start from, as given (decoded at the orchestration).
+    resume: Option<Checkpoint>,
     /// What the next orchestration starts from (`None`: the beginning).
-    restart: Option<Checkpoint>,
+    restart: Option<Snapshot<P::Genome>>,
     /// The last snapshot taken or restored.
-    last: Option<Checkpoint>,
+    last: Option<Snapshot<P::Genome>>,
     /// The last generation given to the observer.
     reported: Option<u32>,
 }
@@ -277,7 +287,17 @@ impl<'a, P: Problem> GaJob<'a, P> {
     /// A run of `problem` (used for its termination test) configured by `config`,
     /// reporting each generation to `observer`.
     pub fn new(problem: &'a P, config: GaConfig, observer: &'a mut dyn Observer) -> Self {
-        Self { config, problem, observer, every: 0, writer: None, restart: None, last: None, reported: None }
+        Self {
+            config,
+            problem,
+            observer,
+            every: 0,
+            writer: None,
+            resume: None,
+            restart: None,
+            last: None,
+            reported: None,
+        }
     }
 
     /// Takes a snapshot of every shard every `every` generations (0: never), kept in
@@ -291,7 +311,7 @@ impl<'a, P: Problem> GaJob<'a, P> {
     /// Starts from `checkpoint` (of this run: see [`GaJob::identity`]) instead of the
     /// beginning: the first generation reported is the checkpoint's.
     pub fn resume_from(mut self, checkpoint: Checkpoint) -> Self {
-        self.restart = Some(checkpoint);
+        self.resume = Some(checkpoint);
         self
     }
 
@@ -357,20 +377,24 @@ where
             writer: self.writer,
             identity,
             last: &mut self.last,
+            pending: None,
             _genome: PhantomData,
         };
+        if let Some(checkpoint) = self.resume.take() {
+            let differences = checkpoint.identity.differences(&population.identity);
+            if !differences.is_empty() {
+                return Err(UowError::Job(format!("a checkpoint of another run: {}", differences.join(", "))));
+            }
+            self.restart = Some(Snapshot::decode(&checkpoint)?);
+        }
         let from = match self.restart.take() {
             None => None,
-            Some(checkpoint) => {
-                let differences = checkpoint.identity.differences(&population.identity);
-                if !differences.is_empty() {
-                    return Err(UowError::Job(format!("a checkpoint of another run: {}", differences.join(", "))));
-                }
+            Some(snapshot) => {
                 population
-                    .restore(&checkpoint)
+                    .restore(&snapshot)
                     .map_err(|e| population.failure.take().unwrap_or(UowError::Job(e.to_string())))?;
-                let at = checkpoint.progress;
-                *population.last = Some(checkpoint);
+                let at = snapshot.progress;
+                *population.last = Some(snapshot);
                 Some(at)
             }
         };
@@ -390,6 +414,112 @@ where
     }
 }
 
+/// Every shard's state at one generation, as the framework keeps it between snapshots.
+#[derive(Clone)]
+struct Snapshot<G> {
+    progress: Progress,
+    books: Vec<Book<G>>,
+}
+
+/// One shard's last snapshot, its ever-growing key lists kept as shared segments (one
+/// per snapshot), so that handing a copy to the disk writer copies no key.
+#[derive(Clone)]
+struct Book<G> {
+    index: u32,
+    count: u32,
+    members: Arc<Vec<Individual<G>>>,
+    seen: Vec<Arc<[Key]>>,
+    seen_len: u64,
+    emitted: Vec<Arc<[Key]>>,
+    emitted_len: u64,
+    admitted: u64,
+    duplicates: u64,
+}
+
+impl<G: Clone + Serialize + DeserializeOwned> Book<G> {
+    fn empty(index: u32, count: u32) -> Self {
+        Self {
+            index,
+            count,
+            members: Arc::default(),
+            seen: Vec::new(),
+            seen_len: 0,
+            emitted: Vec::new(),
+            emitted_len: 0,
+            admitted: 0,
+            duplicates: 0,
+        }
+    }
+
+    fn from_state(s: ShardState<G>) -> Self {
+        let mut book = Self::empty(s.index, s.count);
+        let delta = ShardDelta {
+            members: s.members,
+            seen_from: 0,
+            seen: s.seen,
+            emitted_from: 0,
+            emitted: s.emitted,
+            admitted: s.admitted,
+            duplicates: s.duplicates,
+        };
+        book.apply(delta).expect("a delta from nothing follows on from nothing");
+        book
+    }
+
+    fn apply(&mut self, d: ShardDelta<G>) -> Result<(), String> {
+        if (d.seen_from, d.emitted_from) != (self.seen_len, self.emitted_len) {
+            return Err(format!(
+                "shard {}'s snapshot starts at {} seen and {} emitted keys, not at {} and {}",
+                self.index, d.seen_from, d.emitted_from, self.seen_len, self.emitted_len
+            ));
+        }
+        self.members = Arc::new(d.members);
+        self.seen_len += d.seen.len() as u64;
+        self.emitted_len += d.emitted.len() as u64;
+        if !d.seen.is_empty() {
+            self.seen.push(d.seen.into());
+        }
+        if !d.emitted.is_empty() {
+            self.emitted.push(d.emitted.into());
+        }
+        (self.admitted, self.duplicates) = (d.admitted, d.duplicates);
+        Ok(())
+    }
+
+    fn state(&self) -> ShardState<G> {
+        ShardState {
+            index: self.index,
+            count: self.count,
+            members: self.members.as_ref().clone(),
+            seen: self.seen.iter().flat_map(|s| s.iter().copied()).collect(),
+            emitted: self.emitted.iter().flat_map(|s| s.iter().copied()).collect(),
+            admitted: self.admitted,
+            duplicates: self.duplicates,
+        }
+    }
+}
+
+impl<G: Clone + Serialize + DeserializeOwned> Snapshot<G> {
+    /// Each shard's state, postcard-encoded (as a checkpoint file and the restore phase
+    /// carry them).
+    fn encoded(&self) -> Result<Vec<Vec<u8>>, String> {
+        self.books.iter().map(|b| encode("shard state", &b.state()).map_err(|e| e.to_string())).collect()
+    }
+
+    /// A checkpoint's snapshot.
+    fn decode(checkpoint: &Checkpoint) -> Result<Self, UowError> {
+        let books = checkpoint
+            .shards
+            .iter()
+            .map(|bytes| decode::<ShardState<G>>("shard state", bytes).map(Book::from_state))
+            .collect::<Result<_, _>>()?;
+        Ok(Self { progress: checkpoint.progress, books })
+    }
+}
+
+/// A snapshot on its way: the last one's books and each shard's delta since.
+type Pending<G> = (Vec<Book<G>>, Vec<Option<ShardDelta<G>>>);
+
 /// The shards of a cluster as `ga_core::evolve` drives them.
 struct ClusterPopulation<'c, G> {
     cluster: &'c mut dyn Cluster,
@@ -400,7 +530,10 @@ struct ClusterPopulation<'c, G> {
     every: u32,
     writer: Option<&'c Writer>,
     identity: RunIdentity,
-    last: &'c mut Option<Checkpoint>,
+    last: &'c mut Option<Snapshot<G>>,
+    /// The books of the last snapshot and the deltas the last step's admit answered, when
+    /// the generation it made is due for a snapshot.
+    pending: Option<Pending<G>>,
     _genome: PhantomData<G>,
 }
 
@@ -428,34 +561,66 @@ impl<G> ClusterPopulation<'_, G> {
     }
 }
 
-impl<G: DeserializeOwned> ClusterPopulation<'_, G> {
+impl<G: Genome + Serialize + DeserializeOwned> ClusterPopulation<'_, G> {
+    /// Whether the generation `g` gets a snapshot.
+    fn due(&self, g: u32) -> bool {
+        self.every > 0 && g > 0 && g % self.every == 0
+    }
+
     /// Admits every shard's queue (the second half of the barrier) and merges the
     /// censuses in shard order; returns how many were admitted.
     fn admit(&mut self) -> ga_core::Result<u64> {
-        let answers = self.phase("admit", &mut |_| Vec::new())?;
-        self.merge(answers)
+        self.admit_with(None).map(|(admitted, _)| admitted)
     }
 
-    /// Puts every shard back in its state of `checkpoint`; the census is theirs.
-    fn restore(&mut self, checkpoint: &Checkpoint) -> ga_core::Result<()> {
-        if checkpoint.shards.len() != self.cluster.shards() as usize {
+    /// [`ClusterPopulation::admit`], each shard also answering its delta since the key
+    /// counts `since[shard]` when given.
+    fn admit_with(&mut self, since: Option<&[(u64, u64)]>) -> ga_core::Result<(u64, Vec<Option<ShardDelta<G>>>)> {
+        let requests: Vec<Vec<u8>> = match since {
+            None => Vec::new(),
+            Some(since) => {
+                since.iter().map(|s| encode("admit request", s)).collect::<Result<_, _>>().map_err(population_error)?
+            }
+        };
+        let answers = self.phase("admit", &mut |i| requests.get(i as usize).cloned().unwrap_or_default())?;
+        let mut censuses = Vec::with_capacity(answers.len());
+        let mut deltas = Vec::with_capacity(answers.len());
+        for a in answers {
+            let (census, delta): (ShardCensus, Option<ShardDelta<G>>) = self.decode("admitted", &a)?;
+            censuses.push(census);
+            deltas.push(delta);
+        }
+        Ok((self.merge_censuses(censuses), deltas))
+    }
+
+    /// Puts every shard back in its state of `snapshot`; the census is theirs.
+    fn restore(&mut self, snapshot: &Snapshot<G>) -> ga_core::Result<()> {
+        if snapshot.books.len() != self.cluster.shards() as usize {
             return Err(population_error(format!(
                 "a checkpoint of {} shards for {} workers",
-                checkpoint.shards.len(),
+                snapshot.books.len(),
                 self.cluster.shards()
             )));
         }
+        let states = snapshot.encoded().map_err(population_error)?;
         self.census = None;
-        let answers = self.phase("restore", &mut |i| checkpoint.shards[i as usize].clone())?;
+        let answers = self.phase("restore", &mut |i| states[i as usize].clone())?;
         self.merge(answers).map(drop)
     }
 
-    /// Merges the shards' censuses in shard order; returns how many were admitted since
-    /// the last census.
+    /// Merges the shards' encoded censuses in shard order; returns how many were
+    /// admitted since the last census.
     fn merge(&mut self, answers: Vec<Vec<u8>>) -> ga_core::Result<u64> {
-        let mut merged = Census { histogram: Histogram::new(self.granularity), admitted: 0, duplicates: 0 };
+        let mut censuses = Vec::with_capacity(answers.len());
         for a in answers {
-            let c: ShardCensus = self.decode("census", &a)?;
+            censuses.push(self.decode::<ShardCensus>("census", &a)?);
+        }
+        Ok(self.merge_censuses(censuses))
+    }
+
+    fn merge_censuses(&mut self, censuses: Vec<ShardCensus>) -> u64 {
+        let mut merged = Census { histogram: Histogram::new(self.granularity), admitted: 0, duplicates: 0 };
+        for c in censuses {
             merged.histogram.merge(&c.histogram);
             merged.admitted += c.admitted;
             merged.duplicates += c.duplicates;
@@ -463,11 +628,11 @@ impl<G: DeserializeOwned> ClusterPopulation<'_, G> {
         let before = self.census.as_ref().map_or(0, |c| c.admitted);
         let admitted = merged.admitted.saturating_sub(before);
         self.census = Some(merged);
-        Ok(admitted)
+        admitted
     }
 }
 
-impl<G: DeserializeOwned> Population for ClusterPopulation<'_, G> {
+impl<G: Genome + Serialize + DeserializeOwned> Population for ClusterPopulation<'_, G> {
     type Genome = G;
 
     fn init(&mut self) -> ga_core::Result<()> {
@@ -482,19 +647,38 @@ impl<G: DeserializeOwned> Population for ClusterPopulation<'_, G> {
     fn step(&mut self, generation: u32, cutoff_bin: u32) -> ga_core::Result<u64> {
         let request = encode("next request", &NextRequest { generation, cutoff_bin }).map_err(population_error)?;
         self.phase("next", &mut |_| request.clone())?;
-        self.admit()
+        if !self.due(generation + 1) {
+            return self.admit();
+        }
+        // The snapshot of the generation this step makes comes with its admit answers.
+        let shards = self.cluster.shards();
+        // A copy (shared segments): should the step fail, the last snapshot stays whole.
+        let books = match self.last.as_ref() {
+            Some(last) => last.books.clone(),
+            None => (0..shards).map(|i| Book::empty(i, shards)).collect(),
+        };
+        let since: Vec<(u64, u64)> = books.iter().map(|b| (b.seen_len, b.emitted_len)).collect();
+        let (admitted, deltas) = self.admit_with(Some(&since))?;
+        self.pending = Some((books, deltas));
+        Ok(admitted)
     }
 
     fn completed(&mut self, at: Progress) -> ga_core::Result<()> {
-        if self.every == 0 || at.generation == 0 || at.generation % self.every != 0 {
-            return Ok(());
+        let Some((mut books, deltas)) = self.pending.take() else { return Ok(()) };
+        // The books here are brought up to date, never sent whole.
+        for (book, delta) in books.iter_mut().zip(deltas) {
+            let delta = delta.ok_or_else(|| population_error("a shard answered no snapshot delta"))?;
+            book.apply(delta).map_err(population_error)?;
         }
-        let shards = self.phase("snapshot", &mut |_| Vec::new())?;
-        let checkpoint = Checkpoint { identity: self.identity.clone(), progress: at, shards };
+        let snapshot = Snapshot { progress: at, books };
         if let Some(writer) = self.writer {
-            writer.submit(checkpoint.clone()).map_err(ga_core::Error::Checkpoint)?;
+            // Built on the writer's thread: the books share their keys and members.
+            let (identity, copy) = (self.identity.clone(), snapshot.clone());
+            let deferred =
+                Box::new(move || Ok(Checkpoint { identity, progress: copy.progress, shards: copy.encoded()? }));
+            writer.submit_with(deferred).map_err(ga_core::Error::Checkpoint)?;
         }
-        *self.last = Some(checkpoint);
+        *self.last = Some(snapshot);
         Ok(())
     }
 
