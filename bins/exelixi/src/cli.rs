@@ -360,11 +360,6 @@ impl TryFrom<RunArgs> for RunConfig {
         if max_recoveries > MAX_RECOVERIES {
             return Err(format!("invalid max-recoveries: {max_recoveries} (expected 0 to {MAX_RECOVERIES})"));
         }
-        for (flag, dir) in [("checkpoint", &a.checkpoint), ("resume", &a.resume)] {
-            if dir.as_ref().is_some_and(|d| d.as_os_str().is_empty()) {
-                return Err(format!("invalid {flag}: an empty path (expected a folder)"));
-            }
-        }
         Ok(RunConfig {
             problem: a.problem,
             size: a.size,

@@ -122,6 +122,11 @@ fn bad_input_gets_one_clear_line_and_exit_code_2() {
         (&["run", "--seed", "1e3"], "'1e3'"),
         (&["run", "--workers", "2", "--phase-timeout", "0"], "invalid phase-timeout: 0"),
         (&["run", "--phase-timeout", "-5"], "'--phase-timeout <SECS>': expected a whole number, 1 to 86400"),
+        (&["run", "--checkpoint-every", "5"], "invalid checkpoint-every: it needs --checkpoint DIR"),
+        (&["run", "--checkpoint", "/tmp/x", "--checkpoint-every", "0"], "invalid checkpoint-every: 0"),
+        (&["run", "--max-recoveries", "2"], "invalid max-recoveries: it applies to runs over workers"),
+        (&["run", "--workers", "2", "--max-recoveries", "5000"], "invalid max-recoveries: 5000"),
+        (&["run", "--checkpoint", ""], "a value is required for '--checkpoint <DIR>'"),
     ];
     for (args, needle) in cases {
         assert_usage_error(args, needle);

@@ -85,9 +85,10 @@ pub struct ShardState<G> {
 /// a checkpoint every generation sends instead of the whole, ever-growing state.
 #[derive(Clone, Debug, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-pub struct ShardDelta<G> {
-    /// The members now.
-    pub members: Vec<Individual<G>>,
+pub struct ShardDelta<M> {
+    /// The members now (`Vec<Individual<G>>`, or whatever stands for them: see
+    /// [`Shard::delta_with`]).
+    pub members: M,
     /// How many seen keys the earlier state had.
     pub seen_from: u64,
     /// Seen keys learnt since.
@@ -105,7 +106,7 @@ pub struct ShardDelta<G> {
 impl<G> ShardState<G> {
     /// Brings this state up to date with `delta`, taken of the same shard from this
     /// state's key counts; refused (and nothing changed) when it does not follow on.
-    pub fn apply(&mut self, delta: ShardDelta<G>) -> Result<()> {
+    pub fn apply(&mut self, delta: ShardDelta<Vec<Individual<G>>>) -> Result<()> {
         let (seen, emitted) = (self.seen.len() as u64, self.emitted.len() as u64);
         if (delta.seen_from, delta.emitted_from) != (seen, emitted) {
             return Err(Error::InvalidState(format!(
@@ -292,12 +293,18 @@ impl<P: Problem> Shard<P> {
     /// emitted keys (the counts of that state's lists): see [`ShardDelta`]. Asked with
     /// counts beyond the shard's own, it gives every key (and [`ShardState::apply`] will
     /// refuse it).
-    pub fn delta(&self, seen_from: u64, emitted_from: u64) -> ShardDelta<P::Genome> {
+    pub fn delta(&self, seen_from: u64, emitted_from: u64) -> ShardDelta<Vec<Individual<P::Genome>>> {
+        self.delta_with(seen_from, emitted_from, self.members.clone())
+    }
+
+    /// [`Shard::delta`] with `members` in place of the shard's own (e.g. `()` for a
+    /// caller that sends [`Shard::members`] its own way, without copying them).
+    pub fn delta_with<M>(&self, seen_from: u64, emitted_from: u64, members: M) -> ShardDelta<M> {
         let tail = |order: &[Key], from: u64| order.get(from as usize..).unwrap_or(order).to_vec();
         let seen_from = seen_from.min(self.seen.order.len() as u64);
         let emitted_from = emitted_from.min(self.emitted.order.len() as u64);
         ShardDelta {
-            members: self.members.clone(),
+            members,
             seen_from,
             seen: tail(&self.seen.order, seen_from),
             emitted_from,

@@ -8,7 +8,8 @@
 //!
 //! Phases: `init` (fresh genomes, routed), `next` (selection and variation with the
 //! framework's cutoff, routed), `admit` (the owner's queue admitted, evaluated; answers
-//! the shard's partial histogram, and when asked its `ShardDelta` since a snapshot),
+//! the shard's partial histogram, and when asked its `ShardDelta` since a snapshot, the
+//! members last as their own encoding),
 //! `report` (members at or above a cutoff), `restore` (the shard put back in a
 //! `ShardState`; answers its census).
 //!
@@ -25,7 +26,7 @@ use std::sync::Arc;
 
 use ga_core::{
     Candidate, Census, GenerationStats, Genome, Histogram, Individual, Key, Observer, Outcome, Params, Population,
-    Problem, Progress, Shard, ShardDelta, ShardState, evolve_from, key_of,
+    Problem, Progress, Shard, ShardState, evolve_from, key_of,
 };
 use hashring::Ring;
 use serde::de::DeserializeOwned;
@@ -66,6 +67,17 @@ impl GaConfig {
 struct NextRequest {
     generation: u32,
     cutoff_bin: u32,
+}
+
+/// A shard's [`ShardDelta`] without its members (which follow it in an admit answer).
+#[derive(Serialize, Deserialize)]
+struct DeltaHead {
+    seen_from: u64,
+    seen: Vec<Key>,
+    emitted_from: u64,
+    emitted: Vec<Key>,
+    admitted: u64,
+    duplicates: u64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -212,8 +224,23 @@ where
                 let since: Option<(u64, u64)> =
                     if payload.is_empty() { None } else { Some(decode("admit request", payload).map_err(invalid)?) };
                 self.shard.admit().map_err(failed)?;
-                let delta = since.map(|(seen, emitted)| self.shard.delta(seen, emitted));
-                encode("admitted", &(self.shard_census(), delta)).map_err(failed)
+                let Some((seen, emitted)) = since else {
+                    return encode("admitted", &(self.shard_census(), None::<DeltaHead>)).map_err(failed);
+                };
+                // The members go last, as their own encoding, which the framework keeps as
+                // it is (it never decodes them).
+                let d = self.shard.delta_with(seen, emitted, ());
+                let head = DeltaHead {
+                    seen_from: d.seen_from,
+                    seen: d.seen,
+                    emitted_from: d.emitted_from,
+                    emitted: d.emitted,
+                    admitted: d.admitted,
+                    duplicates: d.duplicates,
+                };
+                let mut answer = encode("admitted", &(self.shard_census(), Some(head))).map_err(failed)?;
+                answer.extend(encode("members", &self.shard.members()).map_err(failed)?);
+                Ok(answer)
             }
             "report" => {
                 let cutoff_bin: u32 = decode("report request", payload).map_err(invalid)?;
@@ -276,9 +303,9 @@ pub struct GaJob<'a, P: Problem> {
     /// A checkpoint to start from, as given (decoded at the orchestration).
     resume: Option<Checkpoint>,
     /// What the next orchestration starts from (`None`: the beginning).
-    restart: Option<Snapshot<P::Genome>>,
+    restart: Option<Snapshot>,
     /// The last snapshot taken or restored.
-    last: Option<Snapshot<P::Genome>>,
+    last: Option<Snapshot>,
     /// The last generation given to the observer.
     reported: Option<u32>,
 }
@@ -368,7 +395,7 @@ where
         let identity = self.identity(cluster.shards());
         let problem = self.problem;
         let stop = |stats: &GenerationStats| problem.stop(stats, &params);
-        let mut population = ClusterPopulation {
+        let mut population: ClusterPopulation<'_, P::Genome> = ClusterPopulation {
             cluster,
             census: None,
             granularity: params.hist_granularity,
@@ -385,7 +412,7 @@ where
             if !differences.is_empty() {
                 return Err(UowError::Job(format!("a checkpoint of another run: {}", differences.join(", "))));
             }
-            self.restart = Some(Snapshot::decode(&checkpoint)?);
+            self.restart = Some(Snapshot::decode::<P::Genome>(&checkpoint)?);
         }
         let from = match self.restart.take() {
             None => None,
@@ -416,18 +443,20 @@ where
 
 /// Every shard's state at one generation, as the framework keeps it between snapshots.
 #[derive(Clone)]
-struct Snapshot<G> {
+struct Snapshot {
     progress: Progress,
-    books: Vec<Book<G>>,
+    books: Vec<Book>,
 }
 
-/// One shard's last snapshot, its ever-growing key lists kept as shared segments (one
-/// per snapshot), so that handing a copy to the disk writer copies no key.
+/// One shard's last snapshot as the framework keeps it: the members as the shard encoded
+/// them (never decoded here), the ever-growing key lists as shared segments (one per
+/// snapshot), so that handing a copy to the disk writer copies neither.
 #[derive(Clone)]
-struct Book<G> {
+struct Book {
     index: u32,
     count: u32,
-    members: Arc<Vec<Individual<G>>>,
+    /// `Vec<Individual<G>>`, postcard-encoded.
+    members: Arc<[u8]>,
     seen: Vec<Arc<[Key]>>,
     seen_len: u64,
     emitted: Vec<Arc<[Key]>>,
@@ -436,12 +465,12 @@ struct Book<G> {
     duplicates: u64,
 }
 
-impl<G: Clone + Serialize + DeserializeOwned> Book<G> {
+impl Book {
     fn empty(index: u32, count: u32) -> Self {
         Self {
             index,
             count,
-            members: Arc::default(),
+            members: encode("members", &Vec::<()>::new()).unwrap_or_default().into(),
             seen: Vec::new(),
             seen_len: 0,
             emitted: Vec::new(),
@@ -451,10 +480,9 @@ impl<G: Clone + Serialize + DeserializeOwned> Book<G> {
         }
     }
 
-    fn from_state(s: ShardState<G>) -> Self {
+    fn from_state<G: Serialize>(s: ShardState<G>) -> Result<Self, UowError> {
         let mut book = Self::empty(s.index, s.count);
-        let delta = ShardDelta {
-            members: s.members,
+        let head = DeltaHead {
             seen_from: 0,
             seen: s.seen,
             emitted_from: 0,
@@ -462,18 +490,18 @@ impl<G: Clone + Serialize + DeserializeOwned> Book<G> {
             admitted: s.admitted,
             duplicates: s.duplicates,
         };
-        book.apply(delta).expect("a delta from nothing follows on from nothing");
-        book
+        book.apply(head, encode("members", &s.members)?.into()).map_err(UowError::Job)?;
+        Ok(book)
     }
 
-    fn apply(&mut self, d: ShardDelta<G>) -> Result<(), String> {
+    fn apply(&mut self, d: DeltaHead, members: Arc<[u8]>) -> Result<(), String> {
         if (d.seen_from, d.emitted_from) != (self.seen_len, self.emitted_len) {
             return Err(format!(
                 "shard {}'s snapshot starts at {} seen and {} emitted keys, not at {} and {}",
                 self.index, d.seen_from, d.emitted_from, self.seen_len, self.emitted_len
             ));
         }
-        self.members = Arc::new(d.members);
+        self.members = members;
         self.seen_len += d.seen.len() as u64;
         self.emitted_len += d.emitted.len() as u64;
         if !d.seen.is_empty() {
@@ -486,39 +514,41 @@ impl<G: Clone + Serialize + DeserializeOwned> Book<G> {
         Ok(())
     }
 
-    fn state(&self) -> ShardState<G> {
-        ShardState {
-            index: self.index,
-            count: self.count,
-            members: self.members.as_ref().clone(),
-            seen: self.seen.iter().flat_map(|s| s.iter().copied()).collect(),
-            emitted: self.emitted.iter().flat_map(|s| s.iter().copied()).collect(),
-            admitted: self.admitted,
-            duplicates: self.duplicates,
-        }
+    /// The shard's `ShardState`, postcard-encoded, built from the parts: postcard writes a
+    /// struct as its fields one after the other (the postcard wire format, v1), so the
+    /// members' own encoding goes in as it came (tested against encoding the whole).
+    fn encoded_state(&self) -> Result<Vec<u8>, UowError> {
+        let keys = |segments: &[Arc<[Key]>]| -> Vec<Key> { segments.iter().flat_map(|s| s.iter().copied()).collect() };
+        let mut out = encode("shard state", &(self.index, self.count))?;
+        out.extend_from_slice(&self.members);
+        out.extend(encode("shard state", &(keys(&self.seen), keys(&self.emitted), self.admitted, self.duplicates))?);
+        Ok(out)
     }
 }
 
-impl<G: Clone + Serialize + DeserializeOwned> Snapshot<G> {
+impl Snapshot {
     /// Each shard's state, postcard-encoded (as a checkpoint file and the restore phase
     /// carry them).
     fn encoded(&self) -> Result<Vec<Vec<u8>>, String> {
-        self.books.iter().map(|b| encode("shard state", &b.state()).map_err(|e| e.to_string())).collect()
+        self.books.iter().map(|b| b.encoded_state().map_err(|e| e.to_string())).collect()
     }
 
-    /// A checkpoint's snapshot.
-    fn decode(checkpoint: &Checkpoint) -> Result<Self, UowError> {
+    /// A checkpoint's snapshot (its shard states decoded: they are checked here).
+    fn decode<G: Serialize + DeserializeOwned>(checkpoint: &Checkpoint) -> Result<Self, UowError> {
         let books = checkpoint
             .shards
             .iter()
-            .map(|bytes| decode::<ShardState<G>>("shard state", bytes).map(Book::from_state))
+            .map(|bytes| Book::from_state(decode::<ShardState<G>>("shard state", bytes)?))
             .collect::<Result<_, _>>()?;
         Ok(Self { progress: checkpoint.progress, books })
     }
 }
 
 /// A snapshot on its way: the last one's books and each shard's delta since.
-type Pending<G> = (Vec<Book<G>>, Vec<Option<ShardDelta<G>>>);
+type Pending = (Vec<Book>, Vec<Option<Delta>>);
+
+/// A shard's delta as an admit answer brings it: its head, and its members' encoding.
+type Delta = (DeltaHead, Arc<[u8]>);
 
 /// The shards of a cluster as `ga_core::evolve` drives them.
 struct ClusterPopulation<'c, G> {
@@ -530,10 +560,10 @@ struct ClusterPopulation<'c, G> {
     every: u32,
     writer: Option<&'c Writer>,
     identity: RunIdentity,
-    last: &'c mut Option<Snapshot<G>>,
+    last: &'c mut Option<Snapshot>,
     /// The books of the last snapshot and the deltas the last step's admit answered, when
     /// the generation it made is due for a snapshot.
-    pending: Option<Pending<G>>,
+    pending: Option<Pending>,
     _genome: PhantomData<G>,
 }
 
@@ -575,7 +605,7 @@ impl<G: Genome + Serialize + DeserializeOwned> ClusterPopulation<'_, G> {
 
     /// [`ClusterPopulation::admit`], each shard also answering its delta since the key
     /// counts `since[shard]` when given.
-    fn admit_with(&mut self, since: Option<&[(u64, u64)]>) -> ga_core::Result<(u64, Vec<Option<ShardDelta<G>>>)> {
+    fn admit_with(&mut self, since: Option<&[(u64, u64)]>) -> ga_core::Result<(u64, Vec<Option<Delta>>)> {
         let requests: Vec<Vec<u8>> = match since {
             None => Vec::new(),
             Some(since) => {
@@ -586,15 +616,23 @@ impl<G: Genome + Serialize + DeserializeOwned> ClusterPopulation<'_, G> {
         let mut censuses = Vec::with_capacity(answers.len());
         let mut deltas = Vec::with_capacity(answers.len());
         for a in answers {
-            let (census, delta): (ShardCensus, Option<ShardDelta<G>>) = self.decode("admitted", &a)?;
+            let ((census, head), members) = match postcard::take_from_bytes::<(ShardCensus, Option<DeltaHead>)>(&a) {
+                Ok(parts) => parts,
+                Err(e) => {
+                    let e = UowError::Codec { what: "admitted", reason: e.to_string() };
+                    let engine = population_error(&e);
+                    self.failure.get_or_insert(e);
+                    return Err(engine);
+                }
+            };
             censuses.push(census);
-            deltas.push(delta);
+            deltas.push(head.map(|h| (h, Arc::from(members))));
         }
         Ok((self.merge_censuses(censuses), deltas))
     }
 
     /// Puts every shard back in its state of `snapshot`; the census is theirs.
-    fn restore(&mut self, snapshot: &Snapshot<G>) -> ga_core::Result<()> {
+    fn restore(&mut self, snapshot: &Snapshot) -> ga_core::Result<()> {
         if snapshot.books.len() != self.cluster.shards() as usize {
             return Err(population_error(format!(
                 "a checkpoint of {} shards for {} workers",
@@ -667,8 +705,8 @@ impl<G: Genome + Serialize + DeserializeOwned> Population for ClusterPopulation<
         let Some((mut books, deltas)) = self.pending.take() else { return Ok(()) };
         // The books here are brought up to date, never sent whole.
         for (book, delta) in books.iter_mut().zip(deltas) {
-            let delta = delta.ok_or_else(|| population_error("a shard answered no snapshot delta"))?;
-            book.apply(delta).map_err(population_error)?;
+            let (head, members) = delta.ok_or_else(|| population_error("a shard answered no snapshot delta"))?;
+            book.apply(head, members).map_err(population_error)?;
         }
         let snapshot = Snapshot { progress: at, books };
         if let Some(writer) = self.writer {
@@ -691,5 +729,47 @@ impl<G: Genome + Serialize + DeserializeOwned> Population for ClusterPopulation<
             all.extend(part);
         }
         Ok(all)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn individual(x: f64) -> Individual<Vec<f64>> {
+        let genome = vec![x, -x, 0.5];
+        Individual { key: key_of(&genome), genome, fitness: x.abs().min(1.0), born: 3 }
+    }
+
+    #[test]
+    fn a_book_encodes_the_very_bytes_of_the_whole_state() {
+        let first = ShardState {
+            index: 1,
+            count: 3,
+            members: vec![individual(0.25), individual(0.75)],
+            seen: vec![Key(1), Key(u64::MAX)],
+            emitted: vec![Key(7)],
+            admitted: 2,
+            duplicates: 0,
+        };
+        let mut book = Book::from_state(first.clone()).unwrap();
+        assert_eq!(book.encoded_state().unwrap(), encode("state", &first).unwrap());
+        // A delta on top: members replaced, keys appended, counters taken.
+        let members = vec![individual(0.5)];
+        let head = DeltaHead {
+            seen_from: 2,
+            seen: vec![Key(9)],
+            emitted_from: 1,
+            emitted: vec![],
+            admitted: 5,
+            duplicates: 1,
+        };
+        book.apply(head, encode("members", &members).unwrap().into()).unwrap();
+        let now =
+            ShardState { members, seen: vec![Key(1), Key(u64::MAX), Key(9)], admitted: 5, duplicates: 1, ..first };
+        assert_eq!(book.encoded_state().unwrap(), encode("state", &now).unwrap());
+        let stale =
+            DeltaHead { seen_from: 0, seen: vec![], emitted_from: 0, emitted: vec![], admitted: 0, duplicates: 0 };
+        assert!(book.apply(stale, Arc::from(&[][..])).unwrap_err().contains("not at 3 and 1"));
     }
 }
