@@ -18,6 +18,9 @@ use uow::ga::{GaConfig, GaJob};
 use uow::{Cluster, LocalProcesses, RunOptions, UnitOfWork, UowError};
 
 const REPEATS: usize = 5;
+/// The checkpoint runs: long enough (about a second each) to measure a few per cent.
+const CHECKPOINT_REPEATS: usize = 7;
+const CHECKPOINT_GENERATIONS: u32 = 1000;
 const CORES: usize = 2;
 
 fn params(n_pop: usize, n_gen: u32) -> Params {
@@ -49,8 +52,8 @@ enum Checkpoints<'a> {
     None,
     /// Every generation, kept in memory (what recovery uses).
     InMemory,
-    /// Every generation, and written into this folder.
-    OnDisk(&'a std::path::Path),
+    /// Every so many generations, and written into this folder.
+    OnDisk(u32, &'a std::path::Path),
 }
 
 /// [`distributed`] of the problem `(name, size)` with checkpoints, reporting to `observer`;
@@ -71,10 +74,14 @@ where
     let config =
         GaConfig { problem: name.into(), size, params: params.clone(), seed: 1, threads: (CORES / workers).max(1) };
     let writer = match checkpoints {
-        Checkpoints::OnDisk(dir) => Some(uow::checkpoint::Writer::new(dir).expect("a checkpoint folder")),
+        Checkpoints::OnDisk(_, dir) => Some(uow::checkpoint::Writer::new(dir).expect("a checkpoint folder")),
         _ => None,
     };
-    let every = if matches!(checkpoints, Checkpoints::None) { 0 } else { 1 };
+    let every = match checkpoints {
+        Checkpoints::None => 0,
+        Checkpoints::InMemory => 1,
+        Checkpoints::OnDisk(every, _) => every,
+    };
     // Through the same path as `exelixi run --workers`; only orchestration is timed.
     let job = GaJob::new(problem, config, observer).with_checkpoints(every, writer.as_ref());
     let mut job = Timed { job, took: Duration::ZERO };
@@ -215,21 +222,22 @@ fn main() {
 /// generation in memory, and with one written to disk every generation; interleaved.
 fn checkpoint_cost() {
     let rastrigin = ga_core::problems::Rastrigin { dims: 30 };
-    let p = params(400, 100);
+    let p = params(400, CHECKPOINT_GENERATIONS);
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("checkpoint-cost");
     let kinds = [
         ("no checkpoints", Checkpoints::None),
         ("snapshot every generation, in memory", Checkpoints::InMemory),
-        ("checkpoint every generation, on disk", Checkpoints::OnDisk(&dir)),
+        ("checkpoint every generation, on disk", Checkpoints::OnDisk(1, &dir)),
+        ("checkpoint every 10 (the default), disk", Checkpoints::OnDisk(10, &dir)),
     ];
     let mut rates: Vec<Vec<f64>> = vec![Vec::new(); kinds.len()];
     let mut written = Vec::new();
-    for _ in 0..REPEATS {
+    for _ in 0..CHECKPOINT_REPEATS {
         for (i, (_, kind)) in kinds.iter().enumerate() {
             let _ = std::fs::remove_dir_all(&dir);
             let (e, s, _, w) = distributed_with(&rastrigin, ("rastrigin", Some(30)), &p, 2, *kind, &mut |_: &_| {});
             rates[i].push(e as f64 / s);
-            if matches!(kind, Checkpoints::OnDisk(_)) {
+            if matches!(kind, Checkpoints::OnDisk(1, _)) {
                 written.push(w as f64);
             }
         }
@@ -237,14 +245,16 @@ fn checkpoint_cost() {
     let files: u64 =
         std::fs::read_dir(&dir).map(|d| d.flatten().map(|e| e.metadata().map_or(0, |m| m.len())).sum()).unwrap_or(0);
     let _ = std::fs::remove_dir_all(&dir);
-    println!("checkpoints: Rastrigin-30, population 400, 100 generations, 2 workers, median of {REPEATS}:");
+    println!(
+        "checkpoints: Rastrigin-30, population 400, {CHECKPOINT_GENERATIONS} generations, 2 workers, median of {CHECKPOINT_REPEATS}:"
+    );
     let base = median(rates[0].clone());
     for (i, (what, _)) in kinds.iter().enumerate() {
         let m = median(rates[i].clone());
         println!("  {what:<38} {m:>9.0} evaluations/s  ({:.1}% of none)", 100.0 * m / base);
     }
     println!(
-        "  the last two checkpoint files on disk: {files} bytes; files written per run: {} of 100 snapshots (median)",
+        "  the last two checkpoint files on disk: {files} bytes; files written per run, every generation: {} of {CHECKPOINT_GENERATIONS} snapshots (median)",
         median(written)
     );
 }

@@ -130,6 +130,65 @@ impl fmt::Debug for KeySet {
     }
 }
 
+/// Key lists as serde sees them in [`ShardState`](crate::ShardState) and
+/// [`ShardDelta`](crate::ShardDelta): one block of little-endian `u64`s (8 bytes a key,
+/// copied in one go) rather than a number each. Use with `#[serde(with =
+/// "ga_core::packed_keys")]` on a `Vec<Key>`.
+#[cfg(feature = "serde")]
+pub mod packed_keys {
+    use super::Key;
+
+    /// Writes `keys` as one byte block.
+    pub fn serialize<S: serde::Serializer>(keys: &[Key], s: S) -> Result<S::Ok, S::Error> {
+        let mut bytes = Vec::with_capacity(keys.len() * 8);
+        for k in keys {
+            bytes.extend_from_slice(&k.0.to_le_bytes());
+        }
+        s.serialize_bytes(&bytes)
+    }
+
+    /// Reads a byte block back; a length that is not a multiple of 8 is an error.
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Key>, D::Error> {
+        d.deserialize_bytes(Block)
+    }
+
+    struct Block;
+
+    impl<'de> serde::de::Visitor<'de> for Block {
+        type Value = Vec<Key>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a block of 8-byte keys")
+        }
+
+        fn visit_bytes<E: serde::de::Error>(self, b: &[u8]) -> Result<Vec<Key>, E> {
+            if b.len() % 8 != 0 {
+                return Err(E::custom(format!("{} bytes is not a whole number of 8-byte keys", b.len())));
+            }
+            Ok(b.chunks_exact(8)
+                .map(|c| {
+                    let mut word = [0u8; 8];
+                    word.copy_from_slice(c);
+                    Key(u64::from_le_bytes(word))
+                })
+                .collect())
+        }
+
+        fn visit_byte_buf<E: serde::de::Error>(self, b: Vec<u8>) -> Result<Vec<Key>, E> {
+            self.visit_bytes(&b)
+        }
+
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Key>, A::Error> {
+            // Formats that write bytes as a list of numbers.
+            let mut bytes = Vec::new();
+            while let Some(b) = seq.next_element::<u8>()? {
+                bytes.push(b);
+            }
+            self.visit_bytes(&bytes)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

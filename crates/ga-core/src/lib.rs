@@ -37,6 +37,8 @@ pub use error::{Error, Result};
 pub use evolve::{Census, Observer, Outcome, Population, Progress, evolve, evolve_from};
 pub use genome::{Bits, Genome};
 pub use individual::{Individual, key_of, sort_report};
+#[cfg(feature = "serde")]
+pub use key::packed_keys;
 pub use key::{Key, KeySet};
 pub use memory::estimate_bytes;
 pub use params::{MAX_POP, Params, Selection, StopReason};

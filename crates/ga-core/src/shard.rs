@@ -70,8 +70,10 @@ pub struct ShardState<G> {
     /// The members, in order (order matters: ties and pairings follow it).
     pub members: Vec<Individual<G>>,
     /// Keys this shard owns that were ever admitted, in the order it learnt them.
+    #[cfg_attr(feature = "serde", serde(with = "crate::packed_keys"))]
     pub seen: Vec<Key>,
     /// Keys this shard ever emitted, in the order it emitted them.
+    #[cfg_attr(feature = "serde", serde(with = "crate::packed_keys"))]
     pub emitted: Vec<Key>,
     /// Individuals admitted by this shard in the run.
     pub admitted: u64,
@@ -92,10 +94,12 @@ pub struct ShardDelta<M> {
     /// How many seen keys the earlier state had.
     pub seen_from: u64,
     /// Seen keys learnt since.
+    #[cfg_attr(feature = "serde", serde(with = "crate::packed_keys"))]
     pub seen: Vec<Key>,
     /// How many emitted keys the earlier state had.
     pub emitted_from: u64,
     /// Keys emitted since.
+    #[cfg_attr(feature = "serde", serde(with = "crate::packed_keys"))]
     pub emitted: Vec<Key>,
     /// Individuals admitted in the run.
     pub admitted: u64,

@@ -73,8 +73,10 @@ struct NextRequest {
 #[derive(Serialize, Deserialize)]
 struct DeltaHead {
     seen_from: u64,
+    #[serde(with = "ga_core::packed_keys")]
     seen: Vec<Key>,
     emitted_from: u64,
+    #[serde(with = "ga_core::packed_keys")]
     emitted: Vec<Key>,
     admitted: u64,
     duplicates: u64,
@@ -504,12 +506,8 @@ impl Book {
         self.members = members;
         self.seen_len += d.seen.len() as u64;
         self.emitted_len += d.emitted.len() as u64;
-        if !d.seen.is_empty() {
-            self.seen.push(d.seen.into());
-        }
-        if !d.emitted.is_empty() {
-            self.emitted.push(d.emitted.into());
-        }
+        push_segment(&mut self.seen, d.seen);
+        push_segment(&mut self.emitted, d.emitted);
         (self.admitted, self.duplicates) = (d.admitted, d.duplicates);
         Ok(())
     }
@@ -521,9 +519,46 @@ impl Book {
         let keys = |segments: &[Arc<[Key]>]| -> Vec<Key> { segments.iter().flat_map(|s| s.iter().copied()).collect() };
         let mut out = encode("shard state", &(self.index, self.count))?;
         out.extend_from_slice(&self.members);
-        out.extend(encode("shard state", &(keys(&self.seen), keys(&self.emitted), self.admitted, self.duplicates))?);
+        out.extend(encode(
+            "shard state",
+            &Tail {
+                seen: keys(&self.seen),
+                emitted: keys(&self.emitted),
+                admitted: self.admitted,
+                duplicates: self.duplicates,
+            },
+        )?);
         Ok(out)
     }
+}
+
+/// Appends a segment of keys, merging the last ones while the one before is no more than
+/// twice the size of the last (as a binary counter does): a run of n snapshots keeps
+/// O(log n) segments, so copying a book stays cheap, and each key is copied O(log n) times.
+fn push_segment(segments: &mut Vec<Arc<[Key]>>, keys: Vec<Key>) {
+    if keys.is_empty() {
+        return;
+    }
+    segments.push(keys.into());
+    while let [.., before, last] = segments.as_slice() {
+        if before.len() > 2 * last.len() {
+            break;
+        }
+        let merged: Arc<[Key]> = before.iter().chain(last.iter()).copied().collect();
+        segments.truncate(segments.len() - 2);
+        segments.push(merged);
+    }
+}
+
+/// The fields of a `ShardState` after its members, encoded as it encodes them.
+#[derive(Serialize)]
+struct Tail {
+    #[serde(with = "ga_core::packed_keys")]
+    seen: Vec<Key>,
+    #[serde(with = "ga_core::packed_keys")]
+    emitted: Vec<Key>,
+    admitted: u64,
+    duplicates: u64,
 }
 
 impl Snapshot {
@@ -771,5 +806,42 @@ mod tests {
         let stale =
             DeltaHead { seen_from: 0, seen: vec![], emitted_from: 0, emitted: vec![], admitted: 0, duplicates: 0 };
         assert!(book.apply(stale, Arc::from(&[][..])).unwrap_err().contains("not at 3 and 1"));
+    }
+
+    #[test]
+    fn key_lists_travel_as_one_block_and_a_ragged_one_is_refused() {
+        let state = ShardState::<Vec<f64>> {
+            index: 0,
+            count: 1,
+            members: vec![],
+            seen: vec![Key(1), Key(2)],
+            emitted: vec![],
+            admitted: 0,
+            duplicates: 0,
+        };
+        let bytes = encode("state", &state).unwrap();
+        // index, count, no members, 16 bytes of seen keys (length 16), none emitted, counters.
+        assert_eq!(bytes.len(), 1 + 1 + 1 + (1 + 16) + 1 + 1 + 1);
+        assert_eq!(decode::<ShardState<Vec<f64>>>("state", &bytes).unwrap(), state);
+        let mut ragged = bytes.clone();
+        ragged[3] = 15; // the block now claims 15 bytes
+        ragged.remove(4 + 14);
+        // (postcard keeps no custom message: the error names the message that failed.)
+        let err = decode::<ShardState<Vec<f64>>>("state", &ragged).unwrap_err();
+        assert!(err.to_string().starts_with("state: "), "{err}");
+    }
+
+    #[test]
+    fn key_segments_stay_few_and_in_order() {
+        let mut segments = Vec::new();
+        let mut all = Vec::new();
+        for i in 0..1000u64 {
+            let keys: Vec<Key> = (0..(i % 7)).map(|j| Key(i * 10 + j)).collect();
+            all.extend(keys.iter().copied());
+            push_segment(&mut segments, keys);
+        }
+        assert!(segments.len() <= 24, "{} segments", segments.len());
+        let flat: Vec<Key> = segments.iter().flat_map(|s| s.iter().copied()).collect();
+        assert_eq!(flat, all);
     }
 }
