@@ -51,6 +51,10 @@ enum Step {
     },
     Rescind,
     StartRun,
+    /// The run asks for a replacement of a shard's worker (any shard, any time).
+    Replace(u32),
+    /// The run takes a replacement's endpoint, if one serves.
+    Replaced,
     Finish,
 }
 
@@ -69,6 +73,8 @@ fn step() -> impl Strategy<Value = Step> {
             .prop_map(|(agent, executor, status)| Step::Failure { agent, executor, status }),
         Just(Step::Rescind),
         Just(Step::StartRun),
+        (0u32..5).prop_map(Step::Replace),
+        Just(Step::Replaced),
         Just(Step::Finish),
     ]
 }
@@ -160,6 +166,18 @@ proptest! {
                     },
                     Step::StartRun => {
                         let _ = f.start_run_if_placed();
+                        continue;
+                    }
+                    Step::Replace(shard) => {
+                        f.replace(&mut calls, shard).await.unwrap();
+                        continue;
+                    }
+                    Step::Replaced => {
+                        if let Some((shard, endpoint)) = f.replaced() {
+                            prop_assert!(shard < workers);
+                            prop_assert!(endpoint.starts_with("http://"));
+                            prop_assert_eq!(f.phase(), scheduler::Phase::Running);
+                        }
                         continue;
                     }
                     Step::Finish => {
