@@ -169,7 +169,12 @@ impl WithProblem for RunProblem<'_> {
             shards,
         };
         let resume = config.resume.as_deref().map(|dir| resume(dir, &identity)).transpose()?;
-        let writer = config.checkpoint.as_deref().map(checkpoint::Writer::new).transpose().map_err(checkpoint_error)?;
+        let writer = config
+            .checkpoint
+            .as_deref()
+            .map(checkpoint::Writer::new)
+            .transpose()
+            .map_err(|e| RunError::Checkpoint(format!("cannot write checkpoints: {e}")))?;
         let outcome = match (&config.mesos, config.workers) {
             (Some(m), Some(n)) => {
                 run_on_mesos(&problem, config, m, params, n, (writer.as_ref(), resume), &mut observer)
@@ -197,14 +202,11 @@ impl WithProblem for RunProblem<'_> {
 /// Where a run's checkpoints go, and the one it resumes from.
 type Checkpointing<'w> = (Option<&'w checkpoint::Writer>, Option<Checkpoint>);
 
-fn checkpoint_error(e: checkpoint::CheckpointError) -> RunError {
-    RunError::Checkpoint(e.to_string())
-}
-
 /// The newest checkpoint of this run in `dir`, saying on stderr which, and which newer
 /// files were skipped.
 fn resume(dir: &std::path::Path, identity: &RunIdentity) -> Result<Checkpoint, RunError> {
-    let (path, found, skipped) = checkpoint::resume(dir, identity).map_err(checkpoint_error)?;
+    let (path, found, skipped) =
+        checkpoint::resume(dir, identity).map_err(|e| RunError::Checkpoint(format!("cannot resume: {e}")))?;
     for why in skipped {
         eprintln!("warning: {why}");
     }
