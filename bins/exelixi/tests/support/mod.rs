@@ -51,6 +51,11 @@ pub fn alive(pid: u32) -> bool {
     std::path::Path::new(&format!("/proc/{pid}")).exists()
 }
 
+/// Sends `sig` to `pid`; whether it was there to receive it.
+pub fn try_signal(pid: u32, sig: &str) -> bool {
+    Command::new("kill").args([sig, &pid.to_string()]).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
+}
+
 /// Sends `sig` (e.g. "-KILL") to `pid`.
 pub fn signal(pid: u32, sig: &str) {
     assert!(Command::new("kill").args([sig, &pid.to_string()]).status().unwrap().success());
