@@ -343,6 +343,37 @@ fn a_worker_killed_under_its_executor_is_replaced_the_same_way() {
     });
 }
 
+#[test]
+fn a_killed_framework_is_resumed_on_mesos_from_its_checkpoint() {
+    let _serial = lock();
+    let dir = std::env::temp_dir().join(format!("exelixi-mesos-resume-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let path = dir.to_str().unwrap();
+    let mesos = |extra: &[&str]| -> Vec<String> {
+        let mut args: Vec<String> =
+            ["mesos", "--master", &master(), "--cpu", "0.5", "--workers", "2", "--failover-timeout", "3"]
+                .map(String::from)
+                .into();
+        args.extend(support::FORTY_GENERATIONS.iter().chain(extra).map(|s| s.to_string()));
+        args
+    };
+    let run = support::watch(&mesos(&["--checkpoint", path, "--checkpoint-every", "4"]));
+    run.at_generation(22);
+    signal(run.child.id(), "-KILL");
+    let (_, first, _) = run.finish(Duration::from_secs(30));
+    // The master keeps the executors for the failover timeout (3 s), then kills them.
+    assert!(none_left(Duration::from_secs(60)), "executors {:?}", processes("executor"));
+    let resumed = Command::new(env!("CARGO_BIN_EXE_exelixi")).args(mesos(&["--resume", path])).output().unwrap();
+    let err = String::from_utf8_lossy(&resumed.stderr);
+    assert!(resumed.status.success(), "{err}");
+    assert!(err.contains("resuming from"), "{err}");
+    let second = String::from_utf8(resumed.stdout).unwrap();
+    let expected = exelixi(&[&["run", "--workers", "2"][..], support::FORTY_GENERATIONS].concat());
+    assert_eq!(support::joined(&first, &second).as_bytes(), expected.stdout, "{err}");
+    assert_none_left();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// Every file under `dir`, recursively (symbolic links not followed).
 fn files_under(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
     let Ok(entries) = std::fs::read_dir(dir) else { return };

@@ -137,13 +137,6 @@ fn losses_beyond_max_recoveries_end_the_run_naming_the_worker() {
     assert_no_workers_left();
 }
 
-/// The first run's output up to (not including) generation `g`'s line, then the second's.
-fn joined(first: &str, second: &str) -> String {
-    let g = second.lines().next().and_then(|l| l.split('\t').nth(1)).expect("the resumed run's first generation");
-    let cut = first.find(&format!("gen\t{g}\t")).unwrap_or(first.len());
-    format!("{}{second}", &first[..cut])
-}
-
 fn scratch(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("exelixi-recovery-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -177,7 +170,7 @@ fn a_killed_framework_is_resumed_from_its_checkpoint_and_the_outputs_join_into_t
             .unwrap_or_else(|| panic!("{err}"));
         assert!(from > 0 && from <= 22 && from % 4 == 0, "{err}");
         let second = String::from_utf8(resumed.stdout).unwrap();
-        assert_eq!(joined(&first, &second), baseline(workers), "{workers:?}: {err}");
+        assert_eq!(support::joined(&first, &second), baseline(workers), "{workers:?}: {err}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

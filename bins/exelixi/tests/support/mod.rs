@@ -186,3 +186,10 @@ pub fn zombie(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .map_or(true, |s| s[s.rfind(')').unwrap() + 2..].starts_with('Z'))
 }
+
+/// The first run's output up to (not including) generation `g`'s line, then the second's.
+pub fn joined(first: &str, second: &str) -> String {
+    let g = second.lines().next().and_then(|l| l.split('\t').nth(1)).expect("the resumed run's first generation");
+    let cut = first.find(&format!("gen\t{g}\t")).unwrap_or(first.len());
+    format!("{}{second}", &first[..cut])
+}
