@@ -477,7 +477,7 @@ fn the_event_loop_handles_the_masters_events_while_a_generation_outlasts_the_hea
     let status = wait_with_deadline(&mut run, Duration::from_secs(120));
     let took = killed_at.elapsed();
     // (It may be gone already: the executors were shut down.)
-    let _ = Command::new("kill").args(["-CONT", &stalled.to_string()]).status();
+    support::try_signal(stalled, "-CONT");
     let stderr = stderr_of(&mut run);
     assert_eq!(status.code(), Some(1), "{stderr}");
     assert!(took < Duration::from_secs(30), "{took:?}: {stderr}");

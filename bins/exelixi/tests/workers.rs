@@ -423,7 +423,7 @@ fn a_worker_that_stops_answering_is_named_in_seconds_without_a_phase_timeout() {
     signal(victim, "-STOP");
     let status = wait_with_deadline(&mut run, Duration::from_secs(120));
     let took = stopped_at.elapsed();
-    let _ = Command::new("kill").args(["-CONT", &victim.to_string()]).status();
+    support::try_signal(victim, "-CONT");
     let err = stderr_of(&mut run);
     assert!(!status.success(), "{status:?}");
     // About 5 + 20 s (keepalive interval and timeout); the bound is generous, and far from

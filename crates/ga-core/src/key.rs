@@ -100,13 +100,6 @@ impl KeySet {
         self.keys.is_empty()
     }
 
-    /// Every key, sorted: the set's content independent of its insertion history.
-    pub fn to_sorted(&self) -> Vec<Key> {
-        let mut keys: Vec<Key> = self.keys.iter().map(|&k| Key(k)).collect();
-        keys.sort_unstable();
-        keys
-    }
-
     /// Approximate heap bytes held (slots times the 8-byte key and 1 control byte).
     pub fn heap_bytes(&self) -> usize {
         self.keys.capacity() * 9

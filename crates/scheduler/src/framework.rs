@@ -474,27 +474,28 @@ impl Framework {
     /// while running.
     async fn lose<C: Calls>(&mut self, calls: &mut C, shard: u32, why: String) -> Result<(), SchedulerError> {
         let Some(slot) = self.slots.get_mut(shard as usize).and_then(Option::as_mut) else { return Ok(()) };
-        match self.phase {
-            Phase::Finishing => Ok(()),
-            // Lost while the run uses it (or while another is being replaced): reported.
-            phase @ (Phase::Running | Phase::Replacing(_)) if phase != Phase::Replacing(shard) => {
-                if !slot.lost {
-                    slot.lost = true;
-                    slot.last_status.clone_from(&why);
-                    self.loss.get_or_insert(Loss { shard, reason: why });
-                }
-                Ok(())
+        let reported = match self.phase {
+            Phase::Finishing => return Ok(()),
+            Phase::Placing => false,
+            Phase::Running => true,
+            // The shard being replaced is placed again; another one lost meanwhile is reported.
+            Phase::Replacing(replaced) => replaced != shard,
+        };
+        if reported {
+            if !slot.lost {
+                slot.lost = true;
+                slot.last_status.clone_from(&why);
+                self.loss.get_or_insert(Loss { shard, reason: why });
             }
-            Phase::Placing | Phase::Replacing(_) | Phase::Running => {
-                let slot = self.slots[shard as usize].take().expect("checked above");
-                self.last_failure = Some(format!("shard {shard}: {why} ({})", slot.describe()));
-                // Whatever is left of it goes; then offers again, filters cleared.
-                let _ = calls.shutdown(ExecutorId { value: slot.executor_id }, AgentId { value: slot.agent_id }).await;
-                calls.revive().await?;
-                self.suppressed = false;
-                Ok(())
-            }
+            return Ok(());
         }
+        let slot = self.slots[shard as usize].take().expect("checked above");
+        self.last_failure = Some(format!("shard {shard}: {why} ({})", slot.describe()));
+        // Whatever is left of it goes; then offers again, filters cleared.
+        let _ = calls.shutdown(ExecutorId { value: slot.executor_id }, AgentId { value: slot.agent_id }).await;
+        calls.revive().await?;
+        self.suppressed = false;
+        Ok(())
     }
 }
 

@@ -89,10 +89,7 @@ pub fn processes(role: &str) -> Vec<u32> {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
         let Ok(cmd) = std::fs::read(format!("/proc/{pid}/cmdline")) else { continue };
         let args: Vec<&[u8]> = cmd.split(|b| *b == 0).collect();
-        let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .map(|s| s[s.rfind(')').unwrap() + 2..].starts_with('Z'))
-            .unwrap_or(true);
-        if args.first() == Some(&exe) && args.get(1) == Some(&role.as_bytes()) && !zombie {
+        if args.first() == Some(&exe) && args.get(1) == Some(&role.as_bytes()) && !zombie(pid) {
             found.push(pid);
         }
     }
