@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # exelixi mesos --workers N against exelixi run --workers N on the same configuration,
 # side by side, alternating, ROUNDS times each: placement time (start to all N workers
-# serving, as exelixi mesos reports it), and wall time per generation after placement.
+# serving, as exelixi mesos reports it), and time per generation from the first
+# generation's line to the last's (start, placement, final report and teardown excluded,
+# so both are measured alike).
 # Needs a real Mesos master: MESOS_MASTER=host:port (e.g. from tools/mesos-local/up).
 #
 #   MESOS_MASTER=$(tools/mesos-local/up --agents 3 | tail -n 1) benches/scripts/mesos-vs-local.sh
@@ -18,17 +20,30 @@ exe=target/release/exelixi
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
 
+# Runs a command, copies its stdout to $1, and prints when its first and last `gen` lines
+# came and how many there were.
+stamped() {
+  local copy="$1"; shift
+  python3 -c '
+import subprocess, sys, time
+out = open(sys.argv[1], "w")
+p = subprocess.Popen(sys.argv[2:], stdout=subprocess.PIPE, text=True)
+first = last = None; gens = 0
+for line in p.stdout:
+    out.write(line)
+    if line.startswith("gen\t"):
+        last = time.monotonic(); first = first or last; gens += 1
+out.close()
+sys.exit(p.wait() or print(first, last, gens, flush=True))
+' "$copy" "$@"
+}
+
 for i in $(seq "$rounds"); do
-  start=$(date +%s.%N)
-  "$exe" mesos --master "$MESOS_MASTER" --workers "$workers" "${flags[@]}" >"$out/mesos.out" 2>"$out/mesos.err"
-  end=$(date +%s.%N)
+  read -r first last gens < <(stamped "$out/mesos.out" "$exe" mesos --master "$MESOS_MASTER" --workers "$workers" "${flags[@]}" 2>"$out/mesos.err")
   placement=$(sed -n 's/^mesos: [0-9]* workers serving \([0-9.]*\) s.*/\1/p' "$out/mesos.err")
-  gens=$(grep -c '^gen' "$out/mesos.out")
-  echo "mesos $end $start $placement $gens" >>"$out/times"
-  start=$(date +%s.%N)
-  "$exe" run --workers "$workers" "${flags[@]}" >"$out/local.out"
-  end=$(date +%s.%N)
-  echo "local $end $start 0 $(grep -c '^gen' "$out/local.out")" >>"$out/times"
+  echo "mesos $first $last $placement $gens" >>"$out/times"
+  read -r first last gens < <(stamped "$out/local.out" "$exe" run --workers "$workers" "${flags[@]}")
+  echo "local $first $last 0 $gens" >>"$out/times"
   cmp -s "$out/mesos.out" "$out/local.out" || { echo "outputs differ" >&2; exit 1; }
 done
 
@@ -36,12 +51,12 @@ python3 - "$out/times" "$workers" <<'PY'
 import statistics, sys
 rows = [l.split() for l in open(sys.argv[1])]
 def summary(kind):
-    runs = [(float(e) - float(s), float(p), int(g)) for k, e, s, p, g in rows if k == kind]
-    per_gen = [(wall - place) / gens * 1e3 for wall, place, gens in runs]
-    return statistics.median(w for w, _, _ in runs), statistics.median(p for _, p, _ in runs), statistics.median(per_gen), runs[0][2]
+    runs = [(float(l) - float(f), float(p), int(g)) for k, f, l, p, g in rows if k == kind]
+    per_gen = [span / (gens - 1) * 1e3 for span, _, gens in runs]
+    return statistics.median(p for _, p, _ in runs), statistics.median(per_gen), runs[0][2]
 m, l = summary("mesos"), summary("local")
-print(f"workers {sys.argv[2]}, {m[3]} generations, {len(rows)//2} rounds each (medians):")
-print(f"  exelixi mesos:        wall {m[0]:.3f} s, placement {m[1]:.3f} s, {m[2]:.3f} ms/generation after placement")
-print(f"  exelixi run --workers: wall {l[0]:.3f} s, {l[2]:.3f} ms/generation (worker start included)")
-print(f"  mesos / local per generation: {m[2] / l[2]:.3f}")
+print(f"workers {sys.argv[2]}, {m[2]} generations, {len(rows)//2} rounds each (medians), first to last generation:")
+print(f"  exelixi mesos:         placement {m[0]:.3f} s, {m[1]:.3f} ms/generation")
+print(f"  exelixi run --workers: {l[1]:.3f} ms/generation")
+print(f"  mesos / local per generation: {m[1] / l[1]:.3f}")
 PY
