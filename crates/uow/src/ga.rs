@@ -171,7 +171,13 @@ where
             per_owner[self.placement.owner(c.key) as usize].push(c);
         }
         for (owner, batch) in per_owner.into_iter().enumerate() {
-            if !batch.is_empty() {
+            if batch.is_empty() {
+                continue;
+            }
+            if owner as u32 == self.shard.index() {
+                // Its own candidates stay as they are: no encoding, no checks of its own work.
+                outbox.keep(Box::new(batch));
+            } else {
                 outbox.send(owner as u32, encode("candidates", &batch).map_err(failed)?);
             }
         }

@@ -44,7 +44,9 @@ impl Cluster for LocalCluster {
             let input = payload(i as u32);
             let deliveries = std::mem::take(&mut shard.queue);
             answers.push(shard.work.phase(phase, &input, deliveries, &mut outbox).map_err(|e| refused(i as u32, e))?);
-            sent.extend(outbox.into_batches());
+            let (batches, kept) = outbox.into_parts();
+            sent.extend(batches);
+            shard.queue.extend(kept);
         }
         // Batches are delivered after every shard ran the phase, as with workers, where
         // they may arrive at any time before the next phase.

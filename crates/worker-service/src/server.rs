@@ -142,6 +142,15 @@ impl tonic::service::Interceptor for Gate {
     }
 }
 
+/// Deliveries at least this large are decoded on a blocking thread (about 1 ns a byte for
+/// the GA's batches: from here on, tens of microseconds).
+const BLOCKING_DECODE_BYTES: usize = 64 << 10;
+
+/// A delivery of the configuration `run_id` to a worker that now serves `configured`.
+fn stale(run_id: &str, configured: &str) -> Status {
+    Status::failed_precondition(format!("a delivery of run {run_id}; this worker now serves run {configured}"))
+}
+
 #[derive(Clone)]
 struct Service(Arc<Shared>);
 
@@ -151,18 +160,20 @@ impl Service {
         let Some((configured, decoder)) = current else {
             return Err(Status::failed_precondition("this worker is not configured yet"));
         };
-        let stale = |configured: &str| {
-            Status::failed_precondition(format!("a delivery of run {run_id}; this worker now serves run {configured}"))
-        };
         if *configured != *run_id {
-            return Err(stale(&configured));
+            return Err(stale(run_id, &configured));
         }
         // Decoded outside every lock: a large batch does not hold up the others.
         let batch = decoder.decode(payload).map_err(status)?;
+        self.queue_decoded(run_id, batch)
+    }
+
+    /// Queues a decoded batch of the configuration `run_id`, if it is still the one served.
+    fn queue_decoded(&self, run_id: &str, batch: Delivery) -> Result<u32, Status> {
         let current = self.0.decoder.read().unwrap_or_else(PoisonError::into_inner);
         match current.as_ref() {
             Some((now, _)) if **now == *run_id => {}
-            Some((now, _)) => return Err(stale(now)),
+            Some((now, _)) => return Err(stale(run_id, now)),
             None => return Err(Status::failed_precondition("this worker is not configured yet")),
         }
         let mut queue = lock(&self.0.queue);
@@ -226,9 +237,13 @@ impl Worker for Service {
         .map_err(|e| Status::internal(format!("phase {phase:?} panicked: {e}")))??;
         // Deliver every batch before answering: when all phases of a step have answered,
         // every batch of the step waits in its owner's queue.
+        let (sent, kept) = outbox.into_parts();
+        for batch in kept {
+            self.queue_decoded(&run_id, batch)?;
+        }
         let peers = self.0.peers.read().unwrap_or_else(PoisonError::into_inner).clone();
         let mut sends = JoinSet::new();
-        for (to, batch) in outbox.batches {
+        for (to, batch) in sent {
             if to == me {
                 self.enqueue(&run_id, &batch)?;
                 continue;
@@ -254,7 +269,18 @@ impl Worker for Service {
 
     async fn deliver(&self, request: Request<DeliverRequest>) -> Result<Response<DeliverReply>, Status> {
         let r = request.into_inner();
-        let queued = self.enqueue(&r.run_id, &r.payload)?;
+        // Decoding and checking a batch is the job's CPU work: a large one goes off the async
+        // runtime. A small one (tens of microseconds) is decoded here: the hand-off to a
+        // blocking thread would cost more than it saves, on every step's critical path
+        // (measured: 0.1 ms a generation for Rastrigin-30 at population 400).
+        let queued = if r.payload.len() < BLOCKING_DECODE_BYTES {
+            self.enqueue(&r.run_id, &r.payload)?
+        } else {
+            let service = self.clone();
+            tokio::task::spawn_blocking(move || service.enqueue(&r.run_id, &r.payload))
+                .await
+                .map_err(|e| Status::internal(format!("decoding a delivery panicked: {e}")))??
+        };
         Ok(reply(DeliverReply { queued }))
     }
 

@@ -29,9 +29,16 @@ pub enum WorkError {
 }
 
 /// Batches a phase addresses to shards; the service delivers them before it answers.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Outbox {
     pub(crate) batches: Vec<(u32, Vec<u8>)>,
+    pub(crate) kept: Vec<Delivery>,
+}
+
+impl std::fmt::Debug for Outbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Outbox").field("batches", &self.batches).field("kept", &self.kept.len()).finish()
+    }
 }
 
 impl Outbox {
@@ -40,19 +47,31 @@ impl Outbox {
         self.batches.push((to, payload));
     }
 
-    /// Batches queued so far.
-    pub fn len(&self) -> usize {
-        self.batches.len()
+    /// Queues a batch for this very shard as the job's [`DeliveryDecoder`] would have
+    /// decoded it: it never goes through bytes, and arrives with the next phase's
+    /// deliveries like any other.
+    pub fn keep(&mut self, batch: Delivery) {
+        self.kept.push(batch);
     }
 
-    /// The queued batches, as (shard, payload), in the order they were sent.
+    /// Batches queued so far (sent and kept).
+    pub fn len(&self) -> usize {
+        self.batches.len() + self.kept.len()
+    }
+
+    /// The batches sent, as (shard, payload), in the order they were sent.
     pub fn into_batches(self) -> Vec<(u32, Vec<u8>)> {
         self.batches
     }
 
+    /// The batches sent, as (shard, payload), and those kept, each in the order queued.
+    pub fn into_parts(self) -> (Vec<(u32, Vec<u8>)>, Vec<Delivery>) {
+        (self.batches, self.kept)
+    }
+
     /// Whether nothing was queued.
     pub fn is_empty(&self) -> bool {
-        self.batches.is_empty()
+        self.batches.is_empty() && self.kept.is_empty()
     }
 }
 

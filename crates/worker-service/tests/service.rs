@@ -55,6 +55,11 @@ impl ShardWork for Scatter {
                 }
                 Ok(Vec::new())
             }
+            "keep" => {
+                // Its own batch, already decoded: it never becomes bytes.
+                outbox.keep(Box::new(decode_values(payload)?));
+                Ok(Vec::new())
+            }
             "sum" => Ok(self.total.to_le_bytes().to_vec()),
             "sleep" => {
                 std::thread::sleep(std::time::Duration::from_millis(
@@ -167,6 +172,24 @@ async fn batches_reach_their_shard_before_the_phase_answers() {
     let odd = sum(&clients[1].phase("sum", Vec::new()).await.unwrap());
     // Each worker scattered 0..10: shard 0 got the evens twice, shard 1 the odds twice.
     assert_eq!((even, odd), (2 * 20, 2 * 25));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kept_and_large_batches_are_queued_and_a_large_malformed_one_is_refused() {
+    let (a, _h) = start(4 << 20).await;
+    let mut clients = configure(std::slice::from_ref(&a)).await;
+    let c = &mut clients[0];
+    c.phase("keep", 7u64.to_le_bytes().to_vec()).await.unwrap();
+    // Large enough to be decoded on a blocking thread.
+    let n = 100_000u64;
+    let large: Vec<u8> = (0..n).flat_map(u64::to_le_bytes).collect();
+    assert_eq!(c.deliver("test", 0, large.clone()).await.unwrap(), 2);
+    let mut malformed = large;
+    malformed.extend_from_slice(&[1, 2, 3]);
+    let err = c.deliver("test", 0, malformed).await.unwrap_err();
+    assert_eq!(err.code(), Some(tonic::Code::InvalidArgument), "{err}");
+    assert!(err.to_string().contains("800003 bytes is not a list of u64"), "{err}");
+    assert_eq!(sum(&c.phase("sum", Vec::new()).await.unwrap()), 7 + n * (n - 1) / 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
