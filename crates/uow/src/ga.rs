@@ -34,7 +34,7 @@ use serde::{Deserialize, Serialize};
 use worker_service::{Delivery, DeliveryDecoder, Job, Outbox, ShardWork, WorkError};
 
 use crate::checkpoint::{Checkpoint, RunIdentity, Writer};
-use crate::{Cluster, UnitOfWork, UowError, decode, encode};
+use crate::{Bytes, Cluster, UnitOfWork, UowError, decode, encode};
 
 /// The job's name on workers.
 pub const JOB: &str = "ga";
@@ -457,20 +457,58 @@ struct Snapshot {
 }
 
 /// One shard's last snapshot as the framework keeps it: the members as the shard encoded
-/// them (never decoded here), the ever-growing key lists as shared segments (one per
-/// snapshot), so that handing a copy to the disk writer copies neither.
+/// them (never decoded here), the ever-growing key lists as [`KeyLog`]s, so that handing a
+/// copy to the disk writer copies neither.
 #[derive(Clone)]
 struct Book {
     index: u32,
     count: u32,
     /// `Vec<Individual<G>>`, postcard-encoded.
-    members: Arc<[u8]>,
-    seen: Vec<Arc<[Key]>>,
-    seen_len: u64,
-    emitted: Vec<Arc<[Key]>>,
-    emitted_len: u64,
+    members: Bytes,
+    seen: KeyLog,
+    emitted: KeyLog,
     admitted: u64,
     duplicates: u64,
+}
+
+/// Keys in arrival order, append-only: full chunks of [`KeyLog::CHUNK`] keys, shared by
+/// every copy, and a tail shared until one copy appends to it (then that copy takes its
+/// own: at most one chunk's worth). Each key is copied about twice however long the run,
+/// and a copy of the log costs an atomic increment per chunk.
+#[derive(Clone, Default)]
+struct KeyLog {
+    chunks: Vec<Arc<[Key]>>,
+    tail: Arc<Vec<Key>>,
+}
+
+impl KeyLog {
+    const CHUNK: usize = 8192;
+
+    fn len(&self) -> u64 {
+        (self.chunks.len() * Self::CHUNK + self.tail.len()) as u64
+    }
+
+    fn extend(&mut self, mut keys: &[Key]) {
+        while !keys.is_empty() {
+            let tail = Arc::make_mut(&mut self.tail);
+            let room = Self::CHUNK - tail.len();
+            let (now, rest) = keys.split_at(room.min(keys.len()));
+            tail.extend_from_slice(now);
+            keys = rest;
+            if tail.len() == Self::CHUNK {
+                self.chunks.push(Arc::from(std::mem::take(tail)));
+            }
+        }
+    }
+
+    fn to_vec(&self) -> Vec<Key> {
+        let mut all = Vec::with_capacity(self.len() as usize);
+        for c in &self.chunks {
+            all.extend_from_slice(c);
+        }
+        all.extend_from_slice(&self.tail);
+        all
+    }
 }
 
 impl Book {
@@ -479,10 +517,8 @@ impl Book {
             index,
             count,
             members: encode("members", &Vec::<()>::new()).unwrap_or_default().into(),
-            seen: Vec::new(),
-            seen_len: 0,
-            emitted: Vec::new(),
-            emitted_len: 0,
+            seen: KeyLog::default(),
+            emitted: KeyLog::default(),
             admitted: 0,
             duplicates: 0,
         }
@@ -502,18 +538,28 @@ impl Book {
         Ok(book)
     }
 
-    fn apply(&mut self, d: DeltaHead, members: Arc<[u8]>) -> Result<(), String> {
-        if (d.seen_from, d.emitted_from) != (self.seen_len, self.emitted_len) {
+    /// The key counts a delta on top of this book starts from.
+    fn since(&self) -> (u64, u64) {
+        (self.seen.len(), self.emitted.len())
+    }
+
+    /// Whether `d` continues this book; why not.
+    fn check(&self, d: &DeltaHead) -> Result<(), String> {
+        let (seen, emitted) = self.since();
+        if (d.seen_from, d.emitted_from) != (seen, emitted) {
             return Err(format!(
-                "shard {}'s snapshot starts at {} seen and {} emitted keys, not at {} and {}",
-                self.index, d.seen_from, d.emitted_from, self.seen_len, self.emitted_len
+                "shard {}'s snapshot starts at {} seen and {} emitted keys, not at {seen} and {emitted}",
+                self.index, d.seen_from, d.emitted_from
             ));
         }
+        Ok(())
+    }
+
+    fn apply(&mut self, d: DeltaHead, members: Bytes) -> Result<(), String> {
+        self.check(&d)?;
         self.members = members;
-        self.seen_len += d.seen.len() as u64;
-        self.emitted_len += d.emitted.len() as u64;
-        push_segment(&mut self.seen, d.seen);
-        push_segment(&mut self.emitted, d.emitted);
+        self.seen.extend(&d.seen);
+        self.emitted.extend(&d.emitted);
         (self.admitted, self.duplicates) = (d.admitted, d.duplicates);
         Ok(())
     }
@@ -522,37 +568,18 @@ impl Book {
     /// struct as its fields one after the other (the postcard wire format, v1), so the
     /// members' own encoding goes in as it came (tested against encoding the whole).
     fn encoded_state(&self) -> Result<Vec<u8>, UowError> {
-        let keys = |segments: &[Arc<[Key]>]| -> Vec<Key> { segments.iter().flat_map(|s| s.iter().copied()).collect() };
         let mut out = encode("shard state", &(self.index, self.count))?;
         out.extend_from_slice(&self.members);
         out.extend(encode(
             "shard state",
             &Tail {
-                seen: keys(&self.seen),
-                emitted: keys(&self.emitted),
+                seen: self.seen.to_vec(),
+                emitted: self.emitted.to_vec(),
                 admitted: self.admitted,
                 duplicates: self.duplicates,
             },
         )?);
         Ok(out)
-    }
-}
-
-/// Appends a segment of keys, merging the last ones while the one before is no more than
-/// twice the size of the last (as a binary counter does): a run of n snapshots keeps
-/// O(log n) segments, so copying a book stays cheap, and each key is copied O(log n) times.
-fn push_segment(segments: &mut Vec<Arc<[Key]>>, keys: Vec<Key>) {
-    if keys.is_empty() {
-        return;
-    }
-    segments.push(keys.into());
-    while let [.., before, last] = segments.as_slice() {
-        if before.len() > 2 * last.len() {
-            break;
-        }
-        let merged: Arc<[Key]> = before.iter().chain(last.iter()).copied().collect();
-        segments.truncate(segments.len() - 2);
-        segments.push(merged);
     }
 }
 
@@ -585,11 +612,11 @@ impl Snapshot {
     }
 }
 
-/// A snapshot on its way: the last one's books and each shard's delta since.
-type Pending = (Vec<Book>, Vec<Option<Delta>>);
+/// A snapshot on its way: each shard's delta since the last one.
+type Pending = Vec<Option<Delta>>;
 
 /// A shard's delta as an admit answer brings it: its head, and its members' encoding.
-type Delta = (DeltaHead, Arc<[u8]>);
+type Delta = (DeltaHead, Bytes);
 
 /// The shards of a cluster as `ga_core::evolve` drives them.
 struct ClusterPopulation<'c, G> {
@@ -602,8 +629,8 @@ struct ClusterPopulation<'c, G> {
     writer: Option<&'c Writer>,
     identity: RunIdentity,
     last: &'c mut Option<Snapshot>,
-    /// The books of the last snapshot and the deltas the last step's admit answered, when
-    /// the generation it made is due for a snapshot.
+    /// The deltas the last step's admit answered, when the generation it made is due for
+    /// a snapshot.
     pending: Option<Pending>,
     _genome: PhantomData<G>,
 }
@@ -614,7 +641,7 @@ fn population_error(e: impl std::fmt::Display) -> ga_core::Error {
 
 impl<G> ClusterPopulation<'_, G> {
     /// Runs a phase, keeping its error typed.
-    fn phase(&mut self, phase: &str, payload: &mut dyn FnMut(u32) -> Vec<u8>) -> ga_core::Result<Vec<Vec<u8>>> {
+    fn phase(&mut self, phase: &str, payload: &mut dyn FnMut(u32) -> Vec<u8>) -> ga_core::Result<Vec<Bytes>> {
         self.cluster.phase(phase, payload).map_err(|e| {
             let engine = population_error(&e);
             self.failure.get_or_insert(UowError::Cluster(e));
@@ -667,7 +694,9 @@ impl<G: Genome + Serialize + DeserializeOwned> ClusterPopulation<'_, G> {
                 }
             };
             censuses.push(census);
-            deltas.push(head.map(|h| (h, Arc::from(members))));
+            // The members stay a slice of the answer as it was received: never copied.
+            let members = a.slice(a.len() - members.len()..);
+            deltas.push(head.map(|h| (h, members)));
         }
         Ok((self.merge_censuses(censuses), deltas))
     }
@@ -689,7 +718,7 @@ impl<G: Genome + Serialize + DeserializeOwned> ClusterPopulation<'_, G> {
 
     /// Merges the shards' encoded censuses in shard order; returns how many were
     /// admitted since the last census.
-    fn merge(&mut self, answers: Vec<Vec<u8>>) -> ga_core::Result<u64> {
+    fn merge(&mut self, answers: Vec<Bytes>) -> ga_core::Result<u64> {
         let mut censuses = Vec::with_capacity(answers.len());
         for a in answers {
             censuses.push(self.decode::<ShardCensus>("census", &a)?);
@@ -730,26 +759,46 @@ impl<G: Genome + Serialize + DeserializeOwned> Population for ClusterPopulation<
             return self.admit();
         }
         // The snapshot of the generation this step makes comes with its admit answers.
-        let shards = self.cluster.shards();
-        // A copy (shared segments): should the step fail, the last snapshot stays whole.
-        let books = match self.last.as_ref() {
-            Some(last) => last.books.clone(),
-            None => (0..shards).map(|i| Book::empty(i, shards)).collect(),
+        let shards = self.cluster.shards() as usize;
+        let since: Vec<(u64, u64)> = match self.last.as_ref() {
+            Some(last) => last.books.iter().map(Book::since).collect(),
+            None => vec![(0, 0); shards],
         };
-        let since: Vec<(u64, u64)> = books.iter().map(|b| (b.seen_len, b.emitted_len)).collect();
         let (admitted, deltas) = self.admit_with(Some(&since))?;
-        self.pending = Some((books, deltas));
+        self.pending = Some(deltas);
         Ok(admitted)
     }
 
     fn completed(&mut self, at: Progress) -> ga_core::Result<()> {
-        let Some((mut books, deltas)) = self.pending.take() else { return Ok(()) };
-        // The books here are brought up to date, never sent whole.
-        for (book, delta) in books.iter_mut().zip(deltas) {
-            let (head, members) = delta.ok_or_else(|| population_error("a shard answered no snapshot delta"))?;
+        let Some(deltas) = self.pending.take() else { return Ok(()) };
+        let deltas: Vec<Delta> = deltas
+            .into_iter()
+            .map(|d| d.ok_or_else(|| population_error("a shard answered no snapshot delta")))
+            .collect::<Result<_, _>>()?;
+        let shards = self.cluster.shards();
+        let mut first = None;
+        let snapshot = match self.last.as_mut() {
+            Some(last) => last,
+            None => {
+                first.insert(Snapshot { progress: at, books: (0..shards).map(|i| Book::empty(i, shards)).collect() })
+            }
+        };
+        // Every delta is checked before any is applied: the last snapshot is brought up to
+        // date whole (in place: its key logs only grow), or stays as it was.
+        if deltas.len() != snapshot.books.len() {
+            return Err(population_error(format!(
+                "{} snapshot deltas for {} shards",
+                deltas.len(),
+                snapshot.books.len()
+            )));
+        }
+        for (book, (head, _)) in snapshot.books.iter().zip(&deltas) {
+            book.check(head).map_err(population_error)?;
+        }
+        for (book, (head, members)) in snapshot.books.iter_mut().zip(deltas) {
             book.apply(head, members).map_err(population_error)?;
         }
-        let snapshot = Snapshot { progress: at, books };
+        snapshot.progress = at;
         if let Some(writer) = self.writer {
             // Built on the writer's thread: the books share their keys and members.
             let (identity, copy) = (self.identity.clone(), snapshot.clone());
@@ -757,7 +806,9 @@ impl<G: Genome + Serialize + DeserializeOwned> Population for ClusterPopulation<
                 Box::new(move || Ok(Checkpoint { identity, progress: copy.progress, shards: copy.encoded()? }));
             writer.submit_with(deferred).map_err(ga_core::Error::Checkpoint)?;
         }
-        *self.last = Some(snapshot);
+        if let Some(first) = first {
+            *self.last = Some(first);
+        }
         Ok(())
     }
 
@@ -811,7 +862,7 @@ mod tests {
         assert_eq!(book.encoded_state().unwrap(), encode("state", &now).unwrap());
         let stale =
             DeltaHead { seen_from: 0, seen: vec![], emitted_from: 0, emitted: vec![], admitted: 0, duplicates: 0 };
-        assert!(book.apply(stale, Arc::from(&[][..])).unwrap_err().contains("not at 3 and 1"));
+        assert!(book.apply(stale, Bytes::new()).unwrap_err().contains("not at 3 and 1"));
     }
 
     #[test]
@@ -838,16 +889,30 @@ mod tests {
     }
 
     #[test]
-    fn key_segments_stay_few_and_in_order() {
-        let mut segments = Vec::new();
+    fn a_key_log_keeps_every_key_in_order_and_its_copies_apart() {
+        let mut log = KeyLog::default();
         let mut all = Vec::new();
-        for i in 0..1000u64 {
-            let keys: Vec<Key> = (0..(i % 7)).map(|j| Key(i * 10 + j)).collect();
+        let mut copies = Vec::new();
+        for i in 0..3000u64 {
+            // Appends of 0 to 12 keys, some across a chunk's end (8192 keys in all at i ≈ 1365).
+            let keys: Vec<Key> = (0..(i % 13)).map(|j| Key(i * 100 + j)).collect();
             all.extend(keys.iter().copied());
-            push_segment(&mut segments, keys);
+            log.extend(&keys);
+            if i % 500 == 0 {
+                copies.push((log.clone(), all.len()));
+            }
         }
-        assert!(segments.len() <= 24, "{} segments", segments.len());
-        let flat: Vec<Key> = segments.iter().flat_map(|s| s.iter().copied()).collect();
-        assert_eq!(flat, all);
+        assert_eq!(log.len(), all.len() as u64);
+        assert_eq!(log.to_vec(), all);
+        assert_eq!(log.chunks.len(), all.len() / KeyLog::CHUNK);
+        // A copy taken earlier still holds exactly what the log held then.
+        for (copy, n) in copies {
+            assert_eq!(copy.to_vec(), all[..n]);
+        }
+        // One append longer than a chunk.
+        let long: Vec<Key> = (0..20_000u64).map(Key).collect();
+        log.extend(&long);
+        all.extend(long);
+        assert_eq!(log.to_vec(), all);
     }
 }

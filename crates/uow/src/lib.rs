@@ -23,6 +23,7 @@ pub use remote::{PING_LIMIT, RemoteCluster};
 pub use run::{
     DEFAULT_MAX_RECOVERIES, LocalProcesses, Loss, Recovery, RecoveryHook, RunError, RunOptions, Workers, run,
 };
+pub use worker_service::Bytes;
 
 /// Why a phase could not complete on every shard.
 #[derive(Debug, thiserror::Error)]
@@ -77,7 +78,7 @@ pub trait Cluster {
 
     /// Runs `phase` on every shard, with `payload(shard)` as its input; returns the answers
     /// in shard order once every shard has answered (the barrier).
-    fn phase(&mut self, phase: &str, payload: &mut dyn FnMut(u32) -> Vec<u8>) -> Result<Vec<Vec<u8>>, ClusterError>;
+    fn phase(&mut self, phase: &str, payload: &mut dyn FnMut(u32) -> Vec<u8>) -> Result<Vec<Bytes>, ClusterError>;
 }
 
 /// A distributed job: what the framework needs to run it over a set of workers.

@@ -2,7 +2,7 @@
 
 use worker_service::{DeliveryDecoder, Outbox, Registry, ShardWork, WorkError};
 
-use crate::{Cluster, ClusterError, UnitOfWork, UowError};
+use crate::{Bytes, Cluster, ClusterError, UnitOfWork, UowError};
 
 struct LocalShard {
     work: Box<dyn ShardWork>,
@@ -34,7 +34,7 @@ impl Cluster for LocalCluster {
         self.shards.len() as u32
     }
 
-    fn phase(&mut self, phase: &str, payload: &mut dyn FnMut(u32) -> Vec<u8>) -> Result<Vec<Vec<u8>>, ClusterError> {
+    fn phase(&mut self, phase: &str, payload: &mut dyn FnMut(u32) -> Vec<u8>) -> Result<Vec<Bytes>, ClusterError> {
         let refused =
             |shard: u32, e: WorkError| ClusterError::Refused { shard, phase: phase.to_string(), reason: e.to_string() };
         let mut answers = Vec::with_capacity(self.shards.len());
@@ -43,7 +43,9 @@ impl Cluster for LocalCluster {
             let mut outbox = Outbox::default();
             let input = payload(i as u32);
             let deliveries = std::mem::take(&mut shard.queue);
-            answers.push(shard.work.phase(phase, &input, deliveries, &mut outbox).map_err(|e| refused(i as u32, e))?);
+            answers.push(
+                shard.work.phase(phase, &input, deliveries, &mut outbox).map_err(|e| refused(i as u32, e))?.into(),
+            );
             let (batches, kept) = outbox.into_parts();
             sent.extend(batches);
             shard.queue.extend(kept);

@@ -8,7 +8,7 @@ use worker_service::pb::ConfigureRequest;
 use worker_service::{ClientError, WorkerClient};
 
 use crate::run::Loss;
-use crate::{Cluster, ClusterError, UnitOfWork, UowError};
+use crate::{Bytes, Cluster, ClusterError, UnitOfWork, UowError};
 
 /// A cluster of worker services, one shard each. Phases block the calling thread (which
 /// must not be a runtime worker thread) on `runtime` until every worker has answered, or
@@ -48,7 +48,7 @@ impl RemoteCluster {
                 shard: i as u32,
                 shards,
                 peers: endpoints.to_vec(),
-                config: uow.shard_config(i as u32, shards)?,
+                config: uow.shard_config(i as u32, shards)?.into(),
             };
             client.configure(request).await.map_err(|e| call_error(i as u32, endpoint, "configure", e))?;
             workers.push(client);
@@ -94,7 +94,7 @@ impl Cluster for RemoteCluster {
         self.workers.len() as u32
     }
 
-    fn phase(&mut self, phase: &str, payload: &mut dyn FnMut(u32) -> Vec<u8>) -> Result<Vec<Vec<u8>>, ClusterError> {
+    fn phase(&mut self, phase: &str, payload: &mut dyn FnMut(u32) -> Vec<u8>) -> Result<Vec<Bytes>, ClusterError> {
         let limit = self.phase_timeout;
         let mut calls: Vec<_> = self
             .workers
@@ -199,7 +199,7 @@ impl Cluster for RemoteCluster {
 /// How one worker's phase call ended.
 enum Outcome {
     /// It answered (maybe with an error).
-    Answer(Result<Vec<u8>, ClientError>),
+    Answer(Result<Bytes, ClientError>),
     /// It did not answer within the phase timeout.
     TimedOut(Duration),
     /// The task that made the call failed (a panic).

@@ -8,6 +8,7 @@ use tonic::service::interceptor::InterceptedService;
 
 use tonic::transport::{Channel, Endpoint};
 
+use crate::Bytes;
 use crate::pb::worker_client::WorkerClient as RawClient;
 use crate::pb::{ConfigureRequest, DeliverRequest, PhaseRequest, PingRequest, StopRequest};
 use crate::{MAX_MESSAGE_BYTES, PROTOCOL_HEADER, PROTOCOL_VERSION};
@@ -144,8 +145,8 @@ impl WorkerClient {
     }
 
     /// Runs one phase; returns the job's answer.
-    pub async fn phase(&mut self, phase: &str, payload: Vec<u8>) -> Result<Vec<u8>, ClientError> {
-        let request = PhaseRequest { phase: phase.to_string(), payload };
+    pub async fn phase(&mut self, phase: &str, payload: Vec<u8>) -> Result<Bytes, ClientError> {
+        let request = PhaseRequest { phase: phase.to_string(), payload: payload.into() };
         let response = self.inner.phase(request).await.map_err(|s| self.rpc_error(s))?;
         self.check(response.metadata())?;
         Ok(response.into_inner().payload)
@@ -154,7 +155,7 @@ impl WorkerClient {
     /// Delivers a batch from shard `from_shard` of the configuration `run_id` (the worker
     /// refuses one of another); returns how many batches wait there.
     pub async fn deliver(&mut self, run_id: &str, from_shard: u32, payload: Vec<u8>) -> Result<u32, ClientError> {
-        let request = DeliverRequest { from_shard, payload, run_id: run_id.to_string() };
+        let request = DeliverRequest { from_shard, payload: payload.into(), run_id: run_id.to_string() };
         let response = self.inner.deliver(request).await.map_err(|s| self.rpc_error(s))?;
         self.check(response.metadata())?;
         Ok(response.into_inner().queued)

@@ -30,6 +30,8 @@ pub mod pb {
 pub use client::{CONNECT_TIMEOUT, ClientError, KEEPALIVE_INTERVAL, KEEPALIVE_TIMEOUT, WorkerClient};
 pub use conn::Limits;
 pub use fleet::{Fleet, FleetError, Killer, TOKEN_ENV};
+/// Payloads as calls return them: shared slices of what was received, never copied again.
+pub use prost::bytes::Bytes;
 pub use server::{ServeError, WorkerConfig, serve, serve_process};
 /// gRPC status codes, as [`ClientError::code`] reports them.
 pub use tonic::Code;

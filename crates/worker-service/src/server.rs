@@ -264,7 +264,7 @@ impl Worker for Service {
                 Err(e) => return Err(Status::internal(format!("a delivery task failed: {e}"))),
             }
         }
-        Ok(reply(PhaseReply { payload: answer }))
+        Ok(reply(PhaseReply { payload: answer.into() }))
     }
 
     async fn deliver(&self, request: Request<DeliverRequest>) -> Result<Response<DeliverReply>, Status> {

@@ -142,7 +142,7 @@ async fn configure(endpoints: &[String]) -> Vec<WorkerClient> {
             shard: i as u32,
             shards: endpoints.len() as u32,
             peers: endpoints.to_vec(),
-            config: Vec::new(),
+            config: Default::default(),
         })
         .await
         .unwrap();
@@ -312,7 +312,7 @@ async fn a_delivery_of_an_earlier_configuration_is_refused_and_the_queue_starts_
         shard: 0,
         shards: 1,
         peers: vec![a.clone()],
-        config: Vec::new(),
+        config: Default::default(),
     };
     clients[0].configure(request).await.unwrap();
     let err = clients[0].deliver("test", 0, 5u64.to_le_bytes().to_vec()).await.unwrap_err();
@@ -376,7 +376,7 @@ async fn a_call_stuck_on_a_hung_peer_does_not_keep_a_stopped_worker_alive() {
             shard: 0,
             shards: 2,
             peers: vec![a.clone(), hung_endpoint],
-            config: Vec::new(),
+            config: Default::default(),
         })
         .await
         .unwrap();
