@@ -19,7 +19,7 @@ use uow::{Cluster, LocalProcesses, RunOptions, UnitOfWork, UowError};
 
 const REPEATS: usize = 5;
 /// The checkpoint runs: long enough (about a second each) to measure a few per cent.
-const CHECKPOINT_REPEATS: usize = 7;
+const CHECKPOINT_REPEATS: usize = 11;
 const CHECKPOINT_GENERATIONS: u32 = 1000;
 const CORES: usize = 2;
 
@@ -248,10 +248,12 @@ fn checkpoint_cost() {
     println!(
         "checkpoints: Rastrigin-30, population 400, {CHECKPOINT_GENERATIONS} generations, 2 workers, median of {CHECKPOINT_REPEATS}:"
     );
-    let base = median(rates[0].clone());
+    // Each round's configurations ran back to back: their ratio to that round's baseline
+    // is paired, and this machine's drift between rounds (±15% of the baseline) cancels.
     for (i, (what, _)) in kinds.iter().enumerate() {
         let m = median(rates[i].clone());
-        println!("  {what:<38} {m:>9.0} evaluations/s  ({:.1}% of none)", 100.0 * m / base);
+        let paired = median(rates[i].iter().zip(&rates[0]).map(|(r, b)| r / b).collect());
+        println!("  {what:<38} {m:>9.0} evaluations/s  ({:.1}% of none, paired by round)", 100.0 * paired);
     }
     println!(
         "  the last two checkpoint files on disk: {files} bytes; files written per run, every generation: {} of {CHECKPOINT_GENERATIONS} snapshots (median)",

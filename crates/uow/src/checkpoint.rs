@@ -21,7 +21,7 @@
 //! `checkpoint-<generation>.exlx`, then the folder `fsync`ed: a crash leaves the previous
 //! files intact and at worst a temporary file, which readers ignore. [`Writer`] does it on
 //! a thread of its own, so the run does not wait on the disk, and spends at most about a
-//! twentieth of the time on it; a newer checkpoint replaces one not yet written.
+//! fiftieth of the time on it; a newer checkpoint replaces one not yet written.
 
 use std::fs;
 use std::io::Write;
@@ -40,8 +40,12 @@ const HEADER: usize = 8 + 4 + 8 + 8;
 pub const KEPT: usize = 2;
 
 /// The writer rests this many times as long as its last write took before the next: it
-/// spends at most 1/20 of the time (about 5% of a core) on checkpoints.
-const IDLE_PER_BUSY: u32 = 19;
+/// spends at most 1/50 of the time (2% of a core) on checkpoints. The disk costs the run
+/// more than the writer's own time (the kernel's writeback, and freeing the blocks of the
+/// file it replaces): at 1/20 a checkpoint every generation cost 9 points of throughput
+/// more than the snapshots in memory alone, at 1/50 about 2.5 (the distributed benchmark,
+/// 2026-12-01).
+const IDLE_PER_BUSY: u32 = 49;
 
 /// What makes two runs the same run: a checkpoint continues only the run it was taken of.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -197,13 +201,55 @@ fn listed(dir: &Path) -> Result<Vec<(u32, PathBuf)>, CheckpointError> {
 
 /// Writes `checkpoint` into `dir` atomically and removes all but the [`KEPT`] newest.
 pub fn write(dir: &Path, checkpoint: &Checkpoint) -> Result<PathBuf, CheckpointError> {
-    let bytes = encode(checkpoint)?;
+    let payload = postcard::to_allocvec(checkpoint).map_err(|e| CheckpointError::Encode(e.to_string()))?;
+    write_payload(dir, checkpoint.progress.generation, Box::new(move |out| out.write_all(&payload)))
+}
+
+/// A checkpoint's payload (the postcard encoding of a [`Checkpoint`]) as a writer of it,
+/// so that a large state goes to the file as it is encoded, never whole in memory.
+pub type Payload = Box<dyn FnOnce(&mut dyn Write) -> std::io::Result<()> + Send>;
+
+/// Counts and hashes what goes through it.
+struct Hashing<W> {
+    inner: W,
+    hasher: xxhash_rust::xxh3::Xxh3,
+    length: u64,
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.length += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// [`write`] of the checkpoint of `generation` whose payload `payload` writes: streamed
+/// into the temporary file behind a header left blank, which is filled in (length and
+/// checksum) once the payload is written, before the file is synced and renamed.
+pub fn write_payload(dir: &Path, generation: u32, payload: Payload) -> Result<PathBuf, CheckpointError> {
+    use std::io::{Seek, SeekFrom};
     fs::create_dir_all(dir).map_err(io(dir))?;
-    let name = file_name(checkpoint.progress.generation);
+    let name = file_name(generation);
     let temp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let path = dir.join(&name);
-    let mut file = fs::File::create(&temp).map_err(io(&temp))?;
-    file.write_all(&bytes).map_err(io(&temp))?;
+    let file = fs::File::create(&temp).map_err(io(&temp))?;
+    let mut out =
+        Hashing { inner: std::io::BufWriter::with_capacity(1 << 20, file), hasher: Default::default(), length: 0 };
+    out.inner.write_all(&[0; HEADER]).map_err(io(&temp))?;
+    payload(&mut out).map_err(io(&temp))?;
+    let mut header = Vec::with_capacity(HEADER);
+    header.extend_from_slice(MAGIC);
+    header.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    header.extend_from_slice(&out.length.to_le_bytes());
+    header.extend_from_slice(&out.hasher.digest().to_le_bytes());
+    let mut file = out.inner.into_inner().map_err(|e| io(&temp)(e.into_error()))?;
+    file.seek(SeekFrom::Start(0)).and_then(|_| file.write_all(&header)).map_err(io(&temp))?;
     file.sync_all().map_err(io(&temp))?;
     drop(file);
     fs::rename(&temp, &path).map_err(io(&path))?;
@@ -237,13 +283,10 @@ pub fn resume(dir: &Path, this: &RunIdentity) -> Result<(PathBuf, Checkpoint, Ve
     Ok((path, checkpoint, warnings))
 }
 
-/// A checkpoint to build on the writer's thread (encoding a large state is work the run
-/// need not wait for).
-pub type Deferred = Box<dyn FnOnce() -> Result<Checkpoint, String> + Send>;
-
 #[derive(Default)]
 struct Slot {
-    pending: Option<Deferred>,
+    /// The generation and payload of the checkpoint to write next.
+    pending: Option<(u32, Payload)>,
     busy: bool,
     closed: bool,
     /// Someone waits in [`Writer::flush`]: write at once.
@@ -254,7 +297,7 @@ struct Slot {
 
 /// Writes checkpoints into a folder on a thread of its own: [`Writer::submit`] never waits
 /// on the disk; a checkpoint not yet started is replaced by a newer one. The writer spends
-/// at most about a twentieth of the time writing (it rests 19 times as long as a write
+/// at most about a fiftieth of the time writing (it rests 49 times as long as a write
 /// took): when generations come faster than that, the file on disk is the newest snapshot
 /// as of the last write, a few generations behind the run; when they are slower, every
 /// one is written.
@@ -285,11 +328,11 @@ impl Writer {
                     while s.pending.is_none() && !s.closed {
                         s = wake.wait(s).unwrap_or_else(PoisonError::into_inner);
                     }
-                    let Some(next) = s.pending.take() else { return };
+                    let Some((generation, payload)) = s.pending.take() else { return };
                     s.busy = true;
                     drop(s);
                     let started = std::time::Instant::now();
-                    let result = next().map_err(CheckpointError::Encode).and_then(|c| write(&dir, &c));
+                    let result = write_payload(&dir, generation, payload);
                     let took = started.elapsed();
                     let mut s = lock(slot);
                     s.busy = false;
@@ -300,7 +343,7 @@ impl Writer {
                         }
                     }
                     wake.notify_all();
-                    // At most a twentieth of the time writing: the newest snapshot waits
+                    // At most a fiftieth of the time writing: the newest snapshot waits
                     // (replaced by newer ones) rather than the disk taking the run's CPU.
                     // Nothing waits when the writer is told to finish.
                     let rest = took.saturating_mul(IDLE_PER_BUSY);
@@ -320,17 +363,21 @@ impl Writer {
 
     /// Hands a checkpoint to the writer; the first write that failed, if one did.
     pub fn submit(&self, checkpoint: Checkpoint) -> Result<(), String> {
-        self.submit_with(Box::new(move || Ok(checkpoint)))
+        let generation = checkpoint.progress.generation;
+        let payload = postcard::to_allocvec(&checkpoint).map_err(|e| e.to_string())?;
+        self.submit_payload(generation, Box::new(move |out| out.write_all(&payload)))
     }
 
-    /// Hands the writer a checkpoint to build on its thread (replacing one not started).
-    pub fn submit_with(&self, checkpoint: Deferred) -> Result<(), String> {
+    /// Hands the writer the checkpoint of `generation` as the writer of its payload, run on
+    /// the writer's thread (encoding a large state is work the run need not wait for);
+    /// it replaces one not started.
+    pub fn submit_payload(&self, generation: u32, payload: Payload) -> Result<(), String> {
         let (slot, wake) = &*self.shared;
         let mut s = lock(slot);
         if let Some(f) = &s.failure {
             return Err(f.clone());
         }
-        s.pending = Some(checkpoint);
+        s.pending = Some((generation, payload));
         wake.notify_all();
         Ok(())
     }

@@ -21,6 +21,7 @@
 //! replayed up to the last one reported are not reported again, so the output is the
 //! uninterrupted run's.
 
+use std::io::Write;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
@@ -501,6 +502,7 @@ impl KeyLog {
         }
     }
 
+    #[cfg(test)]
     fn to_vec(&self) -> Vec<Key> {
         let mut all = Vec::with_capacity(self.len() as usize);
         for c in &self.chunks {
@@ -564,34 +566,68 @@ impl Book {
         Ok(())
     }
 
-    /// The shard's `ShardState`, postcard-encoded, built from the parts: postcard writes a
-    /// struct as its fields one after the other (the postcard wire format, v1), so the
-    /// members' own encoding goes in as it came (tested against encoding the whole).
+    /// The shard's `ShardState`, postcard-encoded (see [`Book::write_state`]).
     fn encoded_state(&self) -> Result<Vec<u8>, UowError> {
-        let mut out = encode("shard state", &(self.index, self.count))?;
-        out.extend_from_slice(&self.members);
-        out.extend(encode(
-            "shard state",
-            &Tail {
-                seen: self.seen.to_vec(),
-                emitted: self.emitted.to_vec(),
-                admitted: self.admitted,
-                duplicates: self.duplicates,
-            },
-        )?);
+        let mut out = Vec::with_capacity(self.state_len() as usize);
+        self.write_state(&mut out).map_err(|e| UowError::Codec { what: "shard state", reason: e.to_string() })?;
         Ok(out)
+    }
+
+    /// The length of [`Book::write_state`]'s bytes.
+    fn state_len(&self) -> u64 {
+        let keys = |log: &KeyLog| varint_len(8 * log.len()) + 8 * log.len();
+        varint_len(u64::from(self.index))
+            + varint_len(u64::from(self.count))
+            + self.members.len() as u64
+            + keys(&self.seen)
+            + keys(&self.emitted)
+            + varint_len(self.admitted)
+            + varint_len(self.duplicates)
+    }
+
+    /// Writes the shard's `ShardState` as postcard encodes it, from the parts: postcard
+    /// writes a struct as its fields one after the other, unsigned integers as varints and a
+    /// byte block as its length then its bytes (the postcard wire format, v1; key lists are
+    /// one block, `ga_core::packed_keys`), so the members' own encoding goes in as it came
+    /// and the keys straight from the logs (tested against encoding the whole).
+    fn write_state(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        write_varint(out, u64::from(self.index))?;
+        write_varint(out, u64::from(self.count))?;
+        out.write_all(&self.members)?;
+        for log in [&self.seen, &self.emitted] {
+            write_varint(out, 8 * log.len())?;
+            let mut words = [0u8; 8 * 512];
+            for part in log.chunks.iter().map(|c| &c[..]).chain([&log.tail[..]]) {
+                for keys in part.chunks(512) {
+                    for (w, k) in words.chunks_exact_mut(8).zip(keys) {
+                        w.copy_from_slice(&k.0.to_le_bytes());
+                    }
+                    out.write_all(&words[..8 * keys.len()])?;
+                }
+            }
+        }
+        write_varint(out, self.admitted)?;
+        write_varint(out, self.duplicates)
     }
 }
 
-/// The fields of a `ShardState` after its members, encoded as it encodes them.
-#[derive(Serialize)]
-struct Tail {
-    #[serde(with = "ga_core::packed_keys")]
-    seen: Vec<Key>,
-    #[serde(with = "ga_core::packed_keys")]
-    emitted: Vec<Key>,
-    admitted: u64,
-    duplicates: u64,
+/// Writes `v` as postcard writes an unsigned integer: LEB128, seven bits a byte, low first.
+fn write_varint(out: &mut dyn Write, mut v: u64) -> std::io::Result<()> {
+    let mut bytes = [0u8; 10];
+    let mut n = 0;
+    loop {
+        let low = (v & 0x7f) as u8;
+        v >>= 7;
+        bytes[n] = if v == 0 { low } else { low | 0x80 };
+        n += 1;
+        if v == 0 {
+            return out.write_all(&bytes[..n]);
+        }
+    }
+}
+
+fn varint_len(v: u64) -> u64 {
+    u64::from((64 - v.leading_zeros()).max(1).div_ceil(7))
 }
 
 impl Snapshot {
@@ -599,6 +635,20 @@ impl Snapshot {
     /// carry them).
     fn encoded(&self) -> Result<Vec<Vec<u8>>, String> {
         self.books.iter().map(|b| b.encoded_state().map_err(|e| e.to_string())).collect()
+    }
+
+    /// Writes the postcard encoding of this snapshot's [`Checkpoint`] of the run `identity`
+    /// (its fields in order; the shard states a sequence of byte blocks), each shard's state
+    /// streamed from its book.
+    fn write_checkpoint(&self, identity: &RunIdentity, out: &mut dyn Write) -> std::io::Result<()> {
+        let head = postcard::to_allocvec(&(identity, self.progress)).map_err(std::io::Error::other)?;
+        out.write_all(&head)?;
+        write_varint(out, self.books.len() as u64)?;
+        for book in &self.books {
+            write_varint(out, book.state_len())?;
+            book.write_state(out)?;
+        }
+        Ok(())
     }
 
     /// A checkpoint's snapshot (its shard states decoded: they are checked here).
@@ -800,11 +850,11 @@ impl<G: Genome + Serialize + DeserializeOwned> Population for ClusterPopulation<
         }
         snapshot.progress = at;
         if let Some(writer) = self.writer {
-            // Built on the writer's thread: the books share their keys and members.
+            // Written on the writer's thread, straight from the books (which share their keys
+            // and members with this copy).
             let (identity, copy) = (self.identity.clone(), snapshot.clone());
-            let deferred =
-                Box::new(move || Ok(Checkpoint { identity, progress: copy.progress, shards: copy.encoded()? }));
-            writer.submit_with(deferred).map_err(ga_core::Error::Checkpoint)?;
+            let payload = Box::new(move |out: &mut dyn Write| copy.write_checkpoint(&identity, out));
+            writer.submit_payload(at.generation, payload).map_err(ga_core::Error::Checkpoint)?;
         }
         if let Some(first) = first {
             *self.last = Some(first);
@@ -860,6 +910,7 @@ mod tests {
         let now =
             ShardState { members, seen: vec![Key(1), Key(u64::MAX), Key(9)], admitted: 5, duplicates: 1, ..first };
         assert_eq!(book.encoded_state().unwrap(), encode("state", &now).unwrap());
+        assert_eq!(book.state_len(), encode("state", &now).unwrap().len() as u64);
         let stale =
             DeltaHead { seen_from: 0, seen: vec![], emitted_from: 0, emitted: vec![], admitted: 0, duplicates: 0 };
         assert!(book.apply(stale, Bytes::new()).unwrap_err().contains("not at 3 and 1"));
@@ -886,6 +937,40 @@ mod tests {
         // (postcard keeps no custom message: the error names the message that failed.)
         let err = decode::<ShardState<Vec<f64>>>("state", &ragged).unwrap_err();
         assert!(err.to_string().starts_with("state: "), "{err}");
+    }
+
+    #[test]
+    fn a_checkpoint_streamed_from_the_books_is_the_postcard_encoding_of_the_whole() {
+        // Keys across a chunk boundary, counters and indexes of several varint lengths.
+        let state = |index: u32, n: u64| ShardState {
+            index,
+            count: 200,
+            members: vec![individual(0.125), individual(0.5)],
+            seen: (0..n).map(|i| Key(i.wrapping_mul(0x9e37_79b9_7f4a_7c15))).collect(),
+            emitted: (0..n / 3).map(Key).collect(),
+            admitted: n << 20,
+            duplicates: 127,
+        };
+        let books = vec![Book::from_state(state(3, 9000)).unwrap(), Book::from_state(state(199, 5)).unwrap()];
+        let snapshot = Snapshot { progress: Progress { generation: 70_000, stalled: true }, books };
+        let identity = RunIdentity {
+            problem: "rastrigin".into(),
+            size: Some(30),
+            params: ga_core::Params::default(),
+            seed: u64::MAX,
+            shards: 200,
+        };
+        let mut streamed = Vec::new();
+        snapshot.write_checkpoint(&identity, &mut streamed).unwrap();
+        let whole =
+            Checkpoint { identity: identity.clone(), progress: snapshot.progress, shards: snapshot.encoded().unwrap() };
+        assert_eq!(streamed, postcard::to_allocvec(&whole).unwrap());
+        for v in [0, 1, 127, 128, 16_383, 16_384, u64::from(u32::MAX), u64::MAX] {
+            let mut out = Vec::new();
+            write_varint(&mut out, v).unwrap();
+            assert_eq!(out, postcard::to_allocvec(&v).unwrap(), "{v}");
+            assert_eq!(varint_len(v), out.len() as u64, "{v}");
+        }
     }
 
     #[test]
