@@ -414,6 +414,7 @@ where
             identity,
             last: &mut self.last,
             pending: None,
+            handed_over: None,
             _genome: PhantomData,
         };
         if let Some(checkpoint) = self.resume.take() {
@@ -682,6 +683,8 @@ struct ClusterPopulation<'c, G> {
     /// The deltas the last step's admit answered, when the generation it made is due for
     /// a snapshot.
     pending: Option<Pending>,
+    /// The generation of the last snapshot handed to the writer.
+    handed_over: Option<u32>,
     _genome: PhantomData<G>,
 }
 
@@ -690,6 +693,18 @@ fn population_error(e: impl std::fmt::Display) -> ga_core::Error {
 }
 
 impl<G> ClusterPopulation<'_, G> {
+    /// Gives the writer the last snapshot, to write on its thread straight from a copy of
+    /// the books (which shares their keys and members).
+    fn hand_over(&mut self) -> ga_core::Result<()> {
+        let (Some(writer), Some(last)) = (self.writer, self.last.as_ref()) else { return Ok(()) };
+        let (identity, copy) = (self.identity.clone(), last.clone());
+        let generation = copy.progress.generation;
+        let payload = Box::new(move |out: &mut dyn Write| copy.write_checkpoint(&identity, out));
+        writer.submit_payload(generation, payload).map_err(ga_core::Error::Checkpoint)?;
+        self.handed_over = Some(generation);
+        Ok(())
+    }
+
     /// Runs a phase, keeping its error typed.
     fn phase(&mut self, phase: &str, payload: &mut dyn FnMut(u32) -> Vec<u8>) -> ga_core::Result<Vec<Bytes>> {
         self.cluster.phase(phase, payload).map_err(|e| {
@@ -849,20 +864,22 @@ impl<G: Genome + Serialize + DeserializeOwned> Population for ClusterPopulation<
             book.apply(head, members).map_err(population_error)?;
         }
         snapshot.progress = at;
-        if let Some(writer) = self.writer {
-            // Written on the writer's thread, straight from the books (which share their keys
-            // and members with this copy).
-            let (identity, copy) = (self.identity.clone(), snapshot.clone());
-            let payload = Box::new(move |out: &mut dyn Write| copy.write_checkpoint(&identity, out));
-            writer.submit_payload(at.generation, payload).map_err(ga_core::Error::Checkpoint)?;
-        }
         if let Some(first) = first {
             *self.last = Some(first);
+        }
+        // Handed over only when the writer would start on it: a copy held while it rests
+        // would make every later step copy the key logs' tails it shares.
+        if self.writer.is_some_and(Writer::ready) {
+            self.hand_over()?;
         }
         Ok(())
     }
 
     fn report(&mut self, cutoff_bin: u32) -> ga_core::Result<Vec<Individual<G>>> {
+        // The run's last snapshot goes to the disk whatever the writer is doing.
+        if self.writer.is_some() && self.last.as_ref().map(|l| l.progress.generation) != self.handed_over {
+            self.hand_over()?;
+        }
         let request = encode("report request", &cutoff_bin).map_err(population_error)?;
         let answers = self.phase("report", &mut |_| request.clone())?;
         let mut all = Vec::new();

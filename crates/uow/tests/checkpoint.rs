@@ -36,10 +36,27 @@ fn the_last_two_are_kept_and_the_newest_is_read() {
     for g in [5, 10, 15] {
         checkpoint::write(&dir, &at(g)).unwrap();
     }
-    assert_eq!(names(&dir), ["checkpoint-0000000010.exlx", "checkpoint-0000000015.exlx"]);
+    // The retired one is the spare that the next write overwrites.
+    assert_eq!(names(&dir), [".spare.exlx", "checkpoint-0000000010.exlx", "checkpoint-0000000015.exlx"]);
     let (path, c, warnings) = checkpoint::resume(&dir, &identity()).unwrap();
     assert!(path.ends_with("checkpoint-0000000015.exlx"));
     assert_eq!((c, warnings), (at(15), Vec::<String>::new()));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_checkpoint_written_over_a_longer_spare_keeps_nothing_of_it() {
+    let dir = scratch("spare");
+    for g in [500, 501, 502] {
+        checkpoint::write(&dir, &at(g)).unwrap();
+    }
+    let spare = std::fs::metadata(dir.join(".spare.exlx")).unwrap().len();
+    let small = Checkpoint { shards: vec![vec![1; 3], vec![2; 3]], ..at(503) };
+    let path = checkpoint::write(&dir, &small).unwrap();
+    assert!(std::fs::metadata(&path).unwrap().len() < spare);
+    let (newest, c, warnings) = checkpoint::newest(&dir).unwrap();
+    assert_eq!((newest, c, warnings), (path, small, Vec::<String>::new()));
+    assert_eq!(names(&dir), [".spare.exlx", "checkpoint-0000000502.exlx", "checkpoint-0000000503.exlx"]);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
