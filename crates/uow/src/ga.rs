@@ -127,6 +127,8 @@ impl Placement {
 pub struct GaShard<P: Problem> {
     shard: Shard<Arc<P>>,
     placement: Placement,
+    /// The size of the last admit answer that carried the members.
+    members_bytes: usize,
 }
 
 /// Creates shard `shard` of `shards` of a GA job over `problem` (decoded with
@@ -152,7 +154,7 @@ where
     let core = Shard::new(problem.clone(), config.params, config.seed, shard, shards, pool)
         .map_err(|e| invalid(e.to_string()))?;
     let decoder = Arc::new(GaDecoder { problem, placement: placement.clone(), shard });
-    Ok(Job { work: Box::new(GaShard { shard: core, placement }), decoder })
+    Ok(Job { work: Box::new(GaShard { shard: core, placement, members_bytes: 0 }), decoder })
 }
 
 fn failed(e: impl std::fmt::Display) -> WorkError {
@@ -248,7 +250,10 @@ where
                     duplicates: d.duplicates,
                 };
                 let mut answer = encode("admitted", &(self.shard_census(), Some(head))).map_err(failed)?;
-                answer.extend(encode("members", &self.shard.members()).map_err(failed)?);
+                // Sized for last time's members, then encoded in place: no growth, no copy.
+                answer.reserve(self.members_bytes + 64);
+                let answer = postcard::to_extend(&self.shard.members(), answer).map_err(failed)?;
+                self.members_bytes = answer.len();
                 Ok(answer)
             }
             "report" => {
