@@ -234,7 +234,7 @@ impl<W: Write> Write for Hashing<W> {
     }
 }
 
-/// [`write`] of the checkpoint of `generation` whose payload `payload` writes: streamed
+/// [`write()`] of the checkpoint of `generation` whose payload `payload` writes: streamed
 /// into the temporary file behind a header left blank, which is filled in (length and
 /// checksum) once the payload is written, before the file is synced and renamed.
 pub fn write_payload(dir: &Path, generation: u32, payload: Payload) -> Result<PathBuf, CheckpointError> {
