@@ -764,8 +764,9 @@ impl<G: Genome + Serialize + DeserializeOwned> ClusterPopulation<'_, G> {
                 }
             };
             censuses.push(census);
-            // The members stay a slice of the answer as it was received: never copied.
-            let members = a.slice(a.len() - members.len()..);
+            // Copied out, exactly sized: a slice would keep the whole receive buffer alive
+            // until the next snapshot, and the framework would touch fresh pages each step.
+            let members = Bytes::copy_from_slice(members);
             deltas.push(head.map(|h| (h, members)));
         }
         Ok((self.merge_censuses(censuses), deltas))
