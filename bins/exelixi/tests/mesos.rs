@@ -326,21 +326,20 @@ fn recovers_on_mesos(at: u32, pick: impl FnOnce() -> u32) {
 #[test]
 fn an_executor_killed_mid_run_is_replaced_from_a_new_offer_and_the_output_is_unchanged() {
     let _serial = lock();
-    recovers_on_mesos(12, || {
-        let executors = processes("executor");
-        assert_eq!(executors.len(), 2, "{executors:?}");
-        executors[1]
-    });
+    recovers_on_mesos(12, || one_of_two("executor", 1));
+}
+
+/// The `i`th of the two processes of `kind` (executors or workers) a run has.
+fn one_of_two(kind: &str, i: usize) -> u32 {
+    let found = processes(kind);
+    assert_eq!(found.len(), 2, "{kind}: {found:?}");
+    found[i]
 }
 
 #[test]
 fn a_worker_killed_under_its_executor_is_replaced_the_same_way() {
     let _serial = lock();
-    recovers_on_mesos(25, || {
-        let workers = processes("worker");
-        assert_eq!(workers.len(), 2, "{workers:?}");
-        workers[0]
-    });
+    recovers_on_mesos(25, || one_of_two("worker", 0));
 }
 
 #[test]

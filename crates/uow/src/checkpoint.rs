@@ -46,10 +46,10 @@ pub const KEPT: usize = 2;
 
 /// The writer rests this many times as long as its last write took before the next: it
 /// spends at most 1/50 of the time (2% of a core) on checkpoints. The disk costs the run
-/// more than the writer's own time (the kernel's writeback, and freeing the blocks of the
-/// file it replaces): at 1/20 a checkpoint every generation cost 9 points of throughput
-/// more than the snapshots in memory alone, at 1/50 about 2.5 (the distributed benchmark,
-/// 2026-12-01).
+/// more than the writer's own time (the kernel's writeback, and freeing the blocks of a
+/// replaced file, which the spare now avoids): at 1/20, before the spare, a checkpoint
+/// every generation cost 9 points of throughput more than the snapshots in memory alone;
+/// at 1/50 with the spare, 0–4 (the distributed benchmark, 2026-12-01).
 const IDLE_PER_BUSY: u32 = 49;
 
 /// What makes two runs the same run: a checkpoint continues only the run it was taken of.
@@ -152,13 +152,25 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> CheckpointError + '_ {
 /// A checkpoint's bytes, as written to a file.
 pub fn encode(checkpoint: &Checkpoint) -> Result<Vec<u8>, CheckpointError> {
     let payload = postcard::to_allocvec(checkpoint).map_err(|e| CheckpointError::Encode(e.to_string()))?;
-    let mut out = Vec::with_capacity(HEADER + payload.len());
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-    out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-    out.extend_from_slice(&xxhash_rust::xxh3::xxh3_64(&payload).to_le_bytes());
+    let mut out = header(payload.len() as u64, xxhash_rust::xxh3::xxh3_64(&payload));
     out.extend_from_slice(&payload);
     Ok(out)
+}
+
+/// The file header of a payload of `length` bytes whose XXH3-64 is `checksum`.
+fn header(length: u64, checksum: u64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER);
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out.extend_from_slice(&length.to_le_bytes());
+    out.extend_from_slice(&checksum.to_le_bytes());
+    out
+}
+
+/// `checkpoint`'s payload, encoded now, as the writer of it.
+fn payload_of(checkpoint: &Checkpoint) -> Result<Payload, CheckpointError> {
+    let payload = postcard::to_allocvec(checkpoint).map_err(|e| CheckpointError::Encode(e.to_string()))?;
+    Ok(Box::new(move |out| out.write_all(&payload)))
 }
 
 /// Reads a checkpoint's bytes; any bytes give a checkpoint or a reason, never a panic.
@@ -204,10 +216,10 @@ fn listed(dir: &Path) -> Result<Vec<(u32, PathBuf)>, CheckpointError> {
     Ok(files)
 }
 
-/// Writes `checkpoint` into `dir` atomically and removes all but the [`KEPT`] newest.
+/// Writes `checkpoint` into `dir` atomically; of the older ones, keeps the [`KEPT`] newest
+/// and makes the next the spare that the next write reuses.
 pub fn write(dir: &Path, checkpoint: &Checkpoint) -> Result<PathBuf, CheckpointError> {
-    let payload = postcard::to_allocvec(checkpoint).map_err(|e| CheckpointError::Encode(e.to_string()))?;
-    write_payload(dir, checkpoint.progress.generation, Box::new(move |out| out.write_all(&payload)))
+    write_payload(dir, checkpoint.progress.generation, payload_of(checkpoint)?)
 }
 
 /// A checkpoint's payload (the postcard encoding of a [`Checkpoint`]) as a writer of it,
@@ -256,11 +268,7 @@ pub fn write_payload(dir: &Path, generation: u32, payload: Payload) -> Result<Pa
         Hashing { inner: std::io::BufWriter::with_capacity(1 << 20, file), hasher: Default::default(), length: 0 };
     out.inner.write_all(&[0; HEADER]).map_err(io(&temp))?;
     payload(&mut out).map_err(io(&temp))?;
-    let mut header = Vec::with_capacity(HEADER);
-    header.extend_from_slice(MAGIC);
-    header.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-    header.extend_from_slice(&out.length.to_le_bytes());
-    header.extend_from_slice(&out.hasher.digest().to_le_bytes());
+    let header = header(out.length, out.hasher.digest());
     let mut file = out.inner.into_inner().map_err(|e| io(&temp)(e.into_error()))?;
     // A spare longer than this checkpoint keeps nothing of its own past the end.
     file.set_len(HEADER as u64 + out.length).map_err(io(&temp))?;
@@ -386,9 +394,8 @@ impl Writer {
 
     /// Hands a checkpoint to the writer; the first write that failed, if one did.
     pub fn submit(&self, checkpoint: Checkpoint) -> Result<(), String> {
-        let generation = checkpoint.progress.generation;
-        let payload = postcard::to_allocvec(&checkpoint).map_err(|e| e.to_string())?;
-        self.submit_payload(generation, Box::new(move |out| out.write_all(&payload)))
+        let payload = payload_of(&checkpoint).map_err(|e| e.to_string())?;
+        self.submit_payload(checkpoint.progress.generation, payload)
     }
 
     /// Hands the writer the checkpoint of `generation` as the writer of its payload, run on

@@ -59,11 +59,6 @@ impl Outbox {
         self.batches.len() + self.kept.len()
     }
 
-    /// The batches sent, as (shard, payload), in the order they were sent.
-    pub fn into_batches(self) -> Vec<(u32, Vec<u8>)> {
-        self.batches
-    }
-
     /// The batches sent, as (shard, payload), and those kept, each in the order queued.
     pub fn into_parts(self) -> (Vec<(u32, Vec<u8>)>, Vec<Delivery>) {
         (self.batches, self.kept)
