@@ -35,15 +35,24 @@ fn write_json_list<T>(items: &[T], out: &mut String, mut item: impl FnMut(&T, &m
     out.push(']');
 }
 
+/// Appends `words`, each mapped by `canonical`, as little-endian bytes: one resize, then
+/// fixed-size stores the compiler vectorises (pushing 8 bytes at a time checked the
+/// capacity on every word, and was most of a large genome's key).
+#[inline]
+fn extend_words<T: Copy, const N: usize>(out: &mut Vec<u8>, words: &[T], canonical: impl Fn(T) -> [u8; N]) {
+    let start = out.len();
+    out.resize(start + words.len() * N, 0);
+    for (dst, &w) in out[start..].chunks_exact_mut(N).zip(words) {
+        dst.copy_from_slice(&canonical(w));
+    }
+}
+
 /// Integer vectors: little-endian bytes for the key, a JSON list for the report.
 macro_rules! integer_genome {
     ($($t:ty),*) => {$(
         impl Genome for Vec<$t> {
             fn write_canonical(&self, out: &mut Vec<u8>) {
-                out.reserve(self.len() * size_of::<$t>());
-                for x in self {
-                    out.extend_from_slice(&x.to_le_bytes());
-                }
+                extend_words(out, self, <$t>::to_le_bytes);
             }
             fn write_json(&self, out: &mut String) {
                 write_json_list(self, out, |x, o| {
@@ -58,18 +67,12 @@ integer_genome!(i64, u32);
 
 impl Genome for Vec<f64> {
     fn write_canonical(&self, out: &mut Vec<u8>) {
-        out.reserve(self.len() * 8);
-        for &x in self {
+        extend_words(out, self, |x: f64| {
             // -0.0 and 0.0 are the same gene; every NaN is the same (invalid) gene.
-            let bits = if x == 0.0 {
-                0
-            } else if x.is_nan() {
-                f64::NAN.to_bits()
-            } else {
-                x.to_bits()
-            };
-            out.extend_from_slice(&bits.to_le_bytes());
-        }
+            let bits = if x == 0.0 { 0 } else { x.to_bits() };
+            let bits = if x.is_nan() { f64::NAN.to_bits() } else { bits };
+            bits.to_le_bytes()
+        });
     }
     fn write_json(&self, out: &mut String) {
         write_json_list(self, out, |x, o| {
@@ -264,11 +267,8 @@ fn mask_tail(words: &mut [u64], len: usize) {
 
 impl Genome for Bits {
     fn write_canonical(&self, out: &mut Vec<u8>) {
-        out.reserve(8 + self.words.len() * 8);
         out.extend_from_slice(&(self.len as u64).to_le_bytes());
-        for w in &self.words {
-            out.extend_from_slice(&w.to_le_bytes());
-        }
+        extend_words(out, &self.words, u64::to_le_bytes);
     }
     fn write_json(&self, out: &mut String) {
         out.reserve(self.len * 3);
@@ -292,6 +292,24 @@ mod tests {
         assert_eq!(vec![2i64, 37, 49, 62, 81].to_json(), "[2, 37, 49, 62, 81]");
         assert_eq!(vec![0.5f64, -1.0].to_json(), "[0.5, -1.0]");
         assert_eq!(Bits::from_bools(&[true, false, true]).to_json(), "[1, 0, 1]");
+    }
+
+    #[test]
+    fn canonical_bytes_are_little_endian_words_with_one_zero_and_one_nan() {
+        let mut out = vec![9u8];
+        let odd_nan = f64::from_bits(0x7ff8_0000_0000_0001);
+        vec![1.5f64, -0.0, odd_nan].write_canonical(&mut out);
+        let mut expected = vec![9u8];
+        for bits in [1.5f64.to_bits(), 0, f64::NAN.to_bits()] {
+            expected.extend_from_slice(&bits.to_le_bytes());
+        }
+        assert_eq!(out, expected);
+        let mut out = Vec::new();
+        vec![-2i64, 7].write_canonical(&mut out);
+        assert_eq!(out, [(-2i64).to_le_bytes(), 7i64.to_le_bytes()].concat());
+        let mut out = Vec::new();
+        Bits::from_bools(&[true, false, true]).write_canonical(&mut out);
+        assert_eq!(out, [3u64.to_le_bytes(), 5u64.to_le_bytes()].concat());
     }
 
     #[test]

@@ -11,7 +11,8 @@
 //! the shard's partial histogram, and when asked its `ShardDelta` since a snapshot, the
 //! members last as their own encoding),
 //! `report` (members at or above a cutoff), `restore` (the shard put back in a
-//! `ShardState`; answers its census).
+//! `ShardState`; answers its census). `init` and `next` each run with `admit` as one step
+//! ([`Cluster::step`]): a generation is one round trip.
 //!
 //! Checkpoints and recovery: every `every` generations the framework takes a snapshot of
 //! every shard, riding on that step's admit answers (no round trip of its own: each shard
@@ -32,7 +33,7 @@ use ga_core::{
 use hashring::Ring;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use worker_service::{Delivery, DeliveryDecoder, Job, Outbox, ShardWork, WorkError};
+use worker_service::{BatchDecoder, Job, Outbox, ShardWork, WorkError};
 
 use crate::checkpoint::{Checkpoint, RunIdentity, Writer};
 use crate::{Bytes, Cluster, UnitOfWork, UowError, decode, encode};
@@ -153,8 +154,8 @@ where
     let placement = Placement::new(shards);
     let core = Shard::new(problem.clone(), config.params, config.seed, shard, shards, pool)
         .map_err(|e| invalid(e.to_string()))?;
-    let decoder = Arc::new(GaDecoder { problem, placement: placement.clone(), shard });
-    Ok(Job { work: Box::new(GaShard { shard: core, placement, members_bytes: 0 }), decoder })
+    let decoder = GaDecoder { problem, placement: placement.clone(), shard };
+    Ok(Job::new(GaShard { shard: core, placement, members_bytes: 0 }, decoder))
 }
 
 fn failed(e: impl std::fmt::Display) -> WorkError {
@@ -167,7 +168,11 @@ where
     P::Genome: Serialize + DeserializeOwned,
 {
     /// Sends each candidate to the shard that owns its key, one batch per owner.
-    fn route(&self, candidates: Vec<Candidate<P::Genome>>, outbox: &mut Outbox) -> Result<(), WorkError> {
+    fn route(
+        &self,
+        candidates: Vec<Candidate<P::Genome>>,
+        outbox: &mut Outbox<Vec<Candidate<P::Genome>>>,
+    ) -> Result<(), WorkError> {
         let shards = self.placement.ring.len();
         let mut per_owner: Vec<Vec<Candidate<P::Genome>>> = (0..shards).map(|_| Vec::new()).collect();
         for c in candidates {
@@ -179,7 +184,7 @@ where
             }
             if owner as u32 == self.shard.index() {
                 // Its own candidates stay as they are: no encoding, no checks of its own work.
-                outbox.keep(Box::new(batch));
+                outbox.keep(batch);
             } else {
                 outbox.send(owner as u32, encode("candidates", &batch).map_err(failed)?);
             }
@@ -205,16 +210,17 @@ where
     P: Problem + 'static,
     P::Genome: Serialize + DeserializeOwned,
 {
+    type Batch = Vec<Candidate<P::Genome>>;
+
     fn phase(
         &mut self,
         phase: &str,
         payload: &[u8],
-        deliveries: Vec<Delivery>,
-        outbox: &mut Outbox,
+        deliveries: Vec<Self::Batch>,
+        outbox: &mut Outbox<Self::Batch>,
     ) -> Result<Vec<u8>, WorkError> {
-        for d in deliveries {
-            let batch = d.downcast::<Vec<Candidate<P::Genome>>>().map_err(|_| failed("a delivery of another job"))?;
-            self.shard.receive(*batch);
+        for batch in deliveries {
+            self.shard.receive(batch);
         }
         let invalid = |e: UowError| WorkError::Invalid { what: "phase payload", why: e.to_string() };
         match phase {
@@ -282,12 +288,12 @@ struct GaDecoder<P> {
     shard: u32,
 }
 
-impl<P> DeliveryDecoder for GaDecoder<P>
+impl<P> BatchDecoder<Vec<Candidate<P::Genome>>> for GaDecoder<P>
 where
     P: Problem + 'static,
     P::Genome: Serialize + DeserializeOwned,
 {
-    fn decode(&self, payload: &[u8]) -> Result<Delivery, WorkError> {
+    fn decode(&self, payload: &[u8]) -> Result<Vec<Candidate<P::Genome>>, WorkError> {
         let invalid = |why: String| WorkError::Invalid { what: "delivery", why };
         let batch: Vec<Candidate<P::Genome>> = decode("candidates", payload).map_err(|e| invalid(e.to_string()))?;
         for c in &batch {
@@ -302,7 +308,7 @@ where
                 return Err(invalid(format!("key {} belongs to shard {owner}, not {}", c.key, self.shard)));
             }
         }
-        Ok(Box::new(batch))
+        Ok(batch)
     }
 }
 
@@ -719,6 +725,19 @@ impl<G> ClusterPopulation<'_, G> {
         })
     }
 
+    /// Runs `first` then `then` as one step ([`Cluster::step`]), keeping its error typed.
+    fn step_phases(
+        &mut self,
+        first: (&str, &mut dyn FnMut(u32) -> Vec<u8>),
+        then: (&str, &mut dyn FnMut(u32) -> Vec<u8>),
+    ) -> ga_core::Result<Vec<Bytes>> {
+        self.cluster.step(first, then).map_err(|e| {
+            let engine = population_error(&e);
+            self.failure.get_or_insert(UowError::Cluster(e));
+            engine
+        })
+    }
+
     /// Decodes an answer, keeping its error typed.
     fn decode<'a, T: Deserialize<'a>>(&mut self, what: &'static str, bytes: &'a [u8]) -> ga_core::Result<T> {
         decode(what, bytes).map_err(|e| {
@@ -735,22 +754,29 @@ impl<G: Genome + Serialize + DeserializeOwned> ClusterPopulation<'_, G> {
         self.every > 0 && g > 0 && g % self.every == 0
     }
 
-    /// Admits every shard's queue (the second half of the barrier) and merges the
-    /// censuses in shard order; returns how many were admitted.
-    fn admit(&mut self) -> ga_core::Result<u64> {
-        self.admit_with(None).map(|(admitted, _)| admitted)
+    /// Runs the phase `first` (with `request`) then admits every shard's queue, as one
+    /// step ([`Cluster::step`]), and merges the censuses in shard order; returns how many
+    /// were admitted.
+    fn admit(&mut self, first: (&str, &[u8])) -> ga_core::Result<u64> {
+        self.admit_with(first, None).map(|(admitted, _)| admitted)
     }
 
     /// [`ClusterPopulation::admit`], each shard also answering its delta since the key
     /// counts `since[shard]` when given.
-    fn admit_with(&mut self, since: Option<&[(u64, u64)]>) -> ga_core::Result<(u64, Vec<Option<Delta>>)> {
+    fn admit_with(
+        &mut self,
+        (first, request): (&str, &[u8]),
+        since: Option<&[(u64, u64)]>,
+    ) -> ga_core::Result<(u64, Vec<Option<Delta>>)> {
         let requests: Vec<Vec<u8>> = match since {
             None => Vec::new(),
             Some(since) => {
                 since.iter().map(|s| encode("admit request", s)).collect::<Result<_, _>>().map_err(population_error)?
             }
         };
-        let answers = self.phase("admit", &mut |i| requests.get(i as usize).cloned().unwrap_or_default())?;
+        let mut admit_request = |i: u32| requests.get(i as usize).cloned().unwrap_or_default();
+        // One round trip: each shard admits as soon as its peers' batches are in.
+        let answers = self.step_phases((first, &mut |_| request.to_vec()), ("admit", &mut admit_request))?;
         let mut censuses = Vec::with_capacity(answers.len());
         let mut deltas = Vec::with_capacity(answers.len());
         for a in answers {
@@ -815,8 +841,7 @@ impl<G: Genome + Serialize + DeserializeOwned> Population for ClusterPopulation<
     type Genome = G;
 
     fn init(&mut self) -> ga_core::Result<()> {
-        self.phase("init", &mut |_| Vec::new())?;
-        self.admit().map(drop)
+        self.admit(("init", &[])).map(drop)
     }
 
     fn census(&mut self) -> ga_core::Result<Census> {
@@ -825,9 +850,8 @@ impl<G: Genome + Serialize + DeserializeOwned> Population for ClusterPopulation<
 
     fn step(&mut self, generation: u32, cutoff_bin: u32) -> ga_core::Result<u64> {
         let request = encode("next request", &NextRequest { generation, cutoff_bin }).map_err(population_error)?;
-        self.phase("next", &mut |_| request.clone())?;
         if !self.due(generation + 1) {
-            return self.admit();
+            return self.admit(("next", &request));
         }
         // The snapshot of the generation this step makes comes with its admit answers.
         let shards = self.cluster.shards() as usize;
@@ -835,7 +859,7 @@ impl<G: Genome + Serialize + DeserializeOwned> Population for ClusterPopulation<
             Some(last) => last.books.iter().map(Book::since).collect(),
             None => vec![(0, 0); shards],
         };
-        let (admitted, deltas) = self.admit_with(Some(&since))?;
+        let (admitted, deltas) = self.admit_with(("next", &request), Some(&since))?;
         self.pending = Some(deltas);
         Ok(admitted)
     }

@@ -79,6 +79,21 @@ pub trait Cluster {
     /// Runs `phase` on every shard, with `payload(shard)` as its input; returns the answers
     /// in shard order once every shard has answered (the barrier).
     fn phase(&mut self, phase: &str, payload: &mut dyn FnMut(u32) -> Vec<u8>) -> Result<Vec<Bytes>, ClusterError>;
+
+    /// Runs `first` then `then` on every shard as one step: a shard runs `then` once every
+    /// batch that `first` addressed to it, from any shard, has arrived; returns `then`'s
+    /// answers in shard order (`first`'s are dropped: a job that needs them runs two
+    /// phases). What each shard computes is what the two phases in a row compute; the
+    /// default runs them so, with two barriers, and a cluster of workers in one round trip
+    /// (each worker waits for its peers' batches, not for the framework).
+    fn step(
+        &mut self,
+        (first, first_payload): (&str, &mut dyn FnMut(u32) -> Vec<u8>),
+        (then, then_payload): (&str, &mut dyn FnMut(u32) -> Vec<u8>),
+    ) -> Result<Vec<Bytes>, ClusterError> {
+        self.phase(first, first_payload)?;
+        self.phase(then, then_payload)
+    }
 }
 
 /// A distributed job: what the framework needs to run it over a set of workers.

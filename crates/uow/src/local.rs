@@ -1,13 +1,13 @@
 //! Every shard in this process: the same job code as on workers, routed in memory.
 
-use worker_service::{DeliveryDecoder, Outbox, Registry, ShardWork, WorkError};
+use worker_service::{Batch, Job, JobDecoder, Registry, WorkError};
 
 use crate::{Bytes, Cluster, ClusterError, UnitOfWork, UowError};
 
 struct LocalShard {
-    work: Box<dyn ShardWork>,
-    decoder: std::sync::Arc<dyn DeliveryDecoder>,
-    queue: Vec<worker_service::Delivery>,
+    job: Job,
+    decoder: JobDecoder,
+    queue: Vec<Batch>,
 }
 
 /// A cluster whose shards are jobs created from a [`Registry`] in this process.
@@ -22,7 +22,7 @@ impl LocalCluster {
             .map(|i| {
                 let config = uow.shard_config(i, shards)?;
                 let job = registry.create(uow.job(), &config, i, shards).map_err(|e| UowError::Job(e.to_string()))?;
-                Ok(LocalShard { work: job.work, decoder: job.decoder, queue: Vec::new() })
+                Ok(LocalShard { decoder: job.decoder(), job, queue: Vec::new() })
             })
             .collect::<Result<Vec<_>, UowError>>()?;
         Ok(Self { shards })
@@ -40,13 +40,11 @@ impl Cluster for LocalCluster {
         let mut answers = Vec::with_capacity(self.shards.len());
         let mut sent: Vec<(u32, Vec<u8>)> = Vec::new();
         for (i, shard) in self.shards.iter_mut().enumerate() {
-            let mut outbox = Outbox::default();
             let input = payload(i as u32);
             let deliveries = std::mem::take(&mut shard.queue);
-            answers.push(
-                shard.work.phase(phase, &input, deliveries, &mut outbox).map_err(|e| refused(i as u32, e))?.into(),
-            );
-            let (batches, kept) = outbox.into_parts();
+            let (answer, batches, kept) =
+                shard.job.phase(phase, &input, deliveries).map_err(|e| refused(i as u32, e))?;
+            answers.push(answer.into());
             sent.extend(batches);
             shard.queue.extend(kept);
         }

@@ -1,5 +1,8 @@
 //! Shards on worker services, over gRPC.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::task::Poll;
 use std::time::Duration;
 
 use tokio::runtime::Handle;
@@ -18,6 +21,8 @@ pub struct RemoteCluster {
     workers: Vec<WorkerClient>,
     phase_timeout: Option<Duration>,
     losses: Option<watch::Receiver<Option<Loss>>>,
+    /// The last step number used (steps number from 1 in a configuration).
+    steps: u64,
 }
 
 /// How long a worker whose phase timed out has to answer a ping before it counts as hung.
@@ -53,7 +58,7 @@ impl RemoteCluster {
             client.configure(request).await.map_err(|e| call_error(i as u32, endpoint, "configure", e))?;
             workers.push(client);
         }
-        Ok(Self { runtime, workers, phase_timeout: None, losses: None })
+        Ok(Self { runtime, workers, phase_timeout: None, losses: None, steps: 0 })
     }
 
     /// Gives up on a phase that a worker has not answered within `limit` (`None`: wait as
@@ -95,15 +100,44 @@ impl Cluster for RemoteCluster {
     }
 
     fn phase(&mut self, phase: &str, payload: &mut dyn FnMut(u32) -> Vec<u8>) -> Result<Vec<Bytes>, ClusterError> {
+        let calls = self.spawn_calls(|i, mut w| {
+            let (input, phase) = (payload(i), phase.to_string());
+            async move { w.phase(&phase, input).await }
+        });
+        self.gather(phase, calls)
+    }
+
+    fn step(
+        &mut self,
+        (first, first_payload): (&str, &mut dyn FnMut(u32) -> Vec<u8>),
+        (then, then_payload): (&str, &mut dyn FnMut(u32) -> Vec<u8>),
+    ) -> Result<Vec<Bytes>, ClusterError> {
+        self.steps += 1;
+        let step = self.steps;
+        let calls = self.spawn_calls(|i, mut w| {
+            let (first, input, then, then_input) =
+                (first.to_string(), first_payload(i), then.to_string(), then_payload(i));
+            async move { w.step((&first, input), (&then, then_input), step).await }
+        });
+        self.gather(&format!("{first} then {then}"), calls)
+    }
+}
+
+type Call = tokio::task::JoinHandle<Outcome>;
+
+impl RemoteCluster {
+    /// Starts `call(shard, its client)` on every worker, each bounded by the phase timeout.
+    fn spawn_calls<F>(&self, mut call: impl FnMut(u32, WorkerClient) -> F) -> Vec<Call>
+    where
+        F: Future<Output = Result<Bytes, ClientError>> + Send + 'static,
+    {
         let limit = self.phase_timeout;
-        let mut calls: Vec<_> = self
-            .workers
+        self.workers
             .iter()
             .enumerate()
             .map(|(i, w)| {
-                let (mut w, input, phase) = (w.clone(), payload(i as u32), phase.to_string());
+                let call = call(i as u32, w.clone());
                 self.runtime.spawn(async move {
-                    let call = w.phase(&phase, input);
                     match limit {
                         Some(limit) => {
                             tokio::time::timeout(limit, call).await.map_or(Outcome::TimedOut(limit), Outcome::Answer)
@@ -112,14 +146,35 @@ impl Cluster for RemoteCluster {
                     }
                 })
             })
-            .collect();
+            .collect()
+    }
+
+    /// Waits for every call of `phase` (the barrier), or for a reported loss; names the
+    /// worker lost or hung, if any, else the first refusal.
+    fn gather(&mut self, phase: &str, mut calls: Vec<Call>) -> Result<Vec<Bytes>, ClusterError> {
         let mut losses = self.losses.clone();
         let results = self.runtime.block_on(async {
+            // In the order they end: a lost worker ends the wait at once, as the others may
+            // be waiting on it (a step's second phase waits for every peer's batches).
             let answers = async {
-                let mut results = Vec::with_capacity(calls.len());
-                for call in &mut calls {
-                    results.push(call.await.unwrap_or_else(|e| Outcome::Failed(e.to_string())));
-                }
+                let mut results: Vec<Option<Outcome>> = calls.iter().map(|_| None).collect();
+                std::future::poll_fn(|cx| {
+                    for (call, result) in calls.iter_mut().zip(results.iter_mut()) {
+                        if result.is_some() {
+                            continue;
+                        }
+                        if let Poll::Ready(r) = Pin::new(call).poll(cx) {
+                            let outcome = r.unwrap_or_else(|e| Outcome::Failed(e.to_string()));
+                            let lost = outcome.is_loss();
+                            *result = Some(outcome);
+                            if lost {
+                                return Poll::Ready(());
+                            }
+                        }
+                    }
+                    if results.iter().all(Option::is_some) { Poll::Ready(()) } else { Poll::Pending }
+                })
+                .await;
                 results
             };
             let lost = async {
@@ -142,8 +197,17 @@ impl Cluster for RemoteCluster {
             phase: phase.into(),
             reason,
         };
-        let results: Vec<Outcome> = match results {
-            Ok(results) => results,
+        // The wait ended early only on a lost worker, which the loop below names: the calls
+        // still running are given up, and only those that ended are looked at.
+        let results: Vec<(usize, Outcome)> = match results {
+            Ok(results) => {
+                if results.iter().any(Option::is_none) {
+                    for call in &calls {
+                        call.abort();
+                    }
+                }
+                results.into_iter().enumerate().filter_map(|(i, r)| r.map(|r| (i, r))).collect()
+            }
             Err(loss) => {
                 for call in &calls {
                     call.abort();
@@ -153,7 +217,9 @@ impl Cluster for RemoteCluster {
         };
         // A worker that answered its own phase may hang right after, leaving the others
         // waiting to hand it their batches: once anything timed out, every worker is pinged.
-        if let Some(limit) = results.iter().find_map(|r| if let Outcome::TimedOut(l) = r { Some(*l) } else { None }) {
+        if let Some(limit) =
+            results.iter().find_map(|(_, r)| if let Outcome::TimedOut(l) = r { Some(*l) } else { None })
+        {
             if let Some(hung) = self.first_hung() {
                 return Err(lost(
                     hung,
@@ -165,7 +231,7 @@ impl Cluster for RemoteCluster {
         }
         let mut answers = Vec::with_capacity(results.len());
         let mut refused = None;
-        for (i, r) in results.into_iter().enumerate() {
+        for (i, r) in results {
             match r {
                 Outcome::Answer(Ok(answer)) => answers.push(answer),
                 Outcome::Failed(reason) => return Err(lost(i, reason)),
@@ -192,6 +258,18 @@ impl Cluster for RemoteCluster {
                 Some(i) => Err(lost(i, format!("it does not answer a ping (and {refusal})"))),
                 None => Err(refusal),
             },
+        }
+    }
+}
+
+impl Outcome {
+    /// Whether the call says its worker is lost (rather than answering, refusing or
+    /// running late).
+    fn is_loss(&self) -> bool {
+        match self {
+            Outcome::Failed(_) => true,
+            Outcome::Answer(Err(e)) => !e.code().is_some_and(is_refusal),
+            Outcome::Answer(Ok(_)) | Outcome::TimedOut(_) => false,
         }
     }
 }

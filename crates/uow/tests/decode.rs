@@ -4,7 +4,7 @@ use ga_core::problems::{OneMax, Sum231, Tsp};
 use ga_core::{Candidate, Key, Origin, Problem, Rng, key_of};
 use proptest::prelude::*;
 use uow::ga::{self, GaConfig, Placement};
-use worker_service::{Outbox, WorkError};
+use worker_service::WorkError;
 
 fn config<P: Problem>(problem: &P) -> GaConfig {
     GaConfig { problem: "x".into(), size: None, params: problem.params(), seed: 1, threads: 1 }
@@ -35,7 +35,7 @@ proptest! {
             ga::job(OneMax { bits: 100 }, config(&OneMax::default()), 0, 2).unwrap(),
             ga::job(Tsp::berlin52(), config(&Tsp::berlin52()), 0, 2).unwrap(),
         ] {
-            let _ = job.decoder.decode(&bytes);
+            let _ = job.decoder().decode(&bytes);
         }
     }
 
@@ -47,7 +47,7 @@ proptest! {
             bytes[i] = value;
         }
         let job = ga::job(Sum231::default(), config(&Sum231::default()), 0, 2).unwrap();
-        let _ = job.decoder.decode(&bytes);
+        let _ = job.decoder().decode(&bytes);
     }
 
     #[test]
@@ -55,7 +55,7 @@ proptest! {
         let _ = GaConfig::decode(&bytes);
         let mut job = ga::job(Sum231::default(), config(&Sum231::default()), 0, 1).unwrap();
         for phase in ["next", "report", "admit", "init", "bogus"] {
-            let _ = job.work.phase(phase, &bytes, Vec::new(), &mut Outbox::default());
+            let _ = job.phase(phase, &bytes, Vec::new());
         }
     }
 }
@@ -63,18 +63,18 @@ proptest! {
 #[test]
 fn a_valid_batch_is_accepted_and_tampering_is_named() {
     let job = ga::job(Sum231::default(), config(&Sum231::default()), 0, 2).unwrap();
-    assert!(job.decoder.decode(&valid_batch()).is_ok());
+    assert!(job.decoder().decode(&valid_batch()).is_ok());
 
     let forged =
         vec![Candidate { genome: vec![1i64, 2, 3, 4, 5], key: Key(42), born: 0, origin: Origin { shard: 1, seq: 0 } }];
-    let err = job.decoder.decode(&uow::encode("batch", &forged).unwrap()).err().unwrap();
+    let err = job.decoder().decode(&uow::encode("batch", &forged).unwrap()).err().unwrap();
     assert!(matches!(err, WorkError::Invalid { .. }) && err.to_string().contains("not the digest"), "{err}");
 
     let short = vec![1i64, 2];
     let wrong = vec![Candidate { key: key_of(&short), genome: short, born: 0, origin: Origin { shard: 1, seq: 0 } }];
-    let err = job.decoder.decode(&uow::encode("batch", &wrong).unwrap()).err().unwrap();
+    let err = job.decoder().decode(&uow::encode("batch", &wrong).unwrap()).err().unwrap();
     assert!(err.to_string().contains("2 genes, expected 5"), "{err}");
 
-    let err = job.decoder.decode(&[0xff; 9]).err().unwrap();
+    let err = job.decoder().decode(&[0xff; 9]).err().unwrap();
     assert!(matches!(err, WorkError::Invalid { .. }), "{err}");
 }

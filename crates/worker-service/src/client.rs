@@ -146,19 +146,70 @@ impl WorkerClient {
 
     /// Runs one phase; returns the job's answer.
     pub async fn phase(&mut self, phase: &str, payload: Vec<u8>) -> Result<Bytes, ClientError> {
-        let request = PhaseRequest { phase: phase.to_string(), payload: payload.into() };
+        self.call_phase(PhaseRequest { phase: phase.to_string(), payload: payload.into(), ..PhaseRequest::default() })
+            .await
+    }
+
+    async fn call_phase(&mut self, request: PhaseRequest) -> Result<Bytes, ClientError> {
         let response = self.inner.phase(request).await.map_err(|s| self.rpc_error(s))?;
         self.check(response.metadata())?;
         Ok(response.into_inner().payload)
     }
 
-    /// Delivers a batch from shard `from_shard` of the configuration `run_id` (the worker
-    /// refuses one of another); returns how many batches wait there.
-    pub async fn deliver(&mut self, run_id: &str, from_shard: u32, payload: Vec<u8>) -> Result<u32, ClientError> {
-        let request = DeliverRequest { from_shard, payload: payload.into(), run_id: run_id.to_string() };
+    async fn call_deliver(&mut self, request: DeliverRequest) -> Result<u32, ClientError> {
         let response = self.inner.deliver(request).await.map_err(|s| self.rpc_error(s))?;
         self.check(response.metadata())?;
         Ok(response.into_inner().queued)
+    }
+
+    /// Runs `phase` then, once every peer's batches of `step` have arrived, `then`: one
+    /// round trip for what took two phases; returns `then`'s answer (`phase`'s is dropped).
+    /// Steps number from 1 in a configuration.
+    pub async fn step(
+        &mut self,
+        (phase, payload): (&str, Vec<u8>),
+        (then, then_payload): (&str, Vec<u8>),
+        step: u64,
+    ) -> Result<Bytes, ClientError> {
+        let request = PhaseRequest {
+            phase: phase.to_string(),
+            payload: payload.into(),
+            then_phase: then.to_string(),
+            then_payload: then_payload.into(),
+            step,
+        };
+        self.call_phase(request).await
+    }
+
+    /// Delivers shard `from_shard`'s batches of `step` (maybe none: the delivery still
+    /// counts) in the configuration `run_id`; returns how many batches of the step wait there.
+    pub async fn deliver_step(
+        &mut self,
+        run_id: &str,
+        from_shard: u32,
+        step: u64,
+        batches: Vec<Vec<u8>>,
+    ) -> Result<u32, ClientError> {
+        let request = DeliverRequest {
+            from_shard,
+            payload: Bytes::new(),
+            run_id: run_id.to_string(),
+            step,
+            batches: batches.into_iter().map(Bytes::from).collect(),
+        };
+        self.call_deliver(request).await
+    }
+
+    /// Delivers a batch from shard `from_shard` of the configuration `run_id` (the worker
+    /// refuses one of another); returns how many batches wait there.
+    pub async fn deliver(&mut self, run_id: &str, from_shard: u32, payload: Vec<u8>) -> Result<u32, ClientError> {
+        let request = DeliverRequest {
+            from_shard,
+            payload: payload.into(),
+            run_id: run_id.to_string(),
+            ..DeliverRequest::default()
+        };
+        self.call_deliver(request).await
     }
 
     /// Asks whether the worker process is alive; answered at once even mid-phase.

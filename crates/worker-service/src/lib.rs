@@ -35,12 +35,14 @@ pub use prost::bytes::Bytes;
 pub use server::{ServeError, WorkerConfig, serve, serve_process};
 /// gRPC status codes, as [`ClientError::code`] reports them.
 pub use tonic::Code;
-pub use work::{Delivery, DeliveryDecoder, Job, Outbox, Registry, ShardWork, WorkError};
+pub use work::{Batch, BatchDecoder, Job, JobDecoder, Outbox, PhaseOutput, Registry, ShardWork, WorkError};
 
 /// The wire protocol's version; both sides refuse any other. 2 added Ping, which the
 /// framework relies on to name a hung worker; 3 the run id on deliveries, which recovery
-/// relies on to refuse a batch from before a reconfiguration.
-pub const PROTOCOL_VERSION: u32 = 3;
+/// relies on to refuse a batch from before a reconfiguration; 4 steps (two phases in one
+/// round trip, deliveries tagged with their step), which a worker of 3 would take for a
+/// lone phase.
+pub const PROTOCOL_VERSION: u32 = 4;
 
 /// The metadata key carrying [`PROTOCOL_VERSION`].
 pub const PROTOCOL_HEADER: &str = "x-exelixi-protocol";

@@ -3,9 +3,6 @@
 use std::any::Any;
 use std::sync::Arc;
 
-/// A batch from a peer, decoded by the job's [`DeliveryDecoder`].
-pub type Delivery = Box<dyn Any + Send>;
-
 /// Why a job refused a call. Mapped to gRPC codes by the service.
 #[derive(Debug, thiserror::Error)]
 pub enum WorkError {
@@ -29,28 +26,33 @@ pub enum WorkError {
 }
 
 /// Batches a phase addresses to shards; the service delivers them before it answers.
-#[derive(Default)]
-pub struct Outbox {
-    pub(crate) batches: Vec<(u32, Vec<u8>)>,
-    pub(crate) kept: Vec<Delivery>,
+/// `B` is the job's decoded batch ([`ShardWork::Batch`]).
+pub struct Outbox<B> {
+    batches: Vec<(u32, Vec<u8>)>,
+    kept: Vec<B>,
 }
 
-impl std::fmt::Debug for Outbox {
+impl<B> Default for Outbox<B> {
+    fn default() -> Self {
+        Self { batches: Vec::new(), kept: Vec::new() }
+    }
+}
+
+impl<B> std::fmt::Debug for Outbox<B> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Outbox").field("batches", &self.batches).field("kept", &self.kept.len()).finish()
     }
 }
 
-impl Outbox {
+impl<B> Outbox<B> {
     /// Queues `payload` for shard `to` (this shard included: it is queued locally).
     pub fn send(&mut self, to: u32, payload: Vec<u8>) {
         self.batches.push((to, payload));
     }
 
-    /// Queues a batch for this very shard as the job's [`DeliveryDecoder`] would have
-    /// decoded it: it never goes through bytes, and arrives with the next phase's
-    /// deliveries like any other.
-    pub fn keep(&mut self, batch: Delivery) {
+    /// Queues a batch for this very shard as its decoder would have decoded it: it never
+    /// goes through bytes, and arrives with the next phase's deliveries like any other.
+    pub fn keep(&mut self, batch: B) {
         self.kept.push(batch);
     }
 
@@ -60,7 +62,7 @@ impl Outbox {
     }
 
     /// The batches sent, as (shard, payload), and those kept, each in the order queued.
-    pub fn into_parts(self) -> (Vec<(u32, Vec<u8>)>, Vec<Delivery>) {
+    pub fn into_parts(self) -> (Vec<(u32, Vec<u8>)>, Vec<B>) {
         (self.batches, self.kept)
     }
 
@@ -72,6 +74,9 @@ impl Outbox {
 
 /// The worker side of a job, for one shard.
 pub trait ShardWork: Send + 'static {
+    /// A batch from a shard as this job's [`BatchDecoder`] decodes it.
+    type Batch: Send + 'static;
+
     /// Runs one phase. `deliveries` are the batches queued since the last phase, in
     /// arrival order (a job that needs determinism orders them itself); batches for other
     /// shards go in `outbox`. Runs on a blocking thread.
@@ -79,23 +84,104 @@ pub trait ShardWork: Send + 'static {
         &mut self,
         phase: &str,
         payload: &[u8],
-        deliveries: Vec<Delivery>,
-        outbox: &mut Outbox,
+        deliveries: Vec<Self::Batch>,
+        outbox: &mut Outbox<Self::Batch>,
     ) -> Result<Vec<u8>, WorkError>;
 }
 
-/// Decodes and checks a delivery as it arrives, without the job's lock.
-pub trait DeliveryDecoder: Send + Sync + 'static {
+/// Decodes and checks a batch as it arrives, without the job's lock (a phase may be
+/// running): a batch that breaks the job's rules is refused to its sender.
+pub trait BatchDecoder<B>: Send + Sync + 'static {
     /// The decoded batch, or why it is refused.
-    fn decode(&self, payload: &[u8]) -> Result<Delivery, WorkError>;
+    fn decode(&self, payload: &[u8]) -> Result<B, WorkError>;
 }
 
-/// A configured job on a worker.
+/// A decoded batch of some job, as the service holds it between its arrival and the
+/// phase that takes it. Only the job that decoded it can open it.
+pub struct Batch(Box<dyn Any + Send>);
+
+impl std::fmt::Debug for Batch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Batch")
+    }
+}
+
+/// What a phase produced: its answer, the batches it sent (shard, payload), and those it
+/// kept for its own shard.
+pub type PhaseOutput = (Vec<u8>, Vec<(u32, Vec<u8>)>, Vec<Batch>);
+
+/// A [`ShardWork`] behind a type-erased face: the service holds jobs of any batch type.
+trait ErasedWork: Send {
+    fn phase(&mut self, phase: &str, payload: &[u8], deliveries: Vec<Batch>) -> Result<PhaseOutput, WorkError>;
+}
+
+struct Typed<W>(W);
+
+impl<W: ShardWork> ErasedWork for Typed<W> {
+    fn phase(&mut self, phase: &str, payload: &[u8], deliveries: Vec<Batch>) -> Result<PhaseOutput, WorkError> {
+        // A job's batches come only from its own decoder (a configuration clears the queue),
+        // so this cannot fail; if it ever did, the phase fails rather than the worker.
+        let deliveries = deliveries
+            .into_iter()
+            .map(|b| b.0.downcast::<W::Batch>().map(|b| *b))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| WorkError::Failed("a batch of another job reached this one".into()))?;
+        let mut outbox = Outbox::default();
+        let answer = self.0.phase(phase, payload, deliveries, &mut outbox)?;
+        let (sent, kept) = outbox.into_parts();
+        Ok((answer, sent, kept.into_iter().map(|b| Batch(Box::new(b))).collect()))
+    }
+}
+
+/// A job's decoder, type-erased like its batches; cheap to clone.
+#[derive(Clone)]
+pub struct JobDecoder(Arc<DecodeFn>);
+
+type DecodeFn = dyn Fn(&[u8]) -> Result<Batch, WorkError> + Send + Sync;
+
+impl JobDecoder {
+    /// Decodes and checks a batch of the job.
+    pub fn decode(&self, payload: &[u8]) -> Result<Batch, WorkError> {
+        (self.0)(payload)
+    }
+}
+
+impl std::fmt::Debug for JobDecoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("JobDecoder")
+    }
+}
+
+/// A configured job on a worker: its work, and the decoder of its batches, typed together.
 pub struct Job {
-    /// The job's state and phases.
-    pub work: Box<dyn ShardWork>,
-    /// Its delivery decoder.
-    pub decoder: Arc<dyn DeliveryDecoder>,
+    work: Box<dyn ErasedWork>,
+    decoder: JobDecoder,
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Job")
+    }
+}
+
+impl Job {
+    /// A job of `work`, whose batches `decoder` decodes.
+    pub fn new<W: ShardWork>(work: W, decoder: impl BatchDecoder<W::Batch>) -> Self {
+        Job {
+            work: Box::new(Typed(work)),
+            decoder: JobDecoder(Arc::new(move |payload| decoder.decode(payload).map(|b| Batch(Box::new(b))))),
+        }
+    }
+
+    /// The job's decoder (a clone: it decodes without the job).
+    pub fn decoder(&self) -> JobDecoder {
+        self.decoder.clone()
+    }
+
+    /// Runs one phase with `deliveries` (batches this job's decoder or phases made).
+    pub fn phase(&mut self, phase: &str, payload: &[u8], deliveries: Vec<Batch>) -> Result<PhaseOutput, WorkError> {
+        self.work.phase(phase, payload, deliveries)
+    }
 }
 
 /// The jobs a worker can run, by name.
@@ -107,5 +193,84 @@ pub trait Registry: Send + Sync + 'static {
     /// it asked for another one (none listed by default).
     fn jobs(&self) -> Vec<String> {
         Vec::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Sums the numbers it receives; phase "keep" keeps its payload's length for itself.
+    struct Sum(u64);
+
+    impl ShardWork for Sum {
+        type Batch = u64;
+
+        fn phase(
+            &mut self,
+            phase: &str,
+            payload: &[u8],
+            deliveries: Vec<u64>,
+            outbox: &mut Outbox<u64>,
+        ) -> Result<Vec<u8>, WorkError> {
+            self.0 += deliveries.iter().sum::<u64>();
+            if phase == "keep" {
+                outbox.keep(payload.len() as u64);
+                outbox.send(1, payload.to_vec());
+            }
+            Ok(self.0.to_le_bytes().to_vec())
+        }
+    }
+
+    struct Len;
+
+    impl BatchDecoder<u64> for Len {
+        fn decode(&self, payload: &[u8]) -> Result<u64, WorkError> {
+            Ok(payload.len() as u64)
+        }
+    }
+
+    struct Text;
+
+    impl BatchDecoder<String> for Text {
+        fn decode(&self, payload: &[u8]) -> Result<String, WorkError> {
+            String::from_utf8(payload.to_vec()).map_err(|e| WorkError::Invalid { what: "text", why: e.to_string() })
+        }
+    }
+
+    struct Echo;
+
+    impl ShardWork for Echo {
+        type Batch = String;
+
+        fn phase(
+            &mut self,
+            _: &str,
+            _: &[u8],
+            deliveries: Vec<String>,
+            _: &mut Outbox<String>,
+        ) -> Result<Vec<u8>, WorkError> {
+            Ok(deliveries.concat().into_bytes())
+        }
+    }
+
+    #[test]
+    fn a_jobs_batches_reach_its_phases_typed_and_another_jobs_are_refused() {
+        let mut job = Job::new(Sum(0), Len);
+        let (answer, sent, kept) = job.phase("keep", b"abc", Vec::new()).unwrap();
+        assert_eq!((answer, sent), (0u64.to_le_bytes().to_vec(), vec![(1, b"abc".to_vec())]));
+        // The kept batch and a decoded one come back as the job's own type.
+        let mut deliveries = kept;
+        deliveries.push(job.decoder().decode(b"12345").unwrap());
+        let (answer, _, _) = job.phase("sum", b"", deliveries).unwrap();
+        assert_eq!(answer, (3u64 + 5).to_le_bytes().to_vec());
+
+        let other = Job::new(Echo, Text);
+        let foreign = other.decoder().decode(b"hi").unwrap();
+        let err = job.phase("sum", b"", vec![foreign]).unwrap_err();
+        assert!(err.to_string().contains("a batch of another job"), "{err}");
+        // The refused phase changed nothing.
+        let (answer, _, _) = job.phase("sum", b"", Vec::new()).unwrap();
+        assert_eq!(answer, 8u64.to_le_bytes().to_vec());
     }
 }

@@ -9,8 +9,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use worker_service::pb::ConfigureRequest;
 use worker_service::{
-    ClientError, Delivery, DeliveryDecoder, Job, Limits, Outbox, Registry, ShardWork, WorkError, WorkerClient,
-    WorkerConfig,
+    BatchDecoder, ClientError, Job, Limits, Outbox, Registry, ShardWork, WorkError, WorkerClient, WorkerConfig,
 };
 
 const TOKEN: &str = "0123456789abcdef";
@@ -32,15 +31,16 @@ fn decode_values(payload: &[u8]) -> Result<Vec<u64>, WorkError> {
 }
 
 impl ShardWork for Scatter {
+    type Batch = Vec<u64>;
+
     fn phase(
         &mut self,
         phase: &str,
         payload: &[u8],
-        deliveries: Vec<Delivery>,
-        outbox: &mut Outbox,
+        deliveries: Vec<Vec<u64>>,
+        outbox: &mut Outbox<Vec<u64>>,
     ) -> Result<Vec<u8>, WorkError> {
-        for d in deliveries {
-            let values = d.downcast::<Vec<u64>>().map_err(|_| WorkError::Failed("foreign delivery".into()))?;
+        for values in deliveries {
             self.total += values.iter().sum::<u64>();
         }
         match phase {
@@ -57,7 +57,7 @@ impl ShardWork for Scatter {
             }
             "keep" => {
                 // Its own batch, already decoded: it never becomes bytes.
-                outbox.keep(Box::new(decode_values(payload)?));
+                outbox.keep(decode_values(payload)?);
                 Ok(Vec::new())
             }
             "sum" => Ok(self.total.to_le_bytes().to_vec()),
@@ -74,9 +74,9 @@ impl ShardWork for Scatter {
 
 struct Values;
 
-impl DeliveryDecoder for Values {
-    fn decode(&self, payload: &[u8]) -> Result<Delivery, WorkError> {
-        Ok(Box::new(decode_values(payload)?))
+impl BatchDecoder<Vec<u64>> for Values {
+    fn decode(&self, payload: &[u8]) -> Result<Vec<u64>, WorkError> {
+        decode_values(payload)
     }
 }
 
@@ -85,7 +85,7 @@ struct Jobs;
 impl Registry for Jobs {
     fn create(&self, job: &str, _config: &[u8], _shard: u32, shards: u32) -> Result<Job, WorkError> {
         match job {
-            "scatter" => Ok(Job { work: Box::new(Scatter { shards, total: 0 }), decoder: Arc::new(Values) }),
+            "scatter" => Ok(Job::new(Scatter { shards, total: 0 }, Values)),
             other => Err(WorkError::UnknownJob(other.to_string())),
         }
     }
@@ -425,4 +425,161 @@ async fn a_valid_client_is_served_while_silent_connections_hold_every_slot() {
     // 40 / 8 handshake timeouts at worst).
     let mut client = WorkerClient::connect_lazy(&a, TOKEN).unwrap();
     tokio::time::timeout(Duration::from_secs(30), client.ping()).await.expect("served in time").unwrap();
+}
+
+/// A step `scatter n` then `sum` on every worker of `clients`, worker i scattering `n[i]`.
+async fn step_all(clients: &[WorkerClient], n: &[u64], step: u64) -> Vec<Result<u64, ClientError>> {
+    let calls: Vec<_> = clients.iter().zip(n).map(|(c, n)| spawn_step(c, *n, step)).collect();
+    let mut sums = Vec::new();
+    for call in calls {
+        sums.push(call.await.unwrap().map(|a| sum(&a)));
+    }
+    sums
+}
+
+/// Starts a step `scatter n` then `sum` on the worker of `client`; its answer is the sum.
+fn spawn_step(client: &WorkerClient, n: u64, step: u64) -> JoinHandle<Result<worker_service::Bytes, ClientError>> {
+    let mut c = client.clone();
+    tokio::spawn(async move { c.step(("scatter", n.to_le_bytes().to_vec()), ("sum", Vec::new()), step).await })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_runs_its_second_phase_once_every_peers_batches_are_in() {
+    let mut endpoints = Vec::new();
+    let mut servers = Vec::new();
+    for _ in 0..3 {
+        let (e, h) = start(1 << 20).await;
+        endpoints.push(e);
+        servers.push(h);
+    }
+    let clients = configure(&endpoints).await;
+    // Worker 0 scatters 0..10, worker 1 0..1 (a batch for shard 0 only: shards 1 and 2 get
+    // an empty delivery, which still counts), worker 2 nothing at all.
+    let sums: Vec<u64> = step_all(&clients, &[10, 1, 0], 1).await.into_iter().map(Result::unwrap).collect();
+    let owned = |shard: u64, n: u64| (0..n).filter(|v| v % 3 == shard).sum::<u64>();
+    let expected: Vec<u64> = (0..3).map(|s| owned(s, 10) + owned(s, 1)).collect();
+    assert_eq!(sums, expected);
+    // A second step adds its batches to the totals.
+    let again: Vec<u64> = step_all(&clients, &[3, 3, 3], 2).await.into_iter().map(Result::unwrap).collect();
+    let more: Vec<u64> = (0..3).map(|s| expected[s as usize] + 3 * owned(s, 3)).collect();
+    assert_eq!(again, more);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_waits_for_a_slow_peer_and_gives_up_when_configured_anew() {
+    let (a, _ha) = start(1 << 20).await;
+    let (b, _hb) = start(1 << 20).await;
+    let clients = configure(&[a.clone(), b.clone()]).await;
+    // Worker 0 alone: its second phase must wait for worker 1's delivery of the step.
+    let waiting = spawn_step(&clients[0], 4, 1);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!waiting.is_finished(), "the step answered before its peer delivered");
+    let other = spawn_step(&clients[1], 4, 1).await.unwrap().unwrap();
+    let done = tokio::time::timeout(Duration::from_secs(10), waiting).await.expect("answered").unwrap().unwrap();
+    // 0..4 from both: evens to shard 0, odds to shard 1.
+    assert_eq!((sum(&done), sum(&other)), (2 * 2, 2 * 4));
+
+    // Waiting again, and the worker is configured anew (a recovery): the step gives up.
+    let waiting = spawn_step(&clients[0], 4, 2);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut c = clients[0].clone();
+    c.configure(ConfigureRequest {
+        run_id: "test.r1".into(),
+        job: "scatter".into(),
+        shard: 0,
+        shards: 2,
+        peers: vec![a, b],
+        config: Default::default(),
+    })
+    .await
+    .unwrap();
+    let err = tokio::time::timeout(Duration::from_secs(10), waiting).await.expect("answered").unwrap().unwrap_err();
+    assert_eq!(err.code(), Some(tonic::Code::Aborted), "{err}");
+    assert!(err.to_string().contains("configured anew while it waited"), "{err}");
+}
+
+/// A Deliver call as any client could make it (with the token and the protocol version).
+async fn raw_deliver(endpoint: &str, request: worker_service::pb::DeliverRequest) -> tonic::Status {
+    let channel = tonic::transport::Endpoint::from_shared(endpoint.to_string()).unwrap().connect().await.unwrap();
+    let mut raw = worker_service::pb::worker_client::WorkerClient::new(channel);
+    let mut request = tonic::Request::new(request);
+    request.metadata_mut().insert("authorization", format!("Bearer {TOKEN}").parse().unwrap());
+    request.metadata_mut().insert("x-exelixi-protocol", worker_service::PROTOCOL_VERSION.to_string().parse().unwrap());
+    raw.deliver(request).await.unwrap_err()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_steps_and_step_deliveries_get_clear_errors() {
+    let (a, _ha) = start(1 << 20).await;
+    let (b, _hb) = start(1 << 20).await;
+    let clients = configure(&[a.clone(), b]).await;
+    let mut c = clients[0].clone();
+    let check = |err: ClientError, code: tonic::Code, says: &str| {
+        assert_eq!(err.code(), Some(code), "{err}");
+        assert!(err.to_string().contains(says), "{err}");
+    };
+    let value = |v: u64| v.to_le_bytes().to_vec();
+
+    check(
+        c.step(("scatter", value(1)), ("sum", Vec::new()), 0).await.unwrap_err(),
+        tonic::Code::InvalidArgument,
+        "need a step number",
+    );
+    check(
+        c.deliver_step("test", 0, 1, vec![]).await.unwrap_err(),
+        tonic::Code::InvalidArgument,
+        "must come from another shard",
+    );
+    check(
+        c.deliver_step("test", 2, 1, vec![]).await.unwrap_err(),
+        tonic::Code::InvalidArgument,
+        "must come from another shard",
+    );
+    check(
+        c.deliver_step("test", 1, 1, vec![vec![1, 2, 3]]).await.unwrap_err(),
+        tonic::Code::InvalidArgument,
+        "3 bytes is not a list of u64",
+    );
+    check(
+        c.deliver_step("other", 1, 1, vec![]).await.unwrap_err(),
+        tonic::Code::FailedPrecondition,
+        "a delivery of run other",
+    );
+    assert_eq!(c.deliver_step("test", 1, 1, vec![value(5), value(6)]).await.unwrap(), 2);
+    check(
+        c.deliver_step("test", 1, 1, vec![]).await.unwrap_err(),
+        tonic::Code::InvalidArgument,
+        "shard 1 already delivered step 1",
+    );
+    // A peer far ahead: steps 2 to 4 wait, a fifth is refused.
+    for step in 2..=4 {
+        c.deliver_step("test", 1, step, vec![]).await.unwrap();
+    }
+    check(c.deliver_step("test", 1, 9, vec![]).await.unwrap_err(), tonic::Code::FailedPrecondition, "too far ahead");
+
+    let both = worker_service::pb::DeliverRequest {
+        from_shard: 1,
+        payload: value(1).into(),
+        run_id: "test".into(),
+        step: 5,
+        batches: vec![],
+    };
+    let status = raw_deliver(&a, both).await;
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    assert!(status.message().contains("carries its batches in `batches`"), "{status:?}");
+    let loose = worker_service::pb::DeliverRequest {
+        from_shard: 1,
+        run_id: "test".into(),
+        batches: vec![value(1).into()],
+        ..Default::default()
+    };
+    let status = raw_deliver(&a, loose).await;
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    assert!(status.message().contains("step 0"), "{status:?}");
+
+    // Step 1 is complete at worker 0 (its one peer delivered): the step runs at once and
+    // its second phase gets the peer's batches (5 + 6) and its own (the evens of 0..4).
+    let answer = c.step(("scatter", value(4)), ("sum", Vec::new()), 1).await;
+    // Worker 1 never ran the step, so worker 0's delivery to it waits there as step 1.
+    assert_eq!(sum(&answer.unwrap()), 5 + 6 + 2);
 }

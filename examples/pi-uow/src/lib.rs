@@ -9,7 +9,7 @@
 use ga_core::rng::Rng;
 use serde::{Deserialize, Serialize};
 use uow::{Cluster, UnitOfWork, UowError, decode, encode};
-use worker_service::{Delivery, DeliveryDecoder, Job, Outbox, ShardWork, WorkError};
+use worker_service::{BatchDecoder, Job, Outbox, ShardWork, WorkError};
 
 /// The job's name on workers.
 pub const JOB: &str = "pi";
@@ -44,11 +44,14 @@ pub fn job(config: &[u8], shard: u32) -> Result<Job, WorkError> {
     if config.batch == 0 || config.batch > 1 << 32 {
         return Err(WorkError::Invalid { what: "pi configuration", why: format!("batch {}", config.batch) });
     }
-    Ok(Job { work: Box::new(PiShard { config, shard, step: 0 }), decoder: std::sync::Arc::new(NoDeliveries) })
+    Ok(Job::new(PiShard { config, shard, step: 0 }, NoDeliveries))
 }
 
 impl ShardWork for PiShard {
-    fn phase(&mut self, phase: &str, _payload: &[u8], _: Vec<Delivery>, _: &mut Outbox) -> Result<Vec<u8>, WorkError> {
+    /// Nothing travels between shards.
+    type Batch = ();
+
+    fn phase(&mut self, phase: &str, _payload: &[u8], _: Vec<()>, _: &mut Outbox<()>) -> Result<Vec<u8>, WorkError> {
         if phase != "throw" {
             return Err(WorkError::UnknownPhase(phase.to_string()));
         }
@@ -67,8 +70,8 @@ impl ShardWork for PiShard {
 /// This job sends nothing between shards.
 struct NoDeliveries;
 
-impl DeliveryDecoder for NoDeliveries {
-    fn decode(&self, _: &[u8]) -> Result<Delivery, WorkError> {
+impl BatchDecoder<()> for NoDeliveries {
+    fn decode(&self, _: &[u8]) -> Result<(), WorkError> {
         Err(WorkError::Invalid { what: "delivery", why: "the pi job exchanges nothing between shards".into() })
     }
 }
