@@ -6,7 +6,8 @@
 //! near-free fitness (OneMax-100); the wire bytes per individual; and the cost of
 //! checkpoints (Rastrigin-30, population 400, 2 workers: none, a snapshot every generation
 //! kept in memory, and one written to disk every generation) with the time a run takes to
-//! recover from a SIGKILLed worker.
+//! recover from a SIGKILLed worker; and large genomes (Rastrigin-4000, population 100: in
+//! process on one and two threads, and over 2 workers).
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -124,7 +125,11 @@ impl<U: UnitOfWork> UnitOfWork for Timed<U> {
 }
 
 fn in_process<P: Problem>(problem: &P, params: &Params) -> (u64, f64) {
-    let engine = Engine::new(problem).params(params.clone()).seed(1).threads(CORES).unwrap();
+    in_process_on(problem, params, CORES)
+}
+
+fn in_process_on<P: Problem>(problem: &P, params: &Params, threads: usize) -> (u64, f64) {
+    let engine = Engine::new(problem).params(params.clone()).seed(1).threads(threads).unwrap();
     let start = Instant::now();
     let outcome = engine.run(&mut |_: &_| {}).unwrap();
     (outcome.evaluations, start.elapsed().as_secs_f64())
@@ -145,6 +150,8 @@ fn main() {
         recovery_time();
         return;
     }
+    // `cargo bench --bench distributed -- scaling`: throughput and coordination alone.
+    let scaling_only = std::env::args().any(|a| a == "scaling");
     let slow = SlowRastrigin::default();
     let mut rng = Rng::new(1);
     let sample: Vec<Vec<f64>> = (0..400).map(|_| slow.random_genome(&mut rng)).collect();
@@ -176,7 +183,7 @@ fn main() {
     }
 
     // Coordination: with a nearly free fitness, a generation's wall time is the framework's
-    // own cost: two barriered phases (next with deliveries, admit with censuses).
+    // own cost: one step (next, the workers' batches to each other, admit with censuses).
     let om = OneMax { bits: 100 };
     let p = params(100, 200);
     for w in [1, 2, 4] {
@@ -192,6 +199,10 @@ fn main() {
         );
     }
 
+    large_genomes();
+    if scaling_only {
+        return;
+    }
     checkpoint_cost();
     recovery_time();
 
@@ -216,6 +227,29 @@ fn main() {
         .collect();
     let per = uow::encode("batch", &bits).unwrap().len() as f64 / 50.0;
     println!("wire: {per:.1} payload bytes per OneMax-100 individual");
+}
+
+/// Large genomes: Rastrigin-4000 (32 KB of genes, a fitness of about 25 µs), population
+/// 100, in process on one and two threads and over 2 workers; interleaved.
+fn large_genomes() {
+    const DIMS: usize = 4000;
+    let problem = ga_core::problems::Rastrigin { dims: DIMS };
+    let p = params(100, 100);
+    let (mut one, mut two, mut workers) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..REPEATS {
+        let (e, s) = in_process_on(&problem, &p, 1);
+        one.push(e as f64 / s);
+        let (e, s) = in_process_on(&problem, &p, 2);
+        two.push(e as f64 / s);
+        let (e, s, _, _) =
+            distributed_with(&problem, ("rastrigin", Some(DIMS)), &p, 2, Checkpoints::None, &mut |_: &_| {});
+        workers.push(e as f64 / s);
+    }
+    let (one, two, workers) = (median(one), median(two), median(workers));
+    println!("large genomes: Rastrigin-{DIMS}, population 100, 100 generations, median of {REPEATS}:");
+    println!("  in process, 1 thread:   {one:>9.0} evaluations/s");
+    println!("  in process, 2 threads:  {two:>9.0} evaluations/s  ({:.2}x one thread)", two / one);
+    println!("  2 workers:              {workers:>9.0} evaluations/s  ({:.1}% of 2 threads)", 100.0 * workers / two);
 }
 
 /// Throughput of Rastrigin-30 over 2 workers without checkpoints, with a snapshot every

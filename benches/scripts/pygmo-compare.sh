@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Exelixi against pygmo 2.20 on Rastrigin-30, side by side in one run.
+#
+#   benches/scripts/pygmo-compare.sh [quality|archipelago|all]   (default: all)
+#
+# Installs pygmo 2.20.0 into a scratch virtualenv (target/pygmo-venv; PyPI must be
+# reachable the first time) and builds `exelixi` (release). Two comparisons, seeds 0-4:
+#
+# - quality: pygmo's sga (population 100, 1 000 generations = 100 000 evaluations; SBX
+#   crossover, polynomial mutation, tournament 3, as in ../shared/docs/BENCHMARKS.md) against
+#   `exelixi run --problem rastrigin --size 30 --pop 100 --max-indiv 100000`: the best
+#   Rastrigin value reached (0 is the optimum), per seed and median.
+# - archipelago: pygmo's two mp_islands of 100 on a ring, 10 evolve() of 100 generations,
+#   against `exelixi run --workers 2` on the same total (population 200, 1 000 generations,
+#   tournament selection): evaluations per second and best value. (Exelixi has no island
+#   model yet: its side is the synchronous distributed GA, one population over 2 workers.)
+#
+# Exelixi prints fitness 1/(1+f); the script converts it back to the Rastrigin value f.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+what="${1:-all}"
+case "$what" in quality | archipelago | all) ;; *)
+    echo "usage: $0 [quality|archipelago|all]" >&2
+    exit 2
+    ;;
+esac
+
+venv="${CARGO_TARGET_DIR:-target}/pygmo-venv"
+if ! "$venv/bin/python" -c 'import pygmo; assert pygmo.__version__ == "2.20.0"' 2>/dev/null; then
+    echo "pygmo-compare: installing pygmo 2.20.0 into $venv" >&2
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check pygmo==2.20.0
+fi
+cargo build --release --quiet -p exelixi
+exelixi="${CARGO_TARGET_DIR:-target}/release/exelixi"
+
+# A file, not stdin: mp_island's worker processes import the main module again.
+driver="${CARGO_TARGET_DIR:-target}/pygmo-compare.py"
+cat >"$driver" <<'PY'
+import json, statistics, subprocess, sys, time
+import pygmo as pg
+
+SEEDS = range(5)
+
+def sga(gen, seed):
+    return pg.algorithm(pg.sga(gen=gen, cr=0.9, eta_c=1.0, m=1.0 / 30, param_m=1.0, param_s=3,
+                               crossover="sbx", mutation="polynomial", selection="tournament", seed=seed))
+
+def exelixi_run(exelixi, args):
+    """Runs exelixi with --json; returns (evaluations, best Rastrigin value, seconds)."""
+    start = time.perf_counter()
+    out = subprocess.run([exelixi, "run", "--json", *args], check=True, capture_output=True, text=True).stdout
+    seconds = time.perf_counter() - start
+    lines = [json.loads(l) for l in out.splitlines() if l.strip()]
+    gens = [l for l in lines if "gen" in l]
+    best_fitness = max(g["best"] for g in gens)
+    return gens[-1]["total"], 1.0 / best_fitness - 1.0, seconds
+
+def show(title, rows):
+    print(title)
+    for name, values in rows:
+        print(f"  {name:<44} " + "  ".join(f"{v:10.4g}" for v in values) + f"   median {statistics.median(values):.4g}")
+
+def main(what, exelixi):
+    if what in ("quality", "all"):
+        ours, theirs = [], []
+        for s in SEEDS:
+            pop = pg.population(pg.problem(pg.rastrigin(30)), size=100, seed=s)
+            pop = sga(1000, s).evolve(pop)
+            theirs.append(pop.champion_f[0])
+            _, best, _ = exelixi_run(exelixi, ["--problem", "rastrigin", "--size", "30", "--pop", "100",
+                                      "--max-indiv", "100000", "--seed", str(s)])
+            ours.append(best)
+        show("quality: Rastrigin-30, population 100, 100 000 evaluations, best value by seed 0-4 (lower is better)",
+             [("pygmo 2.20 sga (SBX, polynomial, tournament 3)", theirs),
+              ("exelixi run --problem rastrigin (defaults)", ours)])
+
+    if what in ("archipelago", "all"):
+        rates, bests, our_rates, our_bests = [], [], [], []
+        for s in SEEDS:
+            archi = pg.archipelago(n=2, t=pg.topology(pg.ring()), algo=sga(100, s),
+                                   prob=pg.problem(pg.rastrigin(30)), pop_size=100, udi=pg.mp_island(), seed=s)
+            before = sum(i.get_population().problem.get_fevals() for i in archi)
+            start = time.perf_counter()
+            for _ in range(10):
+                archi.evolve()
+                archi.wait_check()
+            seconds = time.perf_counter() - start
+            fevals = sum(i.get_population().problem.get_fevals() for i in archi) - before
+            rates.append(fevals / seconds)
+            bests.append(min(f[0] for f in archi.get_champions_f()))
+            evaluations, best, seconds = exelixi_run(exelixi, ["--workers", "2", "--problem", "rastrigin", "--size", "30",
+                                                      "--pop", "200", "--gens", "1000", "--selection", "tournament",
+                                                      "--target", "1", "--term-limit", "0", "--seed", str(s)])
+            our_rates.append(evaluations / seconds)
+            our_bests.append(best)
+        pg.mp_island.shutdown_pool()
+        show("archipelago: Rastrigin-30, 2 x 100 individuals, 1 000 generations, seeds 0-4: evaluations per second",
+             [("pygmo 2 mp_islands, ring, 10 x evolve(100)", rates),
+              ("exelixi run --workers 2 (one population of 200)", our_rates)])
+        show("  best value (lower is better)",
+             [("pygmo archipelago", bests), ("exelixi run --workers 2", our_bests)])
+        print(f"  exelixi / pygmo evaluations per second: {statistics.median(our_rates) / statistics.median(rates):.2f}"
+              " (exelixi's time includes starting its workers; pygmo's pool was warm after seed 0)")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])
+PY
+"$venv/bin/python" "$driver" "$what" "$exelixi"
