@@ -19,28 +19,12 @@ cargo build --release -q -p exelixi
 exe=target/release/exelixi
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
-
-# Runs a command, copies its stdout to $1, and prints when its first and last `gen` lines
-# came and how many there were.
-stamped() {
-  local copy="$1"; shift
-  python3 -c '
-import subprocess, sys, time
-out = open(sys.argv[1], "w")
-p = subprocess.Popen(sys.argv[2:], stdout=subprocess.PIPE, text=True)
-first = last = None; gens = 0
-for line in p.stdout:
-    out.write(line)
-    if line.startswith("gen\t"):
-        last = time.monotonic(); first = first or last; gens += 1
-out.close()
-sys.exit(p.wait() or print(first, last, gens, flush=True))
-' "$copy" "$@"
-}
+# shellcheck source=benches/scripts/lib.sh
+source benches/scripts/lib.sh
 
 for i in $(seq "$rounds"); do
   read -r first last gens < <(stamped "$out/mesos.out" "$exe" mesos --master "$MESOS_MASTER" --workers "$workers" "${flags[@]}" 2>"$out/mesos.err")
-  placement=$(sed -n 's/^mesos: [0-9]* workers serving \([0-9.]*\) s.*/\1/p' "$out/mesos.err")
+  placement=$(placement "$out/mesos.err")
   echo "mesos $first $last $placement $gens" >>"$out/times"
   read -r first last gens < <(stamped "$out/local.out" "$exe" run --workers "$workers" "${flags[@]}")
   echo "local $first $last 0 $gens" >>"$out/times"

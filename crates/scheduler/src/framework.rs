@@ -128,25 +128,44 @@ fn offered(offer: &Offer, name: &str) -> f64 {
     offer.resources.iter().filter(|r| r.name == name).filter_map(|r| r.scalar.as_ref()).map(|s| s.value).sum()
 }
 
-/// The first `n` ports of an offer's `ports` ranges, as ranges.
-fn take_ports(offer: &Offer, n: u32) -> Option<Vec<value::Range>> {
+/// `n` ports of an offer's `ports` ranges, as ranges: the `n` that follow the first `skip`
+/// of them (wrapping round to the first range), or `None` when the offer has fewer than `n`.
+///
+/// Successive launches pass growing `skip`s so that they take different ports: agents that
+/// share one host (the local cluster's, or several agents on one machine) all offer the
+/// same range, and workers that all took its first ports failed to bind but one per host.
+fn take_ports(offer: &Offer, n: u32, skip: u64) -> Option<Vec<value::Range>> {
+    let ranges: Vec<(u64, u64)> = offer
+        .resources
+        .iter()
+        .filter(|r| r.name == "ports")
+        .filter_map(|r| r.ranges.as_ref())
+        .flat_map(|r| &r.range)
+        .filter(|r| r.begin <= r.end)
+        .map(|r| (r.begin, r.end))
+        .collect();
+    // Whatever the master sends: a range as wide as u64 must not overflow.
+    let count = |(begin, end): (u64, u64)| (end - begin).saturating_add(1);
+    let total = ranges.iter().fold(0u64, |sum, &r| sum.saturating_add(count(r)));
     let mut left = u64::from(n);
+    if total < left {
+        return None;
+    }
     let mut taken = Vec::new();
-    for r in
-        offer.resources.iter().filter(|r| r.name == "ports").filter_map(|r| r.ranges.as_ref()).flat_map(|r| &r.range)
-    {
-        if left == 0 {
-            break;
-        }
-        if r.end < r.begin {
+    let (mut at, mut i) = (skip % total.max(1), 0);
+    while left > 0 {
+        let range = ranges[i];
+        i = (i + 1) % ranges.len();
+        if at >= count(range) {
+            at -= count(range);
             continue;
         }
-        // Whatever the master sends: a range as wide as u64 must not overflow.
-        let count = (r.end - r.begin).saturating_add(1).min(left);
-        taken.push(value::Range { begin: r.begin, end: r.begin + (count - 1) });
-        left -= count;
+        let begin = range.0 + at;
+        let take = count((begin, range.1)).min(left);
+        taken.push(value::Range { begin, end: begin + (take - 1) });
+        (left, at) = (left - take, 0);
     }
-    (left == 0).then_some(taken)
+    Some(taken)
 }
 
 impl Framework {
@@ -338,7 +357,7 @@ impl Framework {
                 "{have_cpus} cpus and {have_mem} MB offered, {cpus:.2} cpus and {mem} MB needed (--cpu, --mem, and the executor's own)"
             )));
         }
-        let ports = take_ports(offer, c.ports)
+        let ports = take_ports(offer, c.ports, u64::from(self.attempts) * u64::from(c.ports))
             .ok_or_else(|| Some(format!("fewer than the {} ports a worker task takes", c.ports)))?;
         self.attempts += 1;
         let base = format!("exelixi-{}-{shard}-{}", c.run_id, self.attempts);
@@ -653,13 +672,45 @@ mod tests {
 
     #[test]
     fn ports_are_taken_from_the_offers_ranges_whatever_their_bounds() {
+        let r = |begin, end| value::Range { begin, end };
         let mut o = offer("o", "a", 1.0, 1.0, (u64::MAX - 1, u64::MAX));
-        assert_eq!(take_ports(&o, 4), None, "two ports are not four");
-        assert_eq!(take_ports(&o, 2).unwrap(), [value::Range { begin: u64::MAX - 1, end: u64::MAX }]);
+        assert_eq!(take_ports(&o, 4, 0), None, "two ports are not four");
+        assert_eq!(take_ports(&o, 2, 0).unwrap(), [r(u64::MAX - 1, u64::MAX)]);
+        assert_eq!(take_ports(&o, 2, 7).unwrap(), [r(u64::MAX, u64::MAX), r(u64::MAX - 1, u64::MAX - 1)]);
         o = offer("o", "a", 1.0, 1.0, (0, u64::MAX));
-        assert_eq!(take_ports(&o, 3).unwrap(), [value::Range { begin: 0, end: 2 }]);
+        assert_eq!(take_ports(&o, 3, 0).unwrap(), [r(0, 2)]);
+        assert_eq!(take_ports(&o, 3, u64::MAX).unwrap(), [r(0, 2)], "u64::MAX wraps to the start");
         o = offer("o", "a", 1.0, 1.0, (9, 3));
-        assert_eq!(take_ports(&o, 1), None, "an inverted range offers nothing");
+        assert_eq!(take_ports(&o, 1, 0), None, "an inverted range offers nothing");
+        // Two ranges: a skip walks over the first into the second, and wraps back.
+        o = offer("o", "a", 1.0, 1.0, (100, 102));
+        o.resources[2].ranges.as_mut().unwrap().range.push(r(200, 201));
+        assert_eq!(take_ports(&o, 2, 0).unwrap(), [r(100, 101)]);
+        assert_eq!(take_ports(&o, 2, 2).unwrap(), [r(102, 102), r(200, 200)]);
+        assert_eq!(take_ports(&o, 2, 4).unwrap(), [r(201, 201), r(100, 100)]);
+        assert_eq!(take_ports(&o, 5, 3).unwrap(), [r(200, 201), r(100, 102)]);
+        assert_eq!(take_ports(&o, 6, 0), None);
+    }
+
+    #[tokio::test]
+    async fn workers_on_agents_of_one_host_are_given_different_ports() {
+        // The local cluster's agents all offer the same range on one host.
+        let r = |begin, end| value::Range { begin, end };
+        let mut f = framework(3);
+        let mut calls = Recorded::default();
+        let list = (1..=3).map(|a| offer(&format!("o{a}"), &format!("a{a}"), 4.0, 4096.0, (31000, 31009))).collect();
+        f.handle(&mut calls, offers(list)).await.unwrap();
+        let ports: Vec<_> = calls
+            .launched()
+            .iter()
+            .filter_map(|t| t.resources.iter().find(|r| r.name == "ports"))
+            .map(|r| r.ranges.clone().unwrap().range)
+            .collect();
+        assert_eq!(
+            ports,
+            [vec![r(31000, 31003)], vec![r(31004, 31007)], vec![r(31008, 31009), r(31000, 31001)]],
+            "the third wraps round"
+        );
     }
 
     #[tokio::test]
