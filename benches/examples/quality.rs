@@ -30,7 +30,7 @@ fn main() {
         let evals = median(om.iter().map(|o| o.evaluations as f64).collect());
         let dups = median(om.iter().map(|o| o.duplicates as f64).collect());
         println!(
-            "onemax-{bits} (pop 100, tournament 3, 1 elite, uniform crossover 1.0, bit-flip 1/N): \
+            "onemax-{bits} (pop 100, tournament 3, (μ+λ) survivors, uniform crossover 1.0, bit-flip 1/N): \
              {solved}/21 solved; median {evals} evaluations to optimum, median {dups} duplicates refused"
         );
     }

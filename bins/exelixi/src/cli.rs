@@ -159,8 +159,10 @@ fn real(domain: &'static str) -> impl Fn(&str) -> Result<f64, String> + Clone + 
 pub enum SelectionName {
     /// The original's histogram cutoff.
     Cutoff,
-    /// Tournaments with elitism.
+    /// Tournaments with elitism: a generational GA.
     Tournament,
+    /// Tournaments, then the best of parents and children survive: (μ+λ).
+    Plus,
 }
 
 #[derive(Debug, Args)]
@@ -301,19 +303,28 @@ impl ParamFlags {
         }
         let (size, elites, crossover_rate) = match p.selection {
             Selection::Tournament { size, elites, crossover_rate } => (size, elites, crossover_rate),
+            Selection::Plus { size, crossover_rate } => (size, 1, crossover_rate),
             Selection::Cutoff => (3, 1, 0.9),
         };
-        let tournament = Selection::Tournament {
-            size: self.tournament_size.unwrap_or(size),
-            elites: self.elites.unwrap_or(elites),
-            crossover_rate: self.crossover_rate.unwrap_or(crossover_rate),
+        let size = self.tournament_size.unwrap_or(size);
+        let crossover_rate = self.crossover_rate.unwrap_or(crossover_rate);
+        let tournament = Selection::Tournament { size, elites: self.elites.unwrap_or(elites), crossover_rate };
+        let plus = Selection::Plus { size, crossover_rate };
+        p.selection = match (self.selection, p.selection) {
+            (Some(SelectionName::Cutoff), _) => Selection::Cutoff,
+            (Some(SelectionName::Tournament), _) => tournament,
+            (Some(SelectionName::Plus), _) | (None, Selection::Plus { .. }) => plus,
+            (None, Selection::Tournament { .. }) => tournament,
+            (None, Selection::Cutoff) if self.tournament_flags() => tournament,
+            (None, Selection::Cutoff) => Selection::Cutoff,
         };
-        p.selection = match self.selection {
-            Some(SelectionName::Cutoff) => Selection::Cutoff,
-            Some(SelectionName::Tournament) => tournament,
-            None if matches!(p.selection, Selection::Tournament { .. }) || self.tournament_flags() => tournament,
-            None => Selection::Cutoff,
-        };
+        if let (Some(elites), Selection::Plus { .. }) = (self.elites, p.selection) {
+            return Err(ga_core::Error::InvalidParam {
+                name: "elites",
+                value: elites.to_string(),
+                expected: "no --elites under plus selection, which keeps the best of parents and children (--selection tournament has elites)",
+            });
+        }
         p.validate()?;
         Ok(p)
     }

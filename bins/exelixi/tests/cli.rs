@@ -116,6 +116,12 @@ fn bad_input_gets_one_clear_line_and_exit_code_2() {
         (&["run", "--threads", "99999999"], "invalid threads"),
         (&["run", "--problem", "tsp", "--size", "3"], "--size"),
         (&["run", "--elites", "500", "--selection", "tournament"], "invalid elites"),
+        (
+            &["run", "--elites", "2", "--selection", "plus"],
+            "invalid elites: 2 (expected no --elites under plus selection",
+        ),
+        (&["run", "--problem", "onemax", "--elites", "2"], "invalid elites: 2 (expected no --elites under plus"),
+        (&["run", "--selection", "plus", "--tournament-size", "0"], "invalid tournament-size: 0"),
         (&["run", "--no-such-flag"], "--no-such-flag"),
         (&["run", "--problem", "onemax", "--size", "1000000000000"], "invalid size"),
         (&["run", "--pop", "99999999999999"], "invalid pop"),

@@ -394,7 +394,7 @@ fn sizes(args: &[&str]) -> Vec<u64> {
 fn the_population_is_n_pop_whatever_the_worker_count() {
     // Before: 16 shards of a population of 100 each kept "at least three" and padded to
     // their quota, and the population grew past --pop.
-    for selection in ["cutoff", "tournament"] {
+    for selection in ["cutoff", "tournament", "plus"] {
         let args = ["run", "--pop", "100", "--gens", "40", "--seed", "3", "--workers", "16", "--json"];
         let extra = ["--term-limit", "0", "--max-indiv", "100000", "--selection", selection];
         let all: Vec<&str> = args.iter().chain(&extra).copied().collect();
@@ -405,6 +405,13 @@ fn the_population_is_n_pop_whatever_the_worker_count() {
         assert!(sizes.iter().all(|&s| (90..=100).contains(&s)), "{selection}: {sizes:?}");
         let mean = sizes.iter().sum::<u64>() as f64 / sizes.len() as f64;
         assert!(mean >= 97.0, "{selection}: mean {mean}: {sizes:?}");
+        if selection == "plus" {
+            // Each shard keeps the best of its parents and children up to its quota: once
+            // no shard holds more than its quota (after the first step; routing can give a
+            // shard more at init), none shrinks, and all fill up.
+            assert!(sizes[1..].windows(2).all(|w| w[0] <= w[1]), "{sizes:?}");
+            assert_eq!(sizes.last(), Some(&100), "{sizes:?}");
+        }
     }
     let o = exelixi(&["run", "--pop", "20", "--workers", "64"]);
     let err = String::from_utf8_lossy(&o.stderr);

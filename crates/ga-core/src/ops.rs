@@ -78,6 +78,63 @@ pub fn gaussian(genes: &mut [f64], p: f64, sigma: f64, lo: f64, hi: f64, rng: &m
     })
 }
 
+/// Simulated binary crossover (SBX; Deb & Agrawal 1995, in the bounded form of Deb's
+/// NSGA-II code): each gene, with probability 1/2 and where the parents differ, is spread
+/// around the parents' mean by a factor drawn from a polynomial distribution of index
+/// `eta` (larger keeps children nearer their parents), with the spread's tails cut at
+/// `[lo, hi]`; one of the pair's two children is kept, per gene at random. Other genes come
+/// from `a` or `b` at random. `a` and `b` must have equal lengths and lie in `[lo, hi]`.
+pub fn sbx(a: &[f64], b: &[f64], eta: f64, lo: f64, hi: f64, rng: &mut Rng) -> Vec<f64> {
+    let exponent = 1.0 / (eta + 1.0);
+    a.iter()
+        .zip(b)
+        .map(|(&x, &y)| {
+            let (u, gene, side) = (rng.next_f64(), rng.chance(0.5), rng.chance(0.5));
+            if !gene || (x - y).abs() <= 1e-14 {
+                return if side { x } else { y };
+            }
+            let (y1, y2) = if x < y { (x, y) } else { (y, x) };
+            // beta: how far the nearer bound lies, in units of the parents' distance.
+            let spread = |beta: f64| {
+                let alpha = 2.0 - beta.powf(-(eta + 1.0));
+                if u <= 1.0 / alpha { (u * alpha).powf(exponent) } else { (1.0 / (2.0 - u * alpha)).powf(exponent) }
+            };
+            let child = if side {
+                let beta = 1.0 + 2.0 * (y1 - lo) / (y2 - y1);
+                0.5 * ((y1 + y2) - spread(beta) * (y2 - y1))
+            } else {
+                let beta = 1.0 + 2.0 * (hi - y2) / (y2 - y1);
+                0.5 * ((y1 + y2) + spread(beta) * (y2 - y1))
+            };
+            child.clamp(lo, hi)
+        })
+        .collect()
+}
+
+/// Polynomial mutation (Deb & Goyal 1996, in the bounded form of Deb's NSGA-II code): each
+/// gene, with probability `p`, moves by a step drawn from a polynomial distribution of
+/// index `eta` (larger means smaller steps) whose reach is scaled to the distance from the
+/// gene to each bound, so it never leaves `[lo, hi]`. Returns how many genes moved.
+pub fn polynomial(genes: &mut [f64], p: f64, eta: f64, lo: f64, hi: f64, rng: &mut Rng) -> usize {
+    let width = hi - lo;
+    if width.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
+        return 0;
+    }
+    let exponent = 1.0 / (eta + 1.0);
+    each_with_probability(genes.len(), p, rng, |i, rng| {
+        let x = genes[i];
+        let u = rng.next_f64();
+        let delta = if u < 0.5 {
+            let reach = 1.0 - (x - lo) / width;
+            (2.0 * u + (1.0 - 2.0 * u) * reach.powf(eta + 1.0)).powf(exponent) - 1.0
+        } else {
+            let reach = 1.0 - (hi - x) / width;
+            1.0 - (2.0 * (1.0 - u) + 2.0 * (u - 0.5) * reach.powf(eta + 1.0)).powf(exponent)
+        };
+        genes[i] = (x + delta * width).clamp(lo, hi);
+    })
+}
+
 /// Random-reset mutation: each gene, with probability `p`, is replaced by a uniform value in
 /// `lo..=hi`. Returns how many genes were reset.
 pub fn random_reset(genes: &mut [i64], p: f64, lo: i64, hi: i64, rng: &mut Rng) -> usize {
@@ -191,6 +248,19 @@ mod tests {
         }
 
         #[test]
+        fn sbx_and_polynomial_mutation_stay_in_bounds(s: u64, eta in 0.0f64..1000.0, n in 0usize..40) {
+            let mut r = Rng::new(s);
+            let a: Vec<f64> = (0..n).map(|_| r.range_f64(-1.0, 1.0)).collect();
+            let b: Vec<f64> = (0..n).map(|_| if r.chance(0.2) { 1.0 } else { r.range_f64(-1.0, 1.0) }).collect();
+            let mut c = sbx(&a, &b, eta, -1.0, 1.0, &mut r);
+            prop_assert_eq!(c.len(), n);
+            prop_assert!(c.iter().all(|x| (-1.0..=1.0).contains(x)), "{:?}", c);
+            prop_assert_eq!(&sbx(&a, &a, eta, -1.0, 1.0, &mut r), &a, "twins breed their twin");
+            polynomial(&mut c, 0.5, eta, -1.0, 1.0, &mut r);
+            prop_assert!(c.iter().all(|x| (-1.0..=1.0).contains(x)), "{:?}", c);
+        }
+
+        #[test]
         fn gaussian_respects_bounds(s: u64, sigma in 0.0f64..10.0) {
             let mut g = vec![0.0; 30];
             gaussian(&mut g, 0.5, sigma, -1.0, 1.0, &mut Rng::new(s));
@@ -215,6 +285,43 @@ mod tests {
         // The maximum of 3 uniform draws on 0..100 has mean ≈ 74.
         assert!((70.0..78.0).contains(&mean), "{mean}");
         assert_eq!(tournament(&[0.3], 5, &mut r), 0);
+    }
+
+    #[test]
+    fn sbx_spreads_children_around_the_parents_as_its_distribution_says() {
+        // Parents far from the bounds: the spread factor is below 1 (a child between the
+        // parents) with probability 1/2, and a gene is crossed with probability 1/2.
+        let (a, b) = (vec![-0.1; 20_000], vec![0.1; 20_000]);
+        let mut r = Rng::new(4);
+        let spread = |eta: f64, r: &mut Rng| {
+            let c = sbx(&a, &b, eta, -100.0, 100.0, r);
+            let crossed: Vec<f64> = c.iter().copied().filter(|x| x.abs() != 0.1).collect();
+            let inside = crossed.iter().filter(|x| x.abs() < 0.1).count() as f64 / crossed.len() as f64;
+            let mean_distance = crossed.iter().map(|x| x.abs()).sum::<f64>() / crossed.len() as f64;
+            (crossed.len() as f64 / c.len() as f64, inside, mean_distance)
+        };
+        let (crossed, inside, wide) = spread(2.0, &mut r);
+        assert!((0.48..0.52).contains(&crossed), "{crossed}");
+        assert!((0.48..0.52).contains(&inside), "{inside}");
+        let (_, _, narrow) = spread(50.0, &mut r);
+        assert!(narrow < wide && (0.09..0.11).contains(&narrow), "{narrow} {wide}");
+    }
+
+    #[test]
+    fn polynomial_steps_have_the_distributions_mean() {
+        // Mid-interval, with η large enough that the bounds cut nothing of note (a weight
+        // of 2^−(η+1)), the step is δ·(hi − lo) with density (η+1)(1−|δ|)^η / 2 on [−1, 1],
+        // whose mean |δ| is 1/(η+2) (Deb & Goyal 1996).
+        for eta in [20.0, 50.0, 200.0] {
+            let mut g = vec![0.0; 100_000];
+            let moved = polynomial(&mut g, 0.3, eta, -1.0, 1.0, &mut Rng::new(8));
+            assert!((29_000..31_000).contains(&moved), "{moved}");
+            let mean = g.iter().filter(|x| **x != 0.0).map(|x| x.abs()).sum::<f64>() / moved as f64;
+            let expected = 2.0 / (eta + 2.0);
+            assert!((mean / expected - 1.0).abs() < 0.03, "eta {eta}: mean step {mean}, expected {expected}");
+        }
+        let mut g = vec![0.5; 10];
+        assert_eq!(polynomial(&mut g, 1.0, 20.0, 1.0, 1.0, &mut Rng::new(1)), 0, "an empty interval moves nothing");
     }
 
     #[test]

@@ -27,6 +27,20 @@ pub enum Selection {
         /// Probability that a child is bred from two parents rather than copied.
         crossover_rate: f64,
     },
+    /// (μ+λ) survivor selection: every slot of the population gets a child bred as under
+    /// [`Selection::Tournament`] (parents by tournaments of `size`, crossover with
+    /// probability `crossover_rate`, mutation with probability `mutation_rate`), and the
+    /// next generation is the best `n_pop` of parents and children together, a child
+    /// before a parent of equal fitness (so a population on a plateau keeps moving). No
+    /// good individual is lost, as with elites, but every improvement stays, not only the
+    /// best; pagmo's `sga` reinserts the same way. Sharded, each shard keeps the best of
+    /// its own parents and the children routed to it, up to its quota.
+    Plus {
+        /// Contestants per tournament (at least 1).
+        size: usize,
+        /// Probability that a child is bred from two parents rather than copied.
+        crossover_rate: f64,
+    },
 }
 
 /// Why a run stopped.
@@ -150,6 +164,12 @@ impl Params {
             }
             unit("crossover-rate", crossover_rate)?;
         }
+        if let Selection::Plus { size, crossover_rate } = self.selection {
+            if size == 0 {
+                return Err(invalid("tournament-size", size, "at least 1"));
+            }
+            unit("crossover-rate", crossover_rate)?;
+        }
         Ok(())
     }
 
@@ -220,5 +240,7 @@ mod tests {
             bad(|p| p.selection = Selection::Tournament { size: 2, elites: 23, crossover_rate: 0.5 })
                 .contains("elites")
         );
+        assert!(bad(|p| p.selection = Selection::Plus { size: 0, crossover_rate: 0.5 }).contains("tournament-size"));
+        assert!(bad(|p| p.selection = Selection::Plus { size: 2, crossover_rate: 1.5 }).contains("crossover-rate"));
     }
 }

@@ -167,6 +167,9 @@ pub struct Shard<P: Problem> {
     members: Vec<Individual<P::Genome>>,
     /// Old members that may pad the shard back to its quota after admission (tournament).
     reserve: Vec<Individual<P::Genome>>,
+    /// Whether the last step was a (μ+λ) one: admission then keeps the best of the
+    /// children and the whole reserve, up to the quota.
+    plus_step: bool,
     /// Slots of the last tournament step that got no candidate (breeding found nothing
     /// new): padded from the reserve at admission, with the candidates refused there.
     shortfall: usize,
@@ -217,6 +220,7 @@ impl<P: Problem> Shard<P> {
             members: Vec::new(),
             reserve: Vec::new(),
             shortfall: 0,
+            plus_step: false,
             inbox: Vec::new(),
             seen: Journal::with_capacity(if count > 1 { expected } else { 0 }),
             emitted: Journal::with_capacity(expected),
@@ -388,8 +392,9 @@ impl<P: Problem> Shard<P> {
         match self.params.selection {
             Selection::Cutoff => self.next_by_cutoff(generation, cutoff_bin),
             Selection::Tournament { size, elites, crossover_rate } => {
-                self.next_by_tournament(generation, size, elites, crossover_rate)
+                self.next_by_tournament(generation, size, Some(elites), crossover_rate)
             }
+            Selection::Plus { size, crossover_rate } => self.next_by_tournament(generation, size, None, crossover_rate),
         }
     }
 
@@ -423,7 +428,13 @@ impl<P: Problem> Shard<P> {
         // shard to its quota grew the population past n_pop over many shards).
         let missing = refused + std::mem::take(&mut self.shortfall);
         let mut reserve = std::mem::take(&mut self.reserve);
-        if missing > 0 && !reserve.is_empty() {
+        if std::mem::take(&mut self.plus_step) {
+            // (μ+λ): children first, so that a stable sort puts a child before a parent of
+            // equal fitness.
+            self.members.append(&mut reserve);
+            self.members.sort_by(|a, b| b.fitness.total_cmp(&a.fitness));
+            self.members.truncate(self.quota);
+        } else if missing > 0 && !reserve.is_empty() {
             // Stable: ties keep member order.
             reserve.sort_by(|a, b| b.fitness.total_cmp(&a.fitness));
             self.members.extend(reserve.into_iter().take(missing));
@@ -503,14 +514,18 @@ impl<P: Problem> Shard<P> {
     }
 
     /// A generational step on this shard: its `elites` best stay, every other slot of its
-    /// quota gets a child of two tournament winners, each child from its own stream.
+    /// quota gets a child of two tournament winners, each child from its own stream. With
+    /// no `elites` (a (μ+λ) step) every slot gets a child and every member waits in the
+    /// reserve for [`Shard::admit`] to keep the best of both.
     fn next_by_tournament(
         &mut self,
         generation: u32,
         size: usize,
-        elites: usize,
+        elites: Option<usize>,
         crossover_rate: f64,
     ) -> Vec<Candidate<P::Genome>> {
+        self.plus_step = elites.is_none();
+        let elites = elites.unwrap_or(0);
         let (seed, index, mutation_rate) = (self.seed, self.index, self.params.mutation_rate);
         let problem = &self.problem;
         let members = std::mem::take(&mut self.members);

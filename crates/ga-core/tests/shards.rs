@@ -2,7 +2,7 @@
 //! queued in whatever order the network delivers them, admitted after the barrier.
 
 use ga_core::problems::OneMax;
-use ga_core::{Bits, Candidate, Histogram, Params, Problem, Shard};
+use ga_core::{Bits, Candidate, Histogram, Params, Problem, Selection, Shard};
 
 const SHARDS: u32 = 3;
 
@@ -117,4 +117,48 @@ fn a_state_brought_up_to_date_by_deltas_is_the_shards_state() {
     let err = book.apply(stale).unwrap_err();
     assert!(err.to_string().contains("a delta from 0 seen and 0 emitted keys"), "{err}");
     assert_eq!(book, before);
+}
+
+#[test]
+fn plus_keeps_the_best_of_parents_and_children_on_every_shard() {
+    let problem = OneMax { bits: 64 };
+    let params = Params { n_pop: 30, selection: Selection::Plus { size: 3, crossover_rate: 0.9 }, ..problem.params() };
+    let mut shards: Vec<Shard<&OneMax>> =
+        (0..SHARDS).map(|i| Shard::new(&problem, params.clone(), 5, i, SHARDS, None).unwrap()).collect();
+    let mut emitted: Vec<Vec<Candidate<Bits>>> = shards.iter_mut().map(|s| s.init()).collect();
+    let (mut best, mut olds) = (0.0, vec![Vec::new(); SHARDS as usize]);
+    for generation in 0..12 {
+        let mut received: Vec<Vec<(u64, f64)>> = vec![Vec::new(); SHARDS as usize];
+        for c in emitted.into_iter().flatten() {
+            received[owner(&c)].push((c.key.0, problem.fitness(&c.genome)));
+            shards[owner(&c)].receive([c]);
+        }
+        for (i, shard) in shards.iter_mut().enumerate() {
+            shard.admit().unwrap();
+            let kept: Vec<f64> = shard.members().iter().map(|m| m.fitness).collect();
+            let pool = olds[i].len() + received[i].len();
+            if generation > 0 {
+                // After a (μ+λ) step: the quota, best first, and nothing left out was better.
+                assert_eq!(kept.len(), shard.quota().min(pool), "shard {i}, generation {generation}");
+                assert!(kept.windows(2).all(|w| w[0] >= w[1]), "best first: {kept:?}");
+                let worst_kept = kept.last().copied().unwrap_or(1.0);
+                // The pool, each key once (a child may be a parent's twin, refused as seen).
+                let pool: std::collections::HashMap<u64, f64> = olds[i].iter().chain(&received[i]).copied().collect();
+                let mut everything: Vec<f64> = pool.into_values().collect();
+                everything.sort_by(|a, b| b.total_cmp(a));
+                assert_eq!(kept[0], everything[0], "the best of the pool stays");
+                assert!(everything.len() < kept.len() || everything[kept.len() - 1] <= worst_kept + 1e-12);
+            }
+        }
+        let now = shards.iter().flat_map(|s| s.members()).map(|m| m.fitness).fold(0.0, f64::max);
+        assert!(now >= best, "the best is never lost: {best} -> {now}");
+        let size: usize = shards.iter().map(|s| s.members().len()).sum();
+        assert!(generation == 0 || size == 30, "the population is n_pop: {size}");
+        best = now;
+        let mut hist = Histogram::new(params.hist_granularity);
+        shards.iter().for_each(|s| hist.merge(&s.histogram()));
+        let cutoff = hist.cutoff_bin(params.selection_rate).unwrap();
+        olds = shards.iter().map(|s| s.members().iter().map(|m| (m.key.0, m.fitness)).collect()).collect();
+        emitted = shards.iter_mut().map(|s| s.next(generation, cutoff)).collect();
+    }
 }

@@ -110,7 +110,7 @@ impl Problem for Knapsack {
     }
 
     fn params(&self) -> Params {
-        super::generational(100_000)
+        super::plus(100_000)
     }
 }
 

@@ -17,17 +17,17 @@ use crate::params::{Params, Selection};
 /// The names `exelixi run --problem` accepts.
 pub const NAMES: &[&str] = &["sum231", "onemax", "rastrigin", "knapsack", "tsp"];
 
-/// Parameters for the generational problems: population 100, tournaments of 3, one elite,
-/// crossover 0.9, every child mutated (the operator sets its own per-gene rate), stop at
-/// fitness 1.0 or after `max_indiv` evaluations.
-fn generational(max_indiv: u64) -> Params {
+/// Parameters for the built-in problems but sum231: population 100, tournaments of 3,
+/// crossover 0.9, every child mutated (the operator sets its own per-gene rate), (μ+λ)
+/// survivors, stop at fitness 1.0 or after `max_indiv` evaluations.
+fn plus(max_indiv: u64) -> Params {
     Params {
         n_pop: 100,
         n_gen: u32::MAX,
         term_limit: 0.0,
         mutation_rate: 1.0,
         max_indiv,
-        selection: Selection::Tournament { size: 3, elites: 1, crossover_rate: 0.9 },
+        selection: Selection::Plus { size: 3, crossover_rate: 0.9 },
         target_fitness: Some(1.0),
         ..Params::default()
     }

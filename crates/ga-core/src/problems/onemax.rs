@@ -44,9 +44,6 @@ impl Problem for OneMax {
     }
 
     fn params(&self) -> Params {
-        Params {
-            selection: Selection::Tournament { size: 3, elites: 1, crossover_rate: 1.0 },
-            ..super::generational(1_000_000)
-        }
+        Params { selection: Selection::Plus { size: 3, crossover_rate: 1.0 }, ..super::plus(1_000_000) }
     }
 }

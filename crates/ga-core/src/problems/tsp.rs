@@ -1,6 +1,6 @@
 use crate::Problem;
 use crate::ops;
-use crate::params::{Params, Selection};
+use crate::params::Params;
 use crate::rng::Rng;
 
 /// The travelling salesman on cities in the plane with TSPLIB `EUC_2D` distances
@@ -153,10 +153,7 @@ impl Problem for Tsp {
     }
 
     fn params(&self) -> Params {
-        Params {
-            selection: Selection::Tournament { size: 3, elites: 2, crossover_rate: 0.9 },
-            ..super::generational(500_000)
-        }
+        super::plus(500_000)
     }
 }
 
