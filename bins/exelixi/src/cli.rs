@@ -3,7 +3,7 @@
 use std::str::FromStr;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use ga_core::{Params, Selection};
+use ga_core::{Migration, Params, Selection, Topology};
 pub use uow::builtin::{MAX_SIZE, ProblemName};
 
 /// Exelixi: distributed genetic algorithms.
@@ -264,6 +264,25 @@ pub struct ParamFlags {
     /// Stop as soon as an individual reaches this fitness.
     #[arg(long, value_name = "X", allow_hyphen_values = true, value_parser = real("a number in [0, 1]"))]
     target: Option<f64>,
+    /// Islands: each shard (each worker; in one process, the one shard) evolves alone for
+    /// K generations, then sends migrants to its neighbours; a report line every K.
+    #[arg(long, value_name = "K", value_parser = whole::<u32>("at least 1"))]
+    migrate_every: Option<u32>,
+    /// Individuals each island sends to each neighbour at a migration (with --migrate-every).
+    #[arg(long, value_name = "M", value_parser = whole::<usize>("0 or more, at most the population"))]
+    migrants: Option<usize>,
+    /// Which islands are neighbours (with --migrate-every).
+    #[arg(long, value_name = "KIND")]
+    topology: Option<TopologyName>,
+}
+
+/// The island topologies `--topology` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TopologyName {
+    /// Each island's neighbours are the ones before and after it in a circle.
+    Ring,
+    /// Every island is every other's neighbour.
+    Full,
 }
 
 /// A validated run.
@@ -318,6 +337,23 @@ impl ParamFlags {
             (None, Selection::Cutoff) if self.tournament_flags() => tournament,
             (None, Selection::Cutoff) => Selection::Cutoff,
         };
+        match (self.migrate_every, self.migrants, self.topology) {
+            (Some(every), migrants, topology) => {
+                let topology = match topology.unwrap_or(TopologyName::Ring) {
+                    TopologyName::Ring => Topology::Ring,
+                    TopologyName::Full => Topology::Full,
+                };
+                p.migration = Some(Migration { every, migrants: migrants.unwrap_or(1), topology });
+            }
+            (None, Some(_), _) | (None, _, Some(_)) => {
+                return Err(ga_core::Error::InvalidParam {
+                    name: "migrants",
+                    value: "given".into(),
+                    expected: "--migrants and --topology go with --migrate-every K (islands)",
+                });
+            }
+            (None, None, None) => {}
+        }
         if let (Some(elites), Selection::Plus { .. }) = (self.elites, p.selection) {
             return Err(ga_core::Error::InvalidParam {
                 name: "elites",

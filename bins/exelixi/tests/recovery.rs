@@ -108,6 +108,28 @@ fn two_workers_killed_in_one_run_change_nothing_in_the_output() {
 }
 
 #[test]
+fn an_island_run_that_loses_a_worker_prints_what_it_would_have() {
+    let _serial = serial();
+    let islands = ["--migrate-every", "4", "--selection", "plus"];
+    let expected = {
+        let out = Command::new(env!("CARGO_BIN_EXE_exelixi")).args(args(Some("3"), &islands)).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert_ne!(expected, baseline(Some("3")), "islands make another run");
+    let run = watch(&args(Some("3"), &islands));
+    // Snapshots come with the steps that pass a multiple of 10: generations 12, 20, 32, 40.
+    run.at_generation(16);
+    let victim = hit_worker(&run, "-KILL");
+    let (status, out, err) = run.finish(Duration::from_secs(120));
+    assert!(status.success(), "{err}");
+    assert_eq!(out, expected, "{err}");
+    assert!(err.contains(&format!("recovery 1 of 3: lost the worker of shard 1 (pid {victim}")), "{err}");
+    assert!(err.contains("restored to generation 12") || err.contains("restored to generation 20"), "{err}");
+    assert_no_workers_left();
+}
+
+#[test]
 fn a_hung_worker_is_replaced_after_the_phase_timeout_and_changes_nothing() {
     let _serial = serial();
     let run = watch(&args(Some("3"), &["--phase-timeout", "2"]));

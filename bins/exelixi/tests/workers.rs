@@ -48,6 +48,18 @@ fn one_worker_computes_exactly_what_the_in_process_run_does() {
 }
 
 #[test]
+fn one_island_worker_computes_exactly_what_the_in_process_island_run_does() {
+    let flags = ["run", "--problem", "rastrigin", "--seed", "5", "--max-indiv", "20000", "--migrate-every", "7"];
+    let local = exelixi(&flags);
+    let remote = exelixi(&[&flags[..], &["--workers", "1"]].concat());
+    assert!(local.status.success() && remote.status.success(), "{}", String::from_utf8_lossy(&remote.stderr));
+    assert_eq!(local.stdout, remote.stdout);
+    let text = String::from_utf8(local.stdout).unwrap();
+    let gens: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix("gen\t")?.split('\t').next()).collect();
+    assert!(gens.len() > 3 && gens.iter().all(|g| g.parse::<u32>().unwrap() % 7 == 0), "{gens:?}");
+}
+
+#[test]
 fn onemax_200_with_4_workers_is_no_worse_than_in_process() {
     // Best fitness after a fixed budget of 3 000 evaluations, 10 seeds each way.
     let best = |extra: &[&str], seed: u64| -> f64 {

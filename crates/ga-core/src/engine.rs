@@ -192,6 +192,11 @@ impl<P: Problem> Population for LocalPopulation<'_, P> {
     }
 
     fn step(&mut self, generation: u32, cutoff_bin: u32) -> Result<u64> {
+        if let Some(m) = self.shard.params().migration {
+            // One island: its generations alone, and no neighbour to migrate to.
+            let admitted = self.shard.evolve_alone(generation, m.every)?;
+            return Ok(admitted + self.shard.admit()?);
+        }
         let children = self.shard.next(generation, cutoff_bin);
         self.shard.receive(children);
         self.shard.admit()

@@ -77,7 +77,9 @@ pub trait Population {
 
     /// One generation on every shard with the fitness cutoff `cutoff_bin`: select and
     /// vary, route the candidates to their owners, wait until all were delivered (the
-    /// barrier), admit. Returns how many individuals were admitted.
+    /// barrier), admit. With islands ([`Params::migration`](crate::Params::migration)):
+    /// `every` generations on each shard alone ([`Shard::evolve_alone`](crate::Shard::evolve_alone)),
+    /// then the migration. Returns how many individuals were admitted.
     fn step(&mut self, generation: u32, cutoff_bin: u32) -> Result<u64>;
 
     /// Every individual at or above `cutoff_bin`, from every shard, in any order.
@@ -161,7 +163,7 @@ pub fn evolve_from<Pop: Population>(
             });
         }
         stalled = population.step(generation, cutoff_bin)? == 0;
-        generation += 1;
+        generation = generation.saturating_add(params.generations_per_step());
         population.completed(Progress { generation, stalled })?;
     }
 }

@@ -81,23 +81,41 @@ pub fn gaussian(genes: &mut [f64], p: f64, sigma: f64, lo: f64, hi: f64, rng: &m
 /// Simulated binary crossover (SBX; Deb & Agrawal 1995, in the bounded form of Deb's
 /// NSGA-II code): each gene, with probability 1/2 and where the parents differ, is spread
 /// around the parents' mean by a factor drawn from a polynomial distribution of index
-/// `eta` (larger keeps children nearer their parents), with the spread's tails cut at
+/// `eta` ≥ 0 (larger keeps children nearer their parents), with the spread's tails cut at
 /// `[lo, hi]`; one of the pair's two children is kept, per gene at random. Other genes come
 /// from `a` or `b` at random. `a` and `b` must have equal lengths and lie in `[lo, hi]`.
+/// One random draw per gene: its two low bits choose, its high 53 the spread.
 pub fn sbx(a: &[f64], b: &[f64], eta: f64, lo: f64, hi: f64, rng: &mut Rng) -> Vec<f64> {
     let exponent = 1.0 / (eta + 1.0);
+    // Past this β, β^−(η+1) < 2^−53 and α = 2 − β^−(η+1) rounds to 2 exactly: no pow
+    // needed (most genes of a converged population, whose parents are close). The power
+    // of two at or above 2^(53/(η+1)), built from its bits: a pow per call cost as much as
+    // the crossover of a 30-gene vector.
+    let flat = f64::from_bits((1023 + (53.0 * exponent).ceil().clamp(0.0, 1023.0) as u64) << 52);
+    // With η + 1 a power of two up to 64 (η = 15, say), the (η+1)-th root is that many
+    // square roots: several times cheaper than `powf`, and correctly rounded everywhere.
+    let sqrts = Some(eta + 1.0)
+        .filter(|n| n.fract() == 0.0 && (1.0..=64.0).contains(n) && (*n as u32).is_power_of_two())
+        .map(|n| (n as u32).trailing_zeros());
+    let root = |v: f64| match sqrts {
+        Some(k) => (0..k).fold(v, |v, _| v.sqrt()),
+        None => v.powf(exponent),
+    };
     a.iter()
         .zip(b)
         .map(|(&x, &y)| {
-            let (u, gene, side) = (rng.next_f64(), rng.chance(0.5), rng.chance(0.5));
-            if !gene || (x - y).abs() <= 1e-14 {
+            let bits = rng.next_u64();
+            let (crossed, side) = (bits & 1 == 1, bits & 2 == 2);
+            if !crossed || (x - y).abs() <= 1e-14 {
                 return if side { x } else { y };
             }
+            let u = (bits >> 11) as f64 * (1.0 / (1u64 << 53) as f64);
             let (y1, y2) = if x < y { (x, y) } else { (y, x) };
-            // beta: how far the nearer bound lies, in units of the parents' distance.
+            // β: how far the nearer bound lies, in units of the parents' distance.
             let spread = |beta: f64| {
-                let alpha = 2.0 - beta.powf(-(eta + 1.0));
-                if u <= 1.0 / alpha { (u * alpha).powf(exponent) } else { (1.0 / (2.0 - u * alpha)).powf(exponent) }
+                let alpha = if beta > flat { 2.0 } else { 2.0 - beta.powf(-(eta + 1.0)) };
+                let ua = u * alpha;
+                if ua <= 1.0 { root(ua) } else { root(1.0 / (2.0 - ua)) }
             };
             let child = if side {
                 let beta = 1.0 + 2.0 * (y1 - lo) / (y2 - y1);

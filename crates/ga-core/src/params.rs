@@ -43,6 +43,56 @@ pub enum Selection {
     },
 }
 
+/// The island model: each shard evolves alone for `every` generations (no routing, no
+/// barrier between them), then sends copies of its `migrants` best individuals to its
+/// neighbours in `topology`, who admit them (evaluated again) in place of their worst. A
+/// step of the run is then those `every` generations and the migration after them, so a
+/// seed still gives one output. Needs [`Selection::Tournament`] or [`Selection::Plus`]:
+/// the cutoff rule needs the whole population's histogram every generation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Migration {
+    /// Generations each island evolves alone between migrations (at least 1).
+    pub every: u32,
+    /// Individuals each island sends to each neighbour (0: islands never meet).
+    pub migrants: usize,
+    /// Which islands are neighbours.
+    pub topology: Topology,
+}
+
+/// Which islands send migrants to which: the built-in [`Neighbours`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum Topology {
+    /// Each island's neighbours are the islands before and after it, in a circle
+    /// (pygmo's `ring`); with two islands, each other.
+    Ring,
+    /// Every island is every other's neighbour.
+    Full,
+}
+
+/// A migration topology: the islands that island `island` of `islands` sends migrants to,
+/// in increasing order, never itself.
+pub trait Neighbours {
+    /// The neighbours of `island`.
+    fn neighbours(&self, island: u32, islands: u32) -> Vec<u32>;
+}
+
+impl Neighbours for Topology {
+    fn neighbours(&self, island: u32, islands: u32) -> Vec<u32> {
+        if islands < 2 || island >= islands {
+            return Vec::new();
+        }
+        let mut out = match self {
+            Topology::Ring => vec![(island + islands - 1) % islands, (island + 1) % islands],
+            Topology::Full => (0..islands).filter(|&i| i != island).collect(),
+        };
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+}
+
 /// Why a run stopped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -104,6 +154,8 @@ pub struct Params {
     pub selection: Selection,
     /// Stop as soon as an individual reaches this fitness (default none, as the original).
     pub target_fitness: Option<f64>,
+    /// The island model (default none: one population over all shards).
+    pub migration: Option<Migration>,
 }
 
 impl Default for Params {
@@ -118,6 +170,7 @@ impl Default for Params {
             max_indiv: 2000,
             selection: Selection::Cutoff,
             target_fitness: None,
+            migration: None,
         }
     }
 }
@@ -164,6 +217,21 @@ impl Params {
             }
             unit("crossover-rate", crossover_rate)?;
         }
+        if let Some(m) = self.migration {
+            if m.every == 0 {
+                return Err(invalid("migrate-every", m.every, "at least 1"));
+            }
+            if m.migrants > self.n_pop {
+                return Err(invalid("migrants", m.migrants, "at most the population"));
+            }
+            if self.selection == Selection::Cutoff {
+                return Err(invalid(
+                    "selection",
+                    "cutoff",
+                    "tournament or plus with islands: the cutoff needs the whole population every generation",
+                ));
+            }
+        }
         if let Selection::Plus { size, crossover_rate } = self.selection {
             if size == 0 {
                 return Err(invalid("tournament-size", size, "at least 1"));
@@ -171,6 +239,12 @@ impl Params {
             unit("crossover-rate", crossover_rate)?;
         }
         Ok(())
+    }
+
+    /// Generations one step of the run makes: 1, or with islands the generations between
+    /// migrations.
+    pub fn generations_per_step(&self) -> u32 {
+        self.migration.map_or(1, |m| m.every)
     }
 
     /// Checks that a population of these parameters can be split over `shards` shards: at
@@ -208,6 +282,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn topologies_name_their_neighbours() {
+        assert_eq!(Topology::Ring.neighbours(0, 1), Vec::<u32>::new(), "an island alone has none");
+        assert_eq!(Topology::Ring.neighbours(0, 2), [1]);
+        assert_eq!(Topology::Ring.neighbours(1, 2), [0]);
+        assert_eq!(Topology::Ring.neighbours(0, 5), [1, 4]);
+        assert_eq!(Topology::Ring.neighbours(3, 5), [2, 4]);
+        assert_eq!(Topology::Full.neighbours(2, 4), [0, 1, 3]);
+        assert_eq!(Topology::Full.neighbours(4, 4), Vec::<u32>::new(), "no such island");
+    }
+
+    #[test]
     fn defaults_are_the_originals() {
         let p = Params::default();
         assert_eq!((p.n_pop, p.n_gen, p.hist_granularity, p.max_indiv), (23, 10, 3, 2000));
@@ -241,6 +326,16 @@ mod tests {
                 .contains("elites")
         );
         assert!(bad(|p| p.selection = Selection::Plus { size: 0, crossover_rate: 0.5 }).contains("tournament-size"));
+        fn islands(p: &mut Params, every: u32, migrants: usize) {
+            p.selection = Selection::Plus { size: 3, crossover_rate: 0.9 };
+            p.migration = Some(Migration { every, migrants, topology: Topology::Ring });
+        }
+        assert!(
+            bad(|p| p.migration = Some(Migration { every: 5, migrants: 1, topology: Topology::Ring }))
+                .starts_with("invalid selection: cutoff (expected tournament or plus")
+        );
+        assert!(bad(|p| islands(p, 0, 1)).contains("migrate-every: 0"));
+        assert!(bad(|p| islands(p, 5, 24)).contains("migrants: 24"));
         assert!(bad(|p| p.selection = Selection::Plus { size: 2, crossover_rate: 1.5 }).contains("crossover-rate"));
     }
 }

@@ -170,6 +170,9 @@ pub struct Shard<P: Problem> {
     /// Whether the last step was a (μ+λ) one: admission then keeps the best of the
     /// children and the whole reserve, up to the quota.
     plus_step: bool,
+    /// Whether the last step was an island's generations alone: admission (of immigrants)
+    /// then keeps the best of members and immigrants, up to the quota.
+    island_step: bool,
     /// Slots of the last tournament step that got no candidate (breeding found nothing
     /// new): padded from the reserve at admission, with the candidates refused there.
     shortfall: usize,
@@ -221,6 +224,7 @@ impl<P: Problem> Shard<P> {
             reserve: Vec::new(),
             shortfall: 0,
             plus_step: false,
+            island_step: false,
             inbox: Vec::new(),
             seen: Journal::with_capacity(if count > 1 { expected } else { 0 }),
             emitted: Journal::with_capacity(expected),
@@ -428,6 +432,12 @@ impl<P: Problem> Shard<P> {
         // shard to its quota grew the population past n_pop over many shards).
         let missing = refused + std::mem::take(&mut self.shortfall);
         let mut reserve = std::mem::take(&mut self.reserve);
+        if std::mem::take(&mut self.island_step) {
+            // Immigrants after an island's generations: the best stay, residents first
+            // among equals.
+            self.members.sort_by(|a, b| b.fitness.total_cmp(&a.fitness));
+            self.members.truncate(self.quota);
+        }
         if std::mem::take(&mut self.plus_step) {
             // (μ+λ): children first, so that a stable sort puts a child before a parent of
             // equal fitness.
@@ -440,6 +450,41 @@ impl<P: Problem> Shard<P> {
             self.members.extend(reserve.into_iter().take(missing));
         }
         Ok(admitted)
+    }
+
+    /// `generations` generations of this shard alone, from `generation` on (the island
+    /// model): its own selection, variation and admission each generation, no candidate
+    /// routed anywhere. The next [`Shard::admit`] takes immigrants in place of the worst
+    /// members. Returns how many individuals were admitted.
+    pub fn evolve_alone(&mut self, generation: u32, generations: u32) -> Result<u64> {
+        let mut admitted = 0;
+        for g in generation..generation.saturating_add(generations) {
+            // Islands run tournament or plus selection, which take no cutoff.
+            let children = self.next(g, 0);
+            self.receive(children);
+            admitted += self.admit()?;
+        }
+        self.island_step = true;
+        Ok(admitted)
+    }
+
+    /// Copies of this shard's `count` best members as candidates for another island,
+    /// best first (ties by position), marked born at `born`.
+    pub fn emigrants(&self, count: usize, born: u32) -> Vec<Candidate<P::Genome>> {
+        let fitness: Vec<f64> = self.members.iter().map(|m| m.fitness).collect();
+        best_indices(&fitness, count)
+            .into_iter()
+            .enumerate()
+            .map(|(seq, i)| {
+                let m = &self.members[i];
+                Candidate {
+                    genome: m.genome.clone(),
+                    key: m.key,
+                    born,
+                    origin: Origin { shard: self.index, seq: seq as u32 },
+                }
+            })
+            .collect()
     }
 
     /// The original's `pop/next` on this shard.

@@ -2,7 +2,7 @@
 //! built-in problem reaches its optimum or a stated quality in a stated budget.
 
 use ga_core::problems::{Knapsack, OneMax, Rastrigin, Sum231, Tsp};
-use ga_core::{Engine, Error, GenerationStats, Params, Problem, Rng, Selection, StopReason};
+use ga_core::{Engine, Error, GenerationStats, Migration, Params, Problem, Rng, Selection, StopReason, Topology};
 
 /// Every generation's statistics and the final report, as one string.
 fn trace<P: Problem>(engine: &Engine<P>) -> String {
@@ -248,6 +248,27 @@ fn rastrigin_30_beats_pygmo_s_sga_figure_in_100_000_evaluations() {
         .collect();
     values.sort_by(f64::total_cmp);
     assert!(values[1] <= 0.004, "{values:?}");
+}
+
+#[test]
+fn one_island_is_the_run_reported_every_k_generations() {
+    // One shard has no neighbour: its island steps are K plain generations each.
+    let om = OneMax { bits: 200 };
+    let plain = Params { n_gen: 41, target_fitness: None, ..om.params() };
+    let island =
+        Params { migration: Some(Migration { every: 5, migrants: 2, topology: Topology::Ring }), ..plain.clone() };
+    let stats = |params: &Params| {
+        let mut lines = Vec::new();
+        let o = Engine::new(&om).params(params.clone()).seed(4).run(&mut |s: &GenerationStats| lines.push(s.clone()));
+        (lines, o.unwrap())
+    };
+    let (all, plain_end) = stats(&plain);
+    let (every_fifth, island_end) = stats(&island);
+    assert_eq!(all.len(), 41);
+    let expected: Vec<GenerationStats> = all.into_iter().filter(|s| s.generation % 5 == 0).collect();
+    assert_eq!(every_fifth, expected);
+    assert_eq!(island_end.report, plain_end.report);
+    assert_eq!(island_end.evaluations, plain_end.evaluations);
 }
 
 /// Runs `engine` with a checkpoint every `every` generations kept in memory; returns the

@@ -2,7 +2,7 @@
 //! queued in whatever order the network delivers them, admitted after the barrier.
 
 use ga_core::problems::OneMax;
-use ga_core::{Bits, Candidate, Histogram, Params, Problem, Selection, Shard};
+use ga_core::{Bits, Candidate, Histogram, Migration, Neighbours, Params, Problem, Selection, Shard, Topology};
 
 const SHARDS: u32 = 3;
 
@@ -160,5 +160,52 @@ fn plus_keeps_the_best_of_parents_and_children_on_every_shard() {
         let cutoff = hist.cutoff_bin(params.selection_rate).unwrap();
         olds = shards.iter().map(|s| s.members().iter().map(|m| (m.key.0, m.fitness)).collect()).collect();
         emitted = shards.iter_mut().map(|s| s.next(generation, cutoff)).collect();
+    }
+}
+
+#[test]
+fn islands_send_their_best_and_keep_the_best_of_residents_and_immigrants() {
+    let problem = OneMax { bits: 64 };
+    let migration = Migration { every: 4, migrants: 3, topology: Topology::Ring };
+    let params = Params { n_pop: 30, migration: Some(migration), ..problem.params() };
+    let mut shards: Vec<Shard<&OneMax>> =
+        (0..SHARDS).map(|i| Shard::new(&problem, params.clone(), 6, i, SHARDS, None).unwrap()).collect();
+    for shard in &mut shards {
+        let fresh = shard.init();
+        shard.receive(fresh);
+        shard.admit().unwrap();
+    }
+    for epoch in 0..3u32 {
+        let generation = epoch * migration.every;
+        let mut outgoing = Vec::new();
+        for shard in &mut shards {
+            let before = shard.admitted();
+            let admitted = shard.evolve_alone(generation, migration.every).unwrap();
+            assert_eq!(shard.admitted() - before, admitted);
+            assert!(admitted >= 4 * 9, "four generations of an island of 10: {admitted}");
+            let sent = shard.emigrants(migration.migrants, generation + migration.every);
+            let mut fitness: Vec<f64> = shard.members().iter().map(|m| m.fitness).collect();
+            fitness.sort_by(|a, b| b.total_cmp(a));
+            let sent_fitness: Vec<f64> = sent.iter().map(|c| problem.fitness(&c.genome)).collect();
+            assert_eq!(sent_fitness, fitness[..3], "the three best, best first");
+            outgoing.push(sent);
+        }
+        let mut arriving: Vec<Vec<(u64, f64)>> = vec![Vec::new(); SHARDS as usize];
+        for (from, sent) in outgoing.into_iter().enumerate() {
+            for to in migration.topology.neighbours(from as u32, SHARDS) {
+                arriving[to as usize].extend(sent.iter().map(|c| (c.key.0, problem.fitness(&c.genome))));
+                shards[to as usize].receive(sent.clone());
+            }
+        }
+        for (shard, arriving) in shards.iter_mut().zip(arriving) {
+            let residents: Vec<(u64, f64)> = shard.members().iter().map(|m| (m.key.0, m.fitness)).collect();
+            shard.admit().unwrap();
+            let kept: Vec<f64> = shard.members().iter().map(|m| m.fitness).collect();
+            assert_eq!(kept.len(), shard.quota(), "immigrants replace the worst");
+            let pool: std::collections::HashMap<u64, f64> = residents.into_iter().chain(arriving).collect();
+            let mut best: Vec<f64> = pool.into_values().collect();
+            best.sort_by(|a, b| b.total_cmp(a));
+            assert_eq!(kept, best[..kept.len()], "epoch {epoch}: the best of residents and immigrants");
+        }
     }
 }

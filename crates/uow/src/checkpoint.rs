@@ -33,8 +33,10 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use ga_core::{Params, Progress};
 use serde::{Deserialize, Serialize};
 
-/// The payload format this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The payload format this build writes and reads. 2: `Params` gained `migration`
+/// (islands), and the built-in problems' default selection and Rastrigin's operators
+/// changed (the version should have risen with that change, one commit earlier).
+pub const FORMAT_VERSION: u32 = 2;
 
 const MAGIC: &[u8; 8] = b"EXLXCKPT";
 /// A retired checkpoint file that the next write overwrites (readers list only

@@ -27,8 +27,8 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use ga_core::{
-    Candidate, Census, GenerationStats, Genome, Histogram, Individual, Key, Observer, Outcome, Params, Population,
-    Problem, Progress, Shard, ShardState, evolve_from, key_of,
+    Candidate, Census, GenerationStats, Genome, Histogram, Individual, Key, Migration, Neighbours, Observer, Outcome,
+    Params, Population, Problem, Progress, Shard, ShardState, evolve_from, key_of,
 };
 use hashring::Ring;
 use serde::de::DeserializeOwned;
@@ -152,9 +152,10 @@ where
     };
     let problem = Arc::new(problem);
     let placement = Placement::new(shards);
+    let islands = config.params.migration.is_some();
     let core = Shard::new(problem.clone(), config.params, config.seed, shard, shards, pool)
         .map_err(|e| invalid(e.to_string()))?;
-    let decoder = GaDecoder { problem, placement: placement.clone(), shard };
+    let decoder = GaDecoder { problem, placement: placement.clone(), shard, islands };
     Ok(Job::new(GaShard { shard: core, placement, members_bytes: 0 }, decoder))
 }
 
@@ -235,6 +236,22 @@ where
                 self.route(children, outbox)?;
                 Ok(Vec::new())
             }
+            "island" => {
+                let r: NextRequest = decode("island request", payload).map_err(invalid)?;
+                let Some(m) = self.shard.params().migration else {
+                    return Err(WorkError::Invalid { what: "phase", why: "island, in a run without islands".into() });
+                };
+                self.shard.evolve_alone(r.generation, m.every).map_err(failed)?;
+                let (me, islands) = (self.shard.index(), self.placement.ring.len() as u32);
+                let migrants = self.shard.emigrants(m.migrants, r.generation.saturating_add(m.every));
+                if !migrants.is_empty() {
+                    let encoded = encode("candidates", &migrants).map_err(failed)?;
+                    for to in m.topology.neighbours(me, islands) {
+                        outbox.send(to, encoded.clone());
+                    }
+                }
+                Ok(Vec::new())
+            }
             "admit" => {
                 // A request may ask for the shard's delta since a snapshot's key counts: a
                 // checkpoint rides on the admit answer, with no round trip of its own.
@@ -286,6 +303,8 @@ struct GaDecoder<P> {
     problem: Arc<P>,
     placement: Placement,
     shard: u32,
+    /// Whether the run has islands, whose migrants are not their owner's.
+    islands: bool,
 }
 
 impl<P> BatchDecoder<Vec<Candidate<P::Genome>>> for GaDecoder<P>
@@ -304,7 +323,8 @@ where
                 return Err(invalid(format!("key {} is not the digest of its genome", c.key)));
             }
             let owner = self.placement.owner(c.key);
-            if owner != self.shard {
+            // Migrants go to an island whatever their key; candidates, to their owner.
+            if owner != self.shard && !self.islands {
                 return Err(invalid(format!("key {} belongs to shard {owner}, not {}", c.key, self.shard)));
             }
         }
@@ -426,6 +446,7 @@ where
             last: &mut self.last,
             pending: None,
             handed_over: None,
+            migration: params.migration,
             _genome: PhantomData,
         };
         if let Some(checkpoint) = self.resume.take() {
@@ -696,6 +717,8 @@ struct ClusterPopulation<'c, G> {
     pending: Option<Pending>,
     /// The generation of the last snapshot handed to the writer.
     handed_over: Option<u32>,
+    /// The island model, if the run has one: steps are then `every` generations.
+    migration: Option<Migration>,
     _genome: PhantomData<G>,
 }
 
@@ -749,9 +772,12 @@ impl<G> ClusterPopulation<'_, G> {
 }
 
 impl<G: Genome + Serialize + DeserializeOwned> ClusterPopulation<'_, G> {
-    /// Whether the generation `g` gets a snapshot.
+    /// Whether the generation `g`, which a step made, gets a snapshot: whether the step
+    /// reached or passed a multiple of `every` (a step of islands makes several
+    /// generations).
     fn due(&self, g: u32) -> bool {
-        self.every > 0 && g > 0 && g % self.every == 0
+        let made = self.migration.map_or(1, |m| m.every);
+        self.every > 0 && g > 0 && g / self.every > g.saturating_sub(made) / self.every
     }
 
     /// Runs the phase `first` (with `request`) then admits every shard's queue, as one
@@ -850,8 +876,13 @@ impl<G: Genome + Serialize + DeserializeOwned> Population for ClusterPopulation<
 
     fn step(&mut self, generation: u32, cutoff_bin: u32) -> ga_core::Result<u64> {
         let request = encode("next request", &NextRequest { generation, cutoff_bin }).map_err(population_error)?;
-        if !self.due(generation + 1) {
-            return self.admit(("next", &request));
+        // Islands evolve alone, then send their migrants; otherwise one generation, routed.
+        let (first, made) = match self.migration {
+            Some(m) => ("island", m.every),
+            None => ("next", 1),
+        };
+        if !self.due(generation.saturating_add(made)) {
+            return self.admit((first, &request));
         }
         // The snapshot of the generation this step makes comes with its admit answers.
         let shards = self.cluster.shards() as usize;
@@ -859,7 +890,7 @@ impl<G: Genome + Serialize + DeserializeOwned> Population for ClusterPopulation<
             Some(last) => last.books.iter().map(Book::since).collect(),
             None => vec![(0, 0); shards],
         };
-        let (admitted, deltas) = self.admit_with(("next", &request), Some(&since))?;
+        let (admitted, deltas) = self.admit_with((first, &request), Some(&since))?;
         self.pending = Some(deltas);
         Ok(admitted)
     }

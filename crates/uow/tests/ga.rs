@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use ga_core::problems::{OneMax, Sum231};
-use ga_core::{Engine, GenerationStats, Outcome, Problem};
+use ga_core::{Engine, GenerationStats, Migration, Outcome, Problem, Topology};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use uow::builtin::BuiltinJobs;
@@ -81,4 +81,23 @@ fn real_workers_over_grpc_compute_what_local_shards_compute() {
     cfg.size = Some(64);
     cfg.params.max_indiv = 5_000;
     assert_eq!(remote(&om, cfg.clone(), 2), local(&om, cfg, 2));
+}
+
+#[test]
+fn islands_over_real_workers_compute_what_local_islands_compute() {
+    let om = OneMax { bits: 64 };
+    let mut cfg = config("onemax", &om, 3);
+    cfg.size = Some(64);
+    cfg.params.max_indiv = 6_000;
+    cfg.params.target_fitness = None;
+    cfg.params.migration = Some(Migration { every: 5, migrants: 2, topology: Topology::Ring });
+    let local3 = local(&om, cfg.clone(), 3);
+    assert_eq!(local3, local(&om, cfg.clone(), 3), "a seed fixes an island run");
+    assert_eq!(remote(&om, cfg.clone(), 3), local3);
+    // A census every 5 generations: the islands evolve alone in between.
+    assert!(local3.contains("generation: 0,") && local3.contains("generation: 5,"), "{local3}");
+    assert!(!local3.contains("generation: 1,") && !local3.contains("generation: 4,"), "{local3}");
+    // The migrants matter: islands that never meet make another run.
+    cfg.params.migration = Some(Migration { every: 5, migrants: 0, topology: Topology::Ring });
+    assert_ne!(local(&om, cfg, 3), local3);
 }

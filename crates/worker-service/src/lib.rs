@@ -41,8 +41,9 @@ pub use work::{Batch, BatchDecoder, Job, JobDecoder, Outbox, PhaseOutput, Regist
 /// framework relies on to name a hung worker; 3 the run id on deliveries, which recovery
 /// relies on to refuse a batch from before a reconfiguration; 4 steps (two phases in one
 /// round trip, deliveries tagged with their step), which a worker of 3 would take for a
-/// lone phase.
-pub const PROTOCOL_VERSION: u32 = 4;
+/// lone phase; 5 the GA's parameters with islands (`Params::migration`) in its
+/// configuration, which a worker of 4 cannot decode.
+pub const PROTOCOL_VERSION: u32 = 5;
 
 /// The metadata key carrying [`PROTOCOL_VERSION`].
 pub const PROTOCOL_HEADER: &str = "x-exelixi-protocol";
