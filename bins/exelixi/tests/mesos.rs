@@ -144,6 +144,24 @@ fn mesos_prints_what_run_workers_prints_through_executors_on_distinct_agents_and
 }
 
 #[test]
+fn islands_on_mesos_print_what_islands_over_local_workers_print() {
+    let _serial = lock();
+    let master = master();
+    let flags = ["--workers", "3", "--problem", "rastrigin", "--size", "30", "--pop", "300", "--gens", "200"];
+    let islands = [&flags[..], &["--migrate-every", "25", "--migrants", "2", "--seed", "4"]].concat();
+    let mesos = exelixi(&[&["mesos", "--master", &master][..], &islands].concat());
+    let stderr = String::from_utf8_lossy(&mesos.stderr).to_string();
+    assert!(mesos.status.success(), "{stderr}");
+    let local = exelixi(&[&["run"][..], &islands].concat());
+    assert!(local.status.success(), "{}", String::from_utf8_lossy(&local.stderr));
+    let text = String::from_utf8_lossy(&mesos.stdout);
+    assert_eq!(text, String::from_utf8_lossy(&local.stdout));
+    let gens: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix("gen\t")?.split('\t').next()).collect();
+    assert_eq!(gens, ["0", "25", "50", "75", "100", "125", "150", "175", "200"], "a line per migration");
+    assert_none_left();
+}
+
+#[test]
 fn more_workers_than_agents_end_with_a_clear_error_after_the_placement_timeout() {
     let _serial = lock();
     let started = Instant::now();
