@@ -432,9 +432,9 @@ impl<P: Problem> Shard<P> {
         // shard to its quota grew the population past n_pop over many shards).
         let missing = refused + std::mem::take(&mut self.shortfall);
         let mut reserve = std::mem::take(&mut self.reserve);
-        if std::mem::take(&mut self.island_step) {
+        if std::mem::take(&mut self.island_step) && admitted > 0 {
             // Immigrants after an island's generations: the best stay, residents first
-            // among equals.
+            // among equals. (None arrived: the members stay as the plain run has them.)
             self.members.sort_by(|a, b| b.fitness.total_cmp(&a.fitness));
             self.members.truncate(self.quota);
         }

@@ -254,21 +254,25 @@ fn rastrigin_30_beats_pygmo_s_sga_figure_in_100_000_evaluations() {
 fn one_island_is_the_run_reported_every_k_generations() {
     // One shard has no neighbour: its island steps are K plain generations each.
     let om = OneMax { bits: 200 };
-    let plain = Params { n_gen: 41, target_fitness: None, ..om.params() };
-    let island =
-        Params { migration: Some(Migration { every: 5, migrants: 2, topology: Topology::Ring }), ..plain.clone() };
-    let stats = |params: &Params| {
-        let mut lines = Vec::new();
-        let o = Engine::new(&om).params(params.clone()).seed(4).run(&mut |s: &GenerationStats| lines.push(s.clone()));
-        (lines, o.unwrap())
-    };
-    let (all, plain_end) = stats(&plain);
-    let (every_fifth, island_end) = stats(&island);
-    assert_eq!(all.len(), 41);
-    let expected: Vec<GenerationStats> = all.into_iter().filter(|s| s.generation % 5 == 0).collect();
-    assert_eq!(every_fifth, expected);
-    assert_eq!(island_end.report, plain_end.report);
-    assert_eq!(island_end.evaluations, plain_end.evaluations);
+    let generational = Selection::Tournament { size: 3, elites: 2, crossover_rate: 0.9 };
+    for selection in [om.params().selection, generational] {
+        let plain = Params { n_gen: 41, target_fitness: None, selection, ..om.params() };
+        let migration = Some(Migration { every: 5, migrants: 2, topology: Topology::Ring });
+        let island = Params { migration, ..plain.clone() };
+        let stats = |params: &Params| {
+            let mut lines = Vec::new();
+            let o =
+                Engine::new(&om).params(params.clone()).seed(4).run(&mut |s: &GenerationStats| lines.push(s.clone()));
+            (lines, o.unwrap())
+        };
+        let (all, plain_end) = stats(&plain);
+        let (every_fifth, island_end) = stats(&island);
+        assert_eq!(all.len(), 41);
+        let expected: Vec<GenerationStats> = all.into_iter().filter(|s| s.generation % 5 == 0).collect();
+        assert_eq!(every_fifth, expected, "{selection:?}");
+        assert_eq!(island_end.report, plain_end.report, "{selection:?}");
+        assert_eq!(island_end.evaluations, plain_end.evaluations);
+    }
 }
 
 /// Runs `engine` with a checkpoint every `every` generations kept in memory; returns the
