@@ -354,6 +354,7 @@ impl<P: Problem> Shard<P> {
         self.duplicates = state.duplicates;
         self.reserve.clear();
         self.shortfall = 0;
+        (self.plus_step, self.island_step) = (false, false);
         self.inbox.clear();
         Ok(())
     }

@@ -209,3 +209,30 @@ fn islands_send_their_best_and_keep_the_best_of_residents_and_immigrants() {
         }
     }
 }
+
+#[test]
+fn a_shard_restored_in_the_middle_of_an_island_step_goes_on_as_a_fresh_one() {
+    // A recovery aborts a step after the islands' generations, before the immigrants'
+    // admission, and restores every surviving shard: nothing of the aborted step may stay.
+    let problem = OneMax { bits: 64 };
+    let migration = Some(Migration { every: 3, migrants: 2, topology: Topology::Ring });
+    let selection = Selection::Tournament { size: 3, elites: 1, crossover_rate: 0.9 };
+    let params = Params { n_pop: 30, selection, migration, ..problem.params() };
+    let mut survivor = Shard::new(&problem, params.clone(), 8, 1, SHARDS, None).unwrap();
+    let fresh = survivor.init();
+    survivor.receive(fresh);
+    survivor.admit().unwrap();
+    let state = survivor.state();
+    survivor.evolve_alone(0, 3).unwrap();
+    survivor.restore(state.clone()).unwrap();
+    let mut replacement = Shard::new(&problem, params, 8, 1, SHARDS, None).unwrap();
+    replacement.restore(state).unwrap();
+    for shard in [&mut survivor, &mut replacement] {
+        shard.evolve_alone(0, 3).unwrap();
+        shard.admit().unwrap();
+        let children = shard.next(3, 0);
+        shard.receive(children);
+        shard.admit().unwrap();
+    }
+    assert_eq!(survivor.state(), replacement.state());
+}
