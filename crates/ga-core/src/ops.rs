@@ -87,13 +87,20 @@ pub fn gaussian(genes: &mut [f64], p: f64, sigma: f64, lo: f64, hi: f64, rng: &m
 /// One random draw per gene: its two low bits choose, its high 53 the spread.
 pub fn sbx(a: &[f64], b: &[f64], eta: f64, lo: f64, hi: f64, rng: &mut Rng) -> Vec<f64> {
     let exponent = 1.0 / (eta + 1.0);
-    // Past this β, β^−(η+1) < 2^−53 and α = 2 − β^−(η+1) rounds to 2 exactly: no pow
-    // needed (most genes of a converged population, whose parents are close). The power
-    // of two at or above 2^(53/(η+1)), built from its bits: a pow per call cost as much as
-    // the crossover of a 30-gene vector.
-    let flat = f64::from_bits((1023 + (53.0 * exponent).ceil().clamp(0.0, 1023.0) as u64) << 52);
-    // With η + 1 a power of two up to 64 (η = 15, say), the (η+1)-th root is that many
-    // square roots: several times cheaper than `powf`, and correctly rounded everywhere.
+    // Below this 1/β, β^−(η+1) < 2^−53 and α = 2 − β^−(η+1) rounds to 2 exactly: no
+    // power needed (genes whose parents are close to each other and far from the bounds).
+    // The power of two at or below 2^−53/(η+1), built from its bits: a pow per call cost as
+    // much as the crossover of a 30-gene vector.
+    let unbounded = f64::from_bits((1023 - (53.0 * exponent).ceil().clamp(0.0, 1022.0) as u64) << 52);
+    // With η + 1 a power of two up to 64 (η = 1 or 15, say), the (η+1)-th root is
+    // log2(η+1) square roots: several times cheaper than `powf`, and correctly rounded
+    // everywhere. With η + 1 a whole number up to 64, β^−(η+1) is as many multiplications
+    // by repeated squaring.
+    let whole = Some(eta + 1.0).filter(|n| n.fract() == 0.0 && (1.0..=64.0).contains(n)).map(|n| n as u32);
+    let inverse_power = |inverse: f64| match whole {
+        Some(n) => power(inverse, n),
+        None => inverse.powf(eta + 1.0),
+    };
     let sqrts = Some(eta + 1.0)
         .filter(|n| n.fract() == 0.0 && (1.0..=64.0).contains(n) && (*n as u32).is_power_of_two())
         .map(|n| (n as u32).trailing_zeros());
@@ -111,22 +118,33 @@ pub fn sbx(a: &[f64], b: &[f64], eta: f64, lo: f64, hi: f64, rng: &mut Rng) -> V
             }
             let u = (bits >> 11) as f64 * (1.0 / (1u64 << 53) as f64);
             let (y1, y2) = if x < y { (x, y) } else { (y, x) };
-            // β: how far the nearer bound lies, in units of the parents' distance.
-            let spread = |beta: f64| {
-                let alpha = if beta > flat { 2.0 } else { 2.0 - beta.powf(-(eta + 1.0)) };
+            let d = y2 - y1;
+            // 1/β, β being 1 + twice the distance to the nearer bound in units of the
+            // parents' distance: one division.
+            let spread = |to_bound: f64| {
+                let inverse = d / (d + 2.0 * to_bound);
+                let alpha = if inverse < unbounded { 2.0 } else { 2.0 - inverse_power(inverse) };
                 let ua = u * alpha;
                 if ua <= 1.0 { root(ua) } else { root(1.0 / (2.0 - ua)) }
             };
-            let child = if side {
-                let beta = 1.0 + 2.0 * (y1 - lo) / (y2 - y1);
-                0.5 * ((y1 + y2) - spread(beta) * (y2 - y1))
-            } else {
-                let beta = 1.0 + 2.0 * (hi - y2) / (y2 - y1);
-                0.5 * ((y1 + y2) + spread(beta) * (y2 - y1))
-            };
+            let child =
+                if side { 0.5 * ((y1 + y2) - spread(y1 - lo) * d) } else { 0.5 * ((y1 + y2) + spread(hi - y2) * d) };
             child.clamp(lo, hi)
         })
         .collect()
+}
+
+/// `x` to the power `n`, by repeated squaring.
+fn power(mut x: f64, mut n: u32) -> f64 {
+    let mut result = 1.0;
+    while n > 0 {
+        if n & 1 == 1 {
+            result *= x;
+        }
+        x *= x;
+        n >>= 1;
+    }
+    result
 }
 
 /// Polynomial mutation (Deb & Goyal 1996, in the bounded form of Deb's NSGA-II code): each
@@ -326,6 +344,22 @@ mod tests {
         assert!((0.48..0.52).contains(&inside), "{inside}");
         let (_, _, narrow) = spread(50.0, &mut r);
         assert!(narrow < wide && (0.09..0.11).contains(&narrow), "{narrow} {wide}");
+    }
+
+    #[test]
+    fn whole_powers_are_repeated_squaring() {
+        assert_eq!(power(1.7, 0), 1.0);
+        assert_eq!(power(2.0, 10), 1024.0);
+        assert_eq!(power(0.5, 3), 0.125);
+        for n in 1..=64 {
+            let (x, p) = (0.93f64, power(0.93, n));
+            assert!((p / x.powi(n as i32) - 1.0).abs() < 1e-14, "{n}: {p}");
+        }
+        // SBX of a whole index and of the next representable one breed alike.
+        let (a, b) = (vec![0.3, -1.2, 2.0, 4.9], vec![0.5, 1.0, -3.0, 5.0]);
+        let whole = sbx(&a, &b, 1.0, -5.12, 5.12, &mut Rng::new(2));
+        let other = sbx(&a, &b, f64::from_bits(1.0f64.to_bits() + 1), -5.12, 5.12, &mut Rng::new(2));
+        assert!(whole.iter().zip(&other).all(|(x, y)| (x - y).abs() < 1e-9), "{whole:?} {other:?}");
     }
 
     #[test]
