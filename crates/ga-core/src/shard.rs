@@ -433,22 +433,22 @@ impl<P: Problem> Shard<P> {
         // shard to its quota grew the population past n_pop over many shards).
         let missing = refused + std::mem::take(&mut self.shortfall);
         let mut reserve = std::mem::take(&mut self.reserve);
-        if std::mem::take(&mut self.island_step) && admitted > 0 {
-            // Immigrants after an island's generations: the best stay, residents first
-            // among equals. (None arrived: the members stay as the plain run has them.)
-            self.members.sort_by(|a, b| b.fitness.total_cmp(&a.fitness));
-            self.members.truncate(self.quota);
-        }
-        if std::mem::take(&mut self.plus_step) {
-            // (μ+λ): children first, so that a stable sort puts a child before a parent of
-            // equal fitness.
+        // Immigrants after an island's generations (if any arrived: else the members stay
+        // as the plain run has them) and a (μ+λ) step both keep the best up to the quota.
+        let immigrants = std::mem::take(&mut self.island_step) && admitted > 0;
+        let plus = std::mem::take(&mut self.plus_step);
+        if plus {
+            // Children first, so that the stable sort below puts a child before a parent
+            // of equal fitness.
             self.members.append(&mut reserve);
-            self.members.sort_by(|a, b| b.fitness.total_cmp(&a.fitness));
-            self.members.truncate(self.quota);
         } else if missing > 0 && !reserve.is_empty() {
             // Stable: ties keep member order.
             reserve.sort_by(|a, b| b.fitness.total_cmp(&a.fitness));
             self.members.extend(reserve.into_iter().take(missing));
+        }
+        if plus || immigrants {
+            self.members.sort_by(|a, b| b.fitness.total_cmp(&a.fitness));
+            self.members.truncate(self.quota);
         }
         Ok(admitted)
     }

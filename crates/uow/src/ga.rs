@@ -27,8 +27,8 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use ga_core::{
-    Candidate, Census, GenerationStats, Genome, Histogram, Individual, Key, Migration, Neighbours, Observer, Outcome,
-    Params, Population, Problem, Progress, Shard, ShardState, evolve_from, key_of,
+    Candidate, Census, GenerationStats, Genome, Histogram, Individual, Key, Neighbours, Observer, Outcome, Params,
+    Population, Problem, Progress, Shard, ShardState, evolve_from, key_of,
 };
 use hashring::Ring;
 use serde::de::DeserializeOwned;
@@ -446,7 +446,8 @@ where
             last: &mut self.last,
             pending: None,
             handed_over: None,
-            migration: params.migration,
+            islands: params.migration.is_some(),
+            per_step: params.generations_per_step(),
             _genome: PhantomData,
         };
         if let Some(checkpoint) = self.resume.take() {
@@ -717,8 +718,10 @@ struct ClusterPopulation<'c, G> {
     pending: Option<Pending>,
     /// The generation of the last snapshot handed to the writer.
     handed_over: Option<u32>,
-    /// The island model, if the run has one: steps are then `every` generations.
-    migration: Option<Migration>,
+    /// Whether the run has islands (its steps are phase `island`, not `next`).
+    islands: bool,
+    /// Generations one step makes ([`Params::generations_per_step`]).
+    per_step: u32,
     _genome: PhantomData<G>,
 }
 
@@ -776,8 +779,7 @@ impl<G: Genome + Serialize + DeserializeOwned> ClusterPopulation<'_, G> {
     /// reached or passed a multiple of `every` (a step of islands makes several
     /// generations).
     fn due(&self, g: u32) -> bool {
-        let made = self.migration.map_or(1, |m| m.every);
-        self.every > 0 && g > 0 && g / self.every > g.saturating_sub(made) / self.every
+        self.every > 0 && g > 0 && g / self.every > g.saturating_sub(self.per_step) / self.every
     }
 
     /// Runs the phase `first` (with `request`) then admits every shard's queue, as one
@@ -877,11 +879,8 @@ impl<G: Genome + Serialize + DeserializeOwned> Population for ClusterPopulation<
     fn step(&mut self, generation: u32, cutoff_bin: u32) -> ga_core::Result<u64> {
         let request = encode("next request", &NextRequest { generation, cutoff_bin }).map_err(population_error)?;
         // Islands evolve alone, then send their migrants; otherwise one generation, routed.
-        let (first, made) = match self.migration {
-            Some(m) => ("island", m.every),
-            None => ("next", 1),
-        };
-        if !self.due(generation.saturating_add(made)) {
+        let first = if self.islands { "island" } else { "next" };
+        if !self.due(generation.saturating_add(self.per_step)) {
             return self.admit((first, &request));
         }
         // The snapshot of the generation this step makes comes with its admit answers.
