@@ -202,6 +202,7 @@ async fn launch_task<A: ExecutorApi>(
     task: TaskInfo,
 ) -> Result<(), Error> {
     state.open.insert(task.task_id.value.clone());
+    tracing::info!(task = %task.task_id.value, "launch");
     match task.data.as_deref() {
         Some(protocol::DISCOVERY_TASK) => {
             let collect = settings.clone();
@@ -251,6 +252,7 @@ async fn start_worker<A: ExecutorApi>(api: &mut A, settings: &Arc<Settings>, sta
         Ok((fleet, port)) => {
             let host = state.hostname.clone().unwrap_or_else(|| "127.0.0.1".to_string());
             let endpoint = format!("http://{host}:{port}");
+            tracing::info!(%endpoint, "worker serving");
             if let Some(w) = state.worker.as_mut() {
                 w.process = Some(fleet);
             }
@@ -258,6 +260,7 @@ async fn start_worker<A: ExecutorApi>(api: &mut A, settings: &Arc<Settings>, sta
         }
         Err(why) => {
             let message = format!("the worker service did not start: {why}");
+            tracing::error!(%message);
             send(api, state, status(&id, TaskState::TaskFailed, Some(message), None)).await
         }
     }
@@ -273,6 +276,7 @@ async fn watch_worker<A: ExecutorApi>(api: &mut A, state: &mut State) -> Result<
     if !state.open.contains(&id.value) {
         return Ok(());
     }
+    tracing::info!(%ended, "worker ended");
     let (state_now, message) = if ended == "exited with status 0" {
         (TaskState::TaskFinished, None)
     } else {
@@ -282,6 +286,7 @@ async fn watch_worker<A: ExecutorApi>(api: &mut A, state: &mut State) -> Result<
 }
 
 async fn kill_task<A: ExecutorApi>(api: &mut A, state: &mut State, task: &TaskId) -> Result<(), Error> {
+    tracing::info!(task = %task.value, "kill");
     if let Some(w) = state.worker.as_mut().filter(|w| &w.id == task) {
         w.process.take(); // Dropping the fleet kills and reaps the worker.
     }
@@ -294,6 +299,7 @@ async fn kill_task<A: ExecutorApi>(api: &mut A, state: &mut State, task: &TaskId
 /// SHUTDOWN: every task still running is killed and reported, and the executor waits
 /// (within the grace period) for the agent to acknowledge, as Mesos expects.
 async fn shutdown<A: ExecutorApi>(api: &mut A, settings: &Settings, state: &mut State) -> Result<(), Error> {
+    tracing::info!("shutdown");
     if let Some(w) = state.worker.as_mut() {
         w.process.take();
     }

@@ -126,6 +126,18 @@ impl StopReason {
             StopReason::Cancelled => "cancelled",
         }
     }
+
+    /// Why the run stopped, for people (e.g. "target fitness reached").
+    pub fn describe(self) -> &'static str {
+        match self {
+            StopReason::TargetReached => "target fitness reached",
+            StopReason::Converged => "converged (fitness MSE at or below term_limit)",
+            StopReason::Budget => "evaluation budget (max_indiv) spent",
+            StopReason::Generations => "all n_gen generations ran",
+            StopReason::Stalled => "stalled (a generation admitted no new individual)",
+            StopReason::Cancelled => "cancelled",
+        }
+    }
 }
 
 /// The GA's parameters. [`Default`] gives the original Exelixi's values.

@@ -43,6 +43,22 @@ pub trait Problem: Send + Sync {
     fn stop(&self, stats: &GenerationStats, params: &Params) -> Option<StopReason> {
         params.stop_reason(stats)
     }
+
+    /// The problem's own measure of a genome, for people reading a report: a tour's length,
+    /// a knapsack's profit, the function's value. `None` (the default) when fitness says
+    /// it all.
+    fn measure(&self, _genome: &Self::Genome) -> Option<Measure> {
+        None
+    }
+}
+
+/// A problem's own measure of a genome ([`Problem::measure`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Measure {
+    /// What it is, e.g. "tour length".
+    pub name: &'static str,
+    /// Its value.
+    pub value: f64,
 }
 
 /// A shared or borrowed problem is a problem: shards and decoders can share one.
@@ -70,6 +86,9 @@ macro_rules! delegate_problem {
             }
             fn stop(&self, stats: &GenerationStats, params: &Params) -> Option<StopReason> {
                 (**self).stop(stats, params)
+            }
+            fn measure(&self, genome: &Self::Genome) -> Option<Measure> {
+                (**self).measure(genome)
             }
         }
     )*};

@@ -106,8 +106,10 @@ pub struct Framework {
     suppressed: bool,
     loss: Option<Loss>,
     last_failure: Option<String>,
-    /// Declined offers (for the logs and the tests).
+    /// Declined offers (for the logs, the status page and the tests).
     pub declined: u64,
+    /// Accepted offers (each launched one executor).
+    pub accepted: u64,
 }
 
 fn scalar(name: &str, amount: f64) -> Resource {
@@ -182,6 +184,7 @@ impl Framework {
             loss: None,
             last_failure: None,
             declined: 0,
+            accepted: 0,
         }
     }
 
@@ -274,6 +277,14 @@ impl Framework {
 
     /// Handles one event from the master.
     pub async fn handle<C: Calls>(&mut self, calls: &mut C, e: Event) -> Result<(), SchedulerError> {
+        tracing::debug!(event = e.r#type().as_str_name(), "mesos event");
+        if let Some(update) = &e.update {
+            let s = &update.status;
+            tracing::info!(task = %s.task_id.value, state = %state_name(s.state), message = s.message.as_deref().unwrap_or(""), "task update");
+        }
+        if let Some(failure) = &e.failure {
+            tracing::warn!(agent = ?failure.agent_id.as_ref().map(|a| &a.value), executor = ?failure.executor_id.as_ref().map(|x| &x.value), status = ?failure.status, "failure");
+        }
         if e.subscribed.is_some() {
             // Offers are forgotten by the master at every (re)subscription; so are the
             // filters, but a Session re-sends its suppression.
@@ -315,8 +326,15 @@ impl Framework {
         let mut decline = Vec::new();
         for offer in offers {
             match self.launch_on(&offer) {
-                Ok(operation) => calls.accept(vec![offer.id.clone()], vec![operation]).await?,
+                Ok(operation) => {
+                    tracing::info!(agent = %offer.agent_id.value, host = %offer.hostname, "offer accepted: launching an executor");
+                    self.accepted += 1;
+                    calls.accept(vec![offer.id.clone()], vec![operation]).await?
+                }
                 Err(why) => {
+                    if let Some(why) = &why {
+                        tracing::debug!(agent = %offer.agent_id.value, host = %offer.hostname, %why, "offer declined");
+                    }
                     if let Some(why) = why {
                         self.last_failure = Some(format!(
                             "offer of agent {} ({}) declined: {why}",

@@ -48,6 +48,23 @@ pub struct MesosSettings {
 struct Shared {
     slots: Vec<Slot>,
     framework_id: Option<String>,
+    offers_accepted: u64,
+    offers_declined: u64,
+}
+
+/// The framework as Mesos sees it, for a status page: [`MesosWorkers::viewer`].
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MesosView {
+    /// The master, `host:port`.
+    pub master: String,
+    /// The framework id, once subscribed.
+    pub framework_id: Option<String>,
+    /// The placed executors, by shard (agent, tasks, telemetry, last task state).
+    pub slots: Vec<Slot>,
+    /// Offers accepted (one executor launched on each).
+    pub offers_accepted: u64,
+    /// Offers declined.
+    pub offers_declined: u64,
 }
 
 enum Command {
@@ -103,6 +120,22 @@ impl MesosWorkers {
     /// The placed executors (with their telemetry), by shard.
     pub fn slots(&self) -> Vec<Slot> {
         lock(&self.shared).slots.clone()
+    }
+
+    /// Something that reads the framework's state from any thread, at any time (for a
+    /// status page that lives as long as the run).
+    pub fn viewer(&self) -> impl Fn() -> MesosView + Send + Sync + 'static {
+        let (shared, master) = (self.shared.clone(), self.settings.master.clone());
+        move || {
+            let s = lock(&shared);
+            MesosView {
+                master: master.clone(),
+                framework_id: s.framework_id.clone(),
+                slots: s.slots.clone(),
+                offers_accepted: s.offers_accepted,
+                offers_declined: s.offers_declined,
+            }
+        }
     }
 
     /// How long placing took: from [`Workers::start`] until every worker served.
@@ -200,8 +233,8 @@ impl Workers for MesosWorkers {
                 Ok(Ok(Ok(()))) => {}
                 // The loop's own failure already ended the placement or the run.
                 Ok(Ok(Err(_))) => {}
-                Ok(Err(e)) => eprintln!("exelixi: the framework's event loop failed: {e}"),
-                Err(_) => eprintln!("exelixi: the framework did not end within 30 s of TEARDOWN"),
+                Ok(Err(e)) => tracing::error!(error = %e, "the framework's event loop failed"),
+                Err(_) => tracing::error!("the framework did not end within 30 s of TEARDOWN"),
             }
         }
     }
@@ -330,6 +363,8 @@ impl EventLoop {
             let mut shared = lock(&self.shared);
             shared.slots = self.framework.slots().cloned().collect();
             shared.framework_id = self.session.framework_id().map(|f| f.value.clone());
+            shared.offers_accepted = self.framework.accepted;
+            shared.offers_declined = self.framework.declined;
         }
         if let Some(endpoints) = self.framework.start_run_if_placed() {
             self.placed.send_replace(Some(Ok(endpoints)));
@@ -360,7 +395,7 @@ impl EventLoop {
             return;
         }
         if let Err(e) = self.session.teardown().await {
-            eprintln!("exelixi: TEARDOWN failed: {e}");
+            tracing::error!(error = %e, "TEARDOWN failed");
             return;
         }
         let _ = tokio::time::timeout(Duration::from_secs(10), async {

@@ -15,10 +15,12 @@ pub mod builtin;
 pub mod checkpoint;
 pub mod ga;
 mod local;
+mod observe;
 mod remote;
 pub mod run;
 
 pub use local::LocalCluster;
+pub use observe::RunWatch;
 pub use remote::{PING_LIMIT, RemoteCluster};
 pub use run::{
     DEFAULT_MAX_RECOVERIES, LocalProcesses, Loss, Recovery, RecoveryHook, RunError, RunOptions, Workers, run,

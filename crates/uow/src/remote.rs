@@ -2,8 +2,9 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::Poll;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::runtime::Handle;
 use tokio::sync::watch;
@@ -11,7 +12,7 @@ use worker_service::pb::ConfigureRequest;
 use worker_service::{ClientError, WorkerClient};
 
 use crate::run::Loss;
-use crate::{Bytes, Cluster, ClusterError, UnitOfWork, UowError};
+use crate::{Bytes, Cluster, ClusterError, RunWatch, UnitOfWork, UowError};
 
 /// A cluster of worker services, one shard each. Phases block the calling thread (which
 /// must not be a runtime worker thread) on `runtime` until every worker has answered, or
@@ -23,6 +24,7 @@ pub struct RemoteCluster {
     losses: Option<watch::Receiver<Option<Loss>>>,
     /// The last step number used (steps number from 1 in a configuration).
     steps: u64,
+    watch: Option<Arc<dyn RunWatch>>,
 }
 
 /// How long a worker whose phase timed out has to answer a ping before it counts as hung.
@@ -58,7 +60,7 @@ impl RemoteCluster {
             client.configure(request).await.map_err(|e| call_error(i as u32, endpoint, "configure", e))?;
             workers.push(client);
         }
-        Ok(Self { runtime, workers, phase_timeout: None, losses: None, steps: 0 })
+        Ok(Self { runtime, workers, phase_timeout: None, losses: None, steps: 0, watch: None })
     }
 
     /// Gives up on a phase that a worker has not answered within `limit` (`None`: wait as
@@ -74,6 +76,12 @@ impl RemoteCluster {
     /// before any call fails: e.g. Mesos reporting the agent gone).
     pub fn with_losses(mut self, losses: Option<watch::Receiver<Option<Loss>>>) -> Self {
         self.losses = losses;
+        self
+    }
+
+    /// Tells `watch` of every worker's answer to every phase (its time and sizes).
+    pub fn with_watch(mut self, watch: Option<Arc<dyn RunWatch>>) -> Self {
+        self.watch = watch;
         self
     }
 
@@ -100,9 +108,9 @@ impl Cluster for RemoteCluster {
     }
 
     fn phase(&mut self, phase: &str, payload: &mut dyn FnMut(u32) -> Vec<u8>) -> Result<Vec<Bytes>, ClusterError> {
-        let calls = self.spawn_calls(|i, mut w| {
+        let calls = self.spawn_calls(phase, |i, mut w| {
             let (input, phase) = (payload(i), phase.to_string());
-            async move { w.phase(&phase, input).await }
+            (input.len(), async move { w.phase(&phase, input).await })
         });
         self.gather(phase, calls)
     }
@@ -114,36 +122,47 @@ impl Cluster for RemoteCluster {
     ) -> Result<Vec<Bytes>, ClusterError> {
         self.steps += 1;
         let step = self.steps;
-        let calls = self.spawn_calls(|i, mut w| {
+        let name = format!("{first} then {then}");
+        let calls = self.spawn_calls(&name, |i, mut w| {
             let (first, input, then, then_input) =
                 (first.to_string(), first_payload(i), then.to_string(), then_payload(i));
-            async move { w.step((&first, input), (&then, then_input), step).await }
+            (input.len() + then_input.len(), async move { w.step((&first, input), (&then, then_input), step).await })
         });
-        self.gather(&format!("{first} then {then}"), calls)
+        self.gather(&name, calls)
     }
 }
 
 type Call = tokio::task::JoinHandle<Outcome>;
 
 impl RemoteCluster {
-    /// Starts `call(shard, its client)` on every worker, each bounded by the phase timeout.
-    fn spawn_calls<F>(&self, mut call: impl FnMut(u32, WorkerClient) -> F) -> Vec<Call>
+    /// Starts `call(shard, its client)` (the bytes it sends, and the call) on every worker,
+    /// each bounded by the phase timeout; the watch, if any, is told of each answer.
+    fn spawn_calls<F>(&self, phase: &str, mut call: impl FnMut(u32, WorkerClient) -> (usize, F)) -> Vec<Call>
     where
         F: Future<Output = Result<Bytes, ClientError>> + Send + 'static,
     {
         let limit = self.phase_timeout;
+        let phase: Arc<str> = phase.into();
         self.workers
             .iter()
             .enumerate()
             .map(|(i, w)| {
-                let call = call(i as u32, w.clone());
+                let (sent, call) = call(i as u32, w.clone());
+                let (watch, phase) = (self.watch.clone(), phase.clone());
                 self.runtime.spawn(async move {
-                    match limit {
+                    let start = Instant::now();
+                    let outcome = match limit {
                         Some(limit) => {
                             tokio::time::timeout(limit, call).await.map_or(Outcome::TimedOut(limit), Outcome::Answer)
                         }
                         None => Outcome::Answer(call.await),
+                    };
+                    let took = start.elapsed();
+                    tracing::debug!(shard = i, phase = &*phase, ?took, "answered");
+                    if let (Some(w), Outcome::Answer(Ok(answer))) = (&watch, &outcome) {
+                        w.answered(i as u32, &phase, took, sent, answer.len());
                     }
+                    outcome
                 })
             })
             .collect()

@@ -13,7 +13,7 @@ use tokio::runtime::Handle;
 use tokio::sync::watch;
 use worker_service::{Fleet, Killer};
 
-use crate::{ClusterError, RemoteCluster, UnitOfWork, UowError};
+use crate::{ClusterError, RemoteCluster, RunWatch, UnitOfWork, UowError};
 
 /// A worker lost as its supervisor saw it (e.g. Mesos reporting the task failed), possibly
 /// before any call to it failed.
@@ -142,6 +142,8 @@ pub struct RunOptions {
     pub max_recoveries: u32,
     /// Told of each recovery (e.g. to print it).
     pub on_recovery: Option<RecoveryHook>,
+    /// Told of placements, phase answers, losses and recoveries (a status page, metrics).
+    pub watch: Option<Arc<dyn RunWatch>>,
 }
 
 impl std::fmt::Debug for RunOptions {
@@ -151,6 +153,7 @@ impl std::fmt::Debug for RunOptions {
             .field("handle_signals", &self.handle_signals)
             .field("max_recoveries", &self.max_recoveries)
             .field("on_recovery", &self.on_recovery.as_ref().map(|_| "…"))
+            .field("watch", &self.watch.as_ref().map(|_| "…"))
             .finish()
     }
 }
@@ -165,6 +168,7 @@ impl Default for RunOptions {
             handle_signals: true,
             max_recoveries: DEFAULT_MAX_RECOVERIES,
             on_recovery: None,
+            watch: None,
         }
     }
 }
@@ -216,6 +220,12 @@ fn run_on<U: UnitOfWork>(
     run_id: &str,
 ) -> Result<U::Output, RunError> {
     let mut endpoints = workers.start(runtime.handle(), n, token).map_err(RunError::Start)?;
+    let watch = options.watch.as_deref();
+    if let Some(w) = watch {
+        for (shard, endpoint) in endpoints.iter().enumerate() {
+            w.placed(shard as u32, endpoint, &workers.describe(shard as u32));
+        }
+    }
     let mut recoveries = 0;
     // Each configuration of the workers has its own id: a batch sent under an earlier one
     // (by a worker that had not yet heard of a loss) is refused, never admitted.
@@ -229,6 +239,10 @@ fn run_on<U: UnitOfWork>(
             return Err(RunError::Job(err));
         };
         let lost = workers.describe(shard);
+        tracing::warn!(shard, worker = %lost, %phase, %reason, "worker lost");
+        if let Some(w) = watch {
+            w.lost(shard, &lost, &phase, &reason);
+        }
         let gave_up = |reason: String| RunError::Lost { shard, worker: lost.clone(), phase: phase.clone(), reason };
         if recoveries >= options.max_recoveries {
             return Err(gave_up(if options.max_recoveries == 0 {
@@ -245,17 +259,23 @@ fn run_on<U: UnitOfWork>(
         endpoints[shard as usize].clone_from(&replacement);
         recoveries += 1;
         configuration = format!("{run_id}.r{recoveries}");
+        let recovery = Recovery {
+            number: recoveries,
+            max: options.max_recoveries,
+            shard,
+            lost,
+            phase,
+            reason,
+            replacement,
+            restored,
+        };
+        tracing::info!(shard, replacement = %recovery.replacement, restored = %recovery.restored, "worker replaced");
+        if let Some(w) = watch {
+            w.placed(shard, &recovery.replacement, &workers.describe(shard));
+            w.recovered(&recovery);
+        }
         if let Some(tell) = &options.on_recovery {
-            tell(&Recovery {
-                number: recoveries,
-                max: options.max_recoveries,
-                shard,
-                lost,
-                phase,
-                reason,
-                replacement,
-                restored,
-            });
+            tell(&recovery);
         }
     }
 }
@@ -275,7 +295,8 @@ fn orchestrate_on<U: UnitOfWork>(
     let mut cluster = runtime
         .block_on(RemoteCluster::configure(runtime.handle().clone(), job, endpoints, token, configuration))?
         .with_phase_timeout(options.phase_timeout)
-        .with_losses(workers.losses());
+        .with_losses(workers.losses())
+        .with_watch(options.watch.clone());
     let outcome = job.orchestrate(&mut cluster)?;
     let _ = runtime.block_on(cluster.stop());
     Ok(outcome)

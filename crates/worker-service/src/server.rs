@@ -418,6 +418,33 @@ impl Service {
     }
 }
 
+impl Service {
+    /// A phase, or a step of two phases (see [`Worker::phase`]).
+    async fn run_phase(&self, request: PhaseRequest) -> Result<Response<PhaseReply>, Status> {
+        let PhaseRequest { phase, payload, then_phase, then_payload, step } = request;
+        if then_phase.is_empty() {
+            if step != 0 {
+                return Err(Status::invalid_argument(format!("step {step} with no second phase")));
+            }
+            let (answer, sent, me, _, run_id) = self.run_job(phase.clone(), payload, Vec::new()).await?;
+            self.deliver_loose(sent, me, &run_id, &phase).await?;
+            return Ok(reply(PhaseReply { payload: answer.into() }));
+        }
+        if step == 0 {
+            return Err(Status::invalid_argument(format!(
+                "phases {phase:?} then {then_phase:?} as a step need a step number (from 1)"
+            )));
+        }
+        let epoch = lock(&self.0.queue).epoch;
+        let (_, sent, me, shards, run_id) = self.run_job(phase, payload, Vec::new()).await?;
+        self.deliver_step(sent, (me, shards), &run_id, step).await?;
+        let batches = self.wait_step(step, shards as usize - 1, epoch).await?;
+        let (answer, sent, me, _, run_id) = self.run_job(then_phase.clone(), then_payload, batches).await?;
+        self.deliver_loose(sent, me, &run_id, &then_phase).await?;
+        Ok(reply(PhaseReply { payload: answer.into() }))
+    }
+}
+
 #[tonic::async_trait]
 impl Worker for Service {
     async fn configure(&self, request: Request<ConfigureRequest>) -> Result<Response<ConfigureReply>, Status> {
@@ -457,32 +484,23 @@ impl Worker for Service {
         drop(decoder);
         // A step still waiting for the configuration before gives up.
         self.0.arrived.notify_waiters();
+        tracing::info!(run_id = %r.run_id, shard, shards, "configured");
         *lock(&self.0.running) = Some(Running { run_id: r.run_id, shard, shards, job: created });
         Ok(reply(ConfigureReply {}))
     }
 
     async fn phase(&self, request: Request<PhaseRequest>) -> Result<Response<PhaseReply>, Status> {
-        let PhaseRequest { phase, payload, then_phase, then_payload, step } = request.into_inner();
-        if then_phase.is_empty() {
-            if step != 0 {
-                return Err(Status::invalid_argument(format!("step {step} with no second phase")));
+        let start = std::time::Instant::now();
+        let r = request.into_inner();
+        let (phase, then, step) = (r.phase.clone(), r.then_phase.clone(), r.step);
+        let result = self.run_phase(r).await;
+        match &result {
+            Ok(answer) => {
+                tracing::debug!(%phase, %then, step, took = ?start.elapsed(), bytes = answer.get_ref().payload.len(), "phase answered");
             }
-            let (answer, sent, me, _, run_id) = self.run_job(phase.clone(), payload, Vec::new()).await?;
-            self.deliver_loose(sent, me, &run_id, &phase).await?;
-            return Ok(reply(PhaseReply { payload: answer.into() }));
+            Err(e) => tracing::warn!(%phase, %then, step, code = ?e.code(), message = e.message(), "phase failed"),
         }
-        if step == 0 {
-            return Err(Status::invalid_argument(format!(
-                "phases {phase:?} then {then_phase:?} as a step need a step number (from 1)"
-            )));
-        }
-        let epoch = lock(&self.0.queue).epoch;
-        let (_, sent, me, shards, run_id) = self.run_job(phase, payload, Vec::new()).await?;
-        self.deliver_step(sent, (me, shards), &run_id, step).await?;
-        let batches = self.wait_step(step, shards as usize - 1, epoch).await?;
-        let (answer, sent, me, _, run_id) = self.run_job(then_phase.clone(), then_payload, batches).await?;
-        self.deliver_loose(sent, me, &run_id, &then_phase).await?;
-        Ok(reply(PhaseReply { payload: answer.into() }))
+        result
     }
 
     async fn deliver(&self, request: Request<DeliverRequest>) -> Result<Response<DeliverReply>, Status> {
@@ -509,6 +527,7 @@ impl Worker for Service {
     }
 
     async fn stop(&self, _request: Request<StopRequest>) -> Result<Response<StopReply>, Status> {
+        tracing::info!("told to stop");
         self.0.stop.notify_one();
         Ok(reply(StopReply {}))
     }

@@ -1,7 +1,7 @@
-use crate::Problem;
 use crate::genome::Bits;
 use crate::params::Params;
 use crate::rng::Rng;
+use crate::{Measure, Problem};
 
 /// 0/1 knapsack: choose items (one bit each) to maximise profit within a capacity.
 ///
@@ -111,6 +111,12 @@ impl Problem for Knapsack {
 
     fn params(&self) -> Params {
         super::plus(100_000)
+    }
+
+    fn measure(&self, genome: &Bits) -> Option<Measure> {
+        let (w, p) = self.load(genome);
+        let name = if w <= self.capacity { "profit" } else { "profit (over capacity)" };
+        Some(Measure { name, value: p as f64 })
     }
 }
 

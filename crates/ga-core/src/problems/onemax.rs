@@ -1,7 +1,7 @@
-use crate::Problem;
 use crate::genome::Bits;
 use crate::params::{Params, Selection};
 use crate::rng::Rng;
+use crate::{Measure, Problem};
 
 /// OneMax: maximise the number of ones in a string of `bits` bits. Uniform crossover on
 /// every child (rate 1.0: a copy of a parent is mostly a genome already seen, bred again
@@ -45,5 +45,9 @@ impl Problem for OneMax {
 
     fn params(&self) -> Params {
         Params { selection: Selection::Plus { size: 3, crossover_rate: 1.0 }, ..super::plus(1_000_000) }
+    }
+
+    fn measure(&self, genome: &Bits) -> Option<Measure> {
+        Some(Measure { name: "ones", value: genome.count_ones() as f64 })
     }
 }

@@ -1,9 +1,9 @@
 use std::f64::consts::TAU;
 
-use crate::Problem;
 use crate::ops;
 use crate::params::Params;
 use crate::rng::Rng;
+use crate::{Measure, Problem};
 
 /// The Rastrigin function in `dims` dimensions on `[-5.12, 5.12]`:
 /// `f(x) = 10n + Σ (x_i² − 10 cos 2πx_i)`, minimum 0 at the origin. Fitness is
@@ -74,5 +74,9 @@ impl Problem for Rastrigin {
 
     fn params(&self) -> Params {
         Params { target_fitness: Some(0.999), ..super::plus(500_000) }
+    }
+
+    fn measure(&self, genome: &Vec<f64>) -> Option<Measure> {
+        Some(Measure { name: "rastrigin", value: self.value(genome) })
     }
 }

@@ -1,7 +1,7 @@
-use crate::Problem;
 use crate::ops;
 use crate::params::Params;
 use crate::rng::Rng;
+use crate::{Measure, Problem};
 
 /// The travelling salesman on cities in the plane with TSPLIB `EUC_2D` distances
 /// (Euclidean, rounded to the nearest integer). Genomes are permutations of city
@@ -154,6 +154,11 @@ impl Problem for Tsp {
 
     fn params(&self) -> Params {
         super::plus(500_000)
+    }
+
+    fn measure(&self, genome: &Vec<u32>) -> Option<Measure> {
+        let valid = genome.len() == self.n && genome.iter().all(|&c| (c as usize) < self.n);
+        valid.then(|| Measure { name: "tour length", value: self.tour_length(genome) as f64 })
     }
 }
 

@@ -404,6 +404,7 @@ impl SchedulerClient {
             Some(Event { r#type: Some(t), subscribed: Some(subscribed), .. })
                 if t == event::Type::Subscribed as i32 =>
             {
+                tracing::info!(master = %self.master, framework = %subscribed.framework_id.value, "subscribed");
                 self.framework_id = Some(subscribed.framework_id.clone());
                 self.stream_id = Some(stream_id);
                 Ok(Subscription {
@@ -432,7 +433,9 @@ impl SchedulerClient {
         loop {
             match self.subscribe(framework_info.clone()).await {
                 Err(e) if attempt < attempts && e.is_transient() => {
-                    tokio::time::sleep(backoff.next_wait()).await;
+                    let wait = backoff.next_wait();
+                    tracing::warn!(attempt, error = %e, ?wait, "SUBSCRIBE failed; retrying");
+                    tokio::time::sleep(wait).await;
                     attempt += 1;
                 }
                 other => return other,
