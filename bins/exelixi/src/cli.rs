@@ -208,6 +208,14 @@ pub struct RunArgs {
     /// [default: 3].
     #[arg(long, value_name = "N", value_parser = whole::<u32>("0 to 1000"))]
     pub max_recoveries: Option<u32>,
+    /// Serve a live status page (and Prometheus metrics at /metrics) on ADDR, e.g.
+    /// 127.0.0.1:8080 (port 0: any free port); the address bound is printed on stderr.
+    #[arg(long, value_name = "ADDR")]
+    pub status: Option<String>,
+    /// After the run, write the convergence plot (best, median and mean fitness, and MSE,
+    /// against evaluations) to FILE as SVG.
+    #[arg(long, value_name = "FILE")]
+    pub plot: Option<std::path::PathBuf>,
     #[command(flatten)]
     pub params: ParamFlags,
 }
@@ -300,6 +308,10 @@ pub struct RunConfig {
     pub checkpoint_every: u32,
     pub resume: Option<std::path::PathBuf>,
     pub max_recoveries: u32,
+    /// Where the status page is served (`--status`).
+    pub status: Option<String>,
+    /// Where the convergence plot goes (`--plot`).
+    pub plot: Option<std::path::PathBuf>,
     pub params: ParamFlags,
     /// Run on Mesos (`exelixi mesos`) rather than here.
     pub mesos: Option<MesosConfig>,
@@ -407,6 +419,16 @@ impl TryFrom<RunArgs> for RunConfig {
         if max_recoveries > MAX_RECOVERIES {
             return Err(format!("invalid max-recoveries: {max_recoveries} (expected 0 to {MAX_RECOVERIES})"));
         }
+        if let Some(addr) = &a.status {
+            addr.parse::<std::net::SocketAddr>().map_err(|_| {
+                format!("invalid status: {addr:?} (expected an address and port, e.g. 127.0.0.1:8080 or [::1]:0)")
+            })?;
+        }
+        if let Some(plot) = &a.plot {
+            if plot.as_os_str().is_empty() || plot.is_dir() {
+                return Err(format!("invalid plot: {:?} (expected a file to write the SVG to)", plot.display()));
+            }
+        }
         Ok(RunConfig {
             problem: a.problem,
             size: a.size,
@@ -419,6 +441,8 @@ impl TryFrom<RunArgs> for RunConfig {
             checkpoint_every,
             resume: a.resume,
             max_recoveries,
+            status: a.status,
+            plot: a.plot,
             params: a.params,
             mesos: None,
         })

@@ -9,6 +9,7 @@ mod worker;
 
 use std::io::{self, Write};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::Parser;
 use cli::{Cli, Command, RunConfig};
@@ -24,7 +25,27 @@ const EXIT_USAGE: u8 = 2;
 /// Exit status after Ctrl-C or SIGTERM (128 + SIGINT), as shells report it.
 const EXIT_INTERRUPTED: u8 = 130;
 
+/// Logs go to stderr (around the progress bar), filtered by `RUST_LOG` as `tracing`'s
+/// targets (`warn`, `uow=debug,scheduler=info`, …); `warn` when unset.
+fn init_logs() {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let spec = std::env::var("RUST_LOG").unwrap_or_default();
+    let targets = match spec.trim() {
+        "" => tracing_subscriber::filter::Targets::new().with_default(tracing::Level::WARN),
+        spec => spec.parse().unwrap_or_else(|e| {
+            progress::say(&format!("warning: RUST_LOG={spec:?} is not a filter ({e}); logging warnings"));
+            tracing_subscriber::filter::Targets::new().with_default(tracing::Level::WARN)
+        }),
+    };
+    let logs = tracing_subscriber::fmt::layer()
+        .with_writer(|| progress::LogWriter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    let _ = tracing_subscriber::registry().with(logs).with(targets).try_init();
+}
+
 fn main() -> ExitCode {
+    init_logs();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if e.use_stderr() => {
@@ -109,23 +130,28 @@ impl std::fmt::Display for RunError {
     }
 }
 
-/// Prints each generation's line and draws the progress bar. Once stdout fails (a reader
-/// that went away, as `| head -1` does) it cancels the run: nobody reads what follows.
+/// Prints each generation's line, draws the progress bar and tells the status board.
+/// Once stdout fails (a reader that went away, as `| head -1` does) it cancels the run:
+/// nobody reads what follows.
 struct Printer<W: Write> {
-    progress: progress::Progress,
     out: W,
     json: bool,
     write_error: Option<io::Error>,
+    board: Option<Arc<status::Board>>,
 }
 
 impl<W: Write> ga_core::Observer for Printer<W> {
     fn on_generation(&mut self, stats: &GenerationStats) {
-        self.progress.update(stats);
+        if let Some(board) = &self.board {
+            board.generation(stats);
+        }
+        progress::update(stats);
         if self.write_error.is_some() {
             return;
         }
         let line = if self.json { report::generation_json(stats).to_string() } else { report::generation_line(stats) };
-        if let Err(e) = writeln!(self.out, "{line}").and_then(|()| self.out.flush()) {
+        let out = &mut self.out;
+        if let Err(e) = progress::around_stdout(|| writeln!(out, "{line}").and_then(|()| out.flush())) {
             self.write_error = Some(e);
         }
     }
@@ -154,12 +180,33 @@ impl WithProblem for RunProblem<'_> {
         let here = if config.mesos.is_some() { 0 } else { shards };
         problems::check_memory(&problem, &params, shards, here, "a run")
             .map_err(|why| RunError::Memory(format!("invalid configuration: {why}")))?;
+        let board = (config.status.is_some() || config.plot.is_some()).then(|| {
+            let title = match config.size {
+                Some(size) => format!("{}-{size}, seed {}", config.problem.as_str(), config.seed),
+                None => format!("{}, seed {}", config.problem.as_str(), config.seed),
+            };
+            let mode = match (&config.mesos, config.workers) {
+                (Some(m), Some(n)) => format!("{n} workers on Mesos ({})", m.master),
+                (None, Some(n)) => format!("{n} worker processes on this machine"),
+                _ => "in process".to_string(),
+            };
+            Arc::new(status::Board::new(&title, &mode))
+        });
+        let _server = match (&config.status, &board) {
+            (Some(addr), Some(board)) => {
+                let server = status::serve(addr, board.clone()).map_err(|e| RunError::Workers(e.to_string()))?;
+                progress::say(&format!("exelixi: status page at http://{}/", server.addr()));
+                Some(server)
+            }
+            _ => None,
+        };
         let stdout = io::stdout();
+        progress::start(&params);
         let mut observer = Printer {
-            progress: progress::Progress::new(&params),
             out: io::BufWriter::new(stdout.lock()),
             json: config.json,
             write_error: None,
+            board: board.clone(),
         };
         let identity = RunIdentity {
             problem: config.problem.as_str().to_string(),
@@ -175,14 +222,25 @@ impl WithProblem for RunProblem<'_> {
             .map(checkpoint::Writer::new)
             .transpose()
             .map_err(|e| RunError::Checkpoint(format!("cannot write checkpoints: {e}")))?;
+        let checkpoints = (writer.as_ref(), resume);
         let outcome = match (&config.mesos, config.workers) {
-            (Some(m), Some(n)) => {
-                run_on_mesos(&problem, config, m, params, n, (writer.as_ref(), resume), &mut observer)
-            }
-            (_, None) => in_process(problem, config, params, (writer.as_ref(), resume), identity, &mut observer),
-            (None, Some(n)) => run_on_workers(&problem, config, params, n, (writer.as_ref(), resume), &mut observer),
+            (Some(_), Some(n)) => run_on_mesos(&problem, config, params, n, checkpoints, &mut observer, board.as_ref()),
+            (_, None) => in_process(&problem, config, params, checkpoints, identity, &mut observer),
+            (None, Some(n)) => run_on_workers(&problem, config, params, n, checkpoints, &mut observer, board.as_ref()),
         };
-        observer.progress.finish();
+        progress::finish();
+        let why = match &outcome {
+            Ok(o) => format!("{} at generation {}", o.stop.describe(), o.last.generation),
+            Err(e) => format!("failed: {e}"),
+        };
+        if let Some(board) = &board {
+            board.stopped(&why);
+        }
+        if let (Some(path), Some(board)) = (&config.plot, &board) {
+            std::fs::write(path, board.plot(900, 450)).map_err(|e| {
+                RunError::Output(io::Error::new(e.kind(), format!("cannot write the plot {}: {e}", path.display())))
+            })?;
+        }
         // The last checkpoint on disk before the run says it is over.
         let flushed = writer.as_ref().map(checkpoint::Writer::flush);
         if let (Ok(_), Some(Err(e))) = (&outcome, flushed) {
@@ -195,7 +253,16 @@ impl WithProblem for RunProblem<'_> {
         if let Some(e) = write_error {
             return Err(RunError::Output(e));
         }
-        report::write_outcome(&mut out, &outcome, config.json).and_then(|()| out.flush()).map_err(RunError::Output)
+        let measure = |g: &P::Genome| problem.measure(g);
+        progress::around_stdout(|| {
+            report::write_outcome(&mut out, &outcome, config.json, &measure)?;
+            if !config.json {
+                // The original's readers skip it: every other line starts with a keyword.
+                writeln!(out, "# stopped: {why}")?;
+            }
+            out.flush()
+        })
+        .map_err(RunError::Output)
     }
 }
 
@@ -208,15 +275,15 @@ fn resume(dir: &std::path::Path, identity: &RunIdentity) -> Result<Checkpoint, R
     let (path, found, skipped) =
         checkpoint::resume(dir, identity).map_err(|e| RunError::Checkpoint(format!("cannot resume: {e}")))?;
     for why in skipped {
-        eprintln!("warning: {why}");
+        progress::say(&format!("warning: {why}"));
     }
-    eprintln!("exelixi: resuming from {} (generation {})", path.display(), found.progress.generation);
+    progress::say(&format!("exelixi: resuming from {} (generation {})", path.display(), found.progress.generation));
     Ok(found)
 }
 
 /// Runs the GA in this process, with checkpoints if asked.
 fn in_process<P>(
-    problem: P,
+    problem: &P,
     config: &RunConfig,
     params: Params,
     (writer, resume): Checkpointing<'_>,
@@ -265,6 +332,7 @@ fn run_on_workers<P>(
     n: u32,
     checkpoints: Checkpointing<'_>,
     observer: &mut dyn ga_core::Observer,
+    board: Option<&Arc<status::Board>>,
 ) -> Result<Outcome<P::Genome>, RunError>
 where
     P: Problem,
@@ -279,46 +347,57 @@ where
     // The cores are shared by the workers: each gets its part unless told otherwise.
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     let threads = if config.threads == 0 { (cores / n as usize).max(1) } else { config.threads };
-    distributed(problem, config, params, Workers { n, threads }, &mut workers, checkpoints, observer)
+    let watch = board.map(|b| b.clone() as Arc<dyn uow::RunWatch>);
+    distributed(problem, config, params, Workers { n, threads, watch }, &mut workers, checkpoints, observer)
 }
 
 /// Runs the GA over `n` workers placed on Mesos agents.
 fn run_on_mesos<P>(
     problem: &P,
     config: &RunConfig,
-    m: &cli::MesosConfig,
     params: Params,
     n: u32,
     checkpoints: Checkpointing<'_>,
     observer: &mut dyn ga_core::Observer,
+    board: Option<&Arc<status::Board>>,
 ) -> Result<Outcome<P::Genome>, RunError>
 where
     P: Problem,
     P::Genome: Serialize + DeserializeOwned,
 {
+    let m = config.mesos.as_ref().ok_or_else(|| RunError::Workers("not a Mesos run".into()))?;
     let credential = mesos_client::scheduler::Credential::from_env().map_err(|e| RunError::Workers(e.to_string()))?;
     let mut workers = mesos::workers(m, credential);
     // Each worker's fitness threads: its task's CPUs (the output does not depend on them).
     let threads = if config.threads == 0 { (m.cpus.floor() as usize).max(1) } else { config.threads };
-    let outcome = distributed(problem, config, params, Workers { n, threads }, &mut workers, checkpoints, observer);
+    if let Some(board) = board {
+        board.set_mesos(workers.viewer());
+    }
+    let watch = board.map(|b| b.clone() as Arc<dyn uow::RunWatch>);
+    let outcome =
+        distributed(problem, config, params, Workers { n, threads, watch }, &mut workers, checkpoints, observer);
     // What the original logged: the framework, and each agent's telemetry.
     if let Some(id) = workers.framework_id() {
-        eprintln!("mesos: framework {id} on master {}", m.master);
+        progress::say(&format!("mesos: framework {id} on master {}", m.master));
     }
     if let Some(took) = workers.placement_time() {
-        eprintln!("mesos: {n} workers serving {:.3} s after the start of placement", took.as_secs_f64());
+        progress::say(&format!("mesos: {n} workers serving {:.3} s after the start of placement", took.as_secs_f64()));
     }
     for slot in workers.slots() {
         let telemetry = slot.telemetry.as_deref().unwrap_or("null");
-        eprintln!("mesos: shard {} on agent {} ({}): telemetry {telemetry}", slot.shard, slot.agent_id, slot.hostname);
+        progress::say(&format!(
+            "mesos: shard {} on agent {} ({}): telemetry {telemetry}",
+            slot.shard, slot.agent_id, slot.hostname
+        ));
     }
     outcome
 }
 
-/// How many workers a run has, and each one's fitness threads.
+/// How many workers a run has, each one's fitness threads, and who watches them.
 struct Workers {
     n: u32,
     threads: usize,
+    watch: Option<Arc<dyn uow::RunWatch>>,
 }
 
 /// Runs the GA over `n` workers from `workers`, each with `threads` fitness threads.
@@ -326,7 +405,7 @@ fn distributed<P>(
     problem: &P,
     config: &RunConfig,
     params: Params,
-    Workers { n, threads }: Workers,
+    Workers { n, threads, watch }: Workers,
     workers: &mut dyn uow::Workers,
     (writer, resume): Checkpointing<'_>,
     observer: &mut dyn ga_core::Observer,
@@ -350,7 +429,8 @@ where
         phase_timeout: Some(config.phase_timeout),
         handle_signals: true,
         max_recoveries: config.max_recoveries,
-        on_recovery: Some(std::sync::Arc::new(|r: &uow::Recovery| eprintln!("exelixi: {r}"))),
+        on_recovery: Some(Arc::new(|r: &uow::Recovery| progress::say(&format!("exelixi: {r}")))),
+        watch,
     };
     uow::run(&mut job, workers, n, &options).map_err(|e| match e {
         uow::RunError::Interrupted => RunError::Interrupted,

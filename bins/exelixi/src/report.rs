@@ -2,7 +2,7 @@
 
 use std::io::{self, Write};
 
-use ga_core::{GenerationStats, Genome, Outcome};
+use ga_core::{GenerationStats, Genome, Measure, Outcome};
 use serde_json::json;
 
 /// `x` as C's `%.2e` prints it (`1.45e-01`), which Rust's `{:.2e}` does not (`1.45e-1`).
@@ -16,6 +16,11 @@ pub fn sci(x: f64) -> String {
         }
         None => s, // inf, NaN
     }
+}
+
+/// A measure for people: whole numbers without a fraction, others to six significant digits.
+fn number(x: f64) -> String {
+    if x.fract() == 0.0 && x.abs() < 1e15 { format!("{x:.0}") } else { format!("{x:.6e}") }
 }
 
 /// One generation as the original printed it.
@@ -48,8 +53,14 @@ pub fn generation_json(s: &GenerationStats) -> serde_json::Value {
     })
 }
 
-/// Writes the final report: `indiv` lines, best first, or one JSON object.
-pub fn write_outcome<G: Genome>(out: &mut impl Write, outcome: &Outcome<G>, as_json: bool) -> io::Result<()> {
+/// Writes the final report: `indiv` lines, best first, or one JSON object; `measure` is the
+/// problem's own measure of a genome (a tour's length…), printed after the original's fields.
+pub fn write_outcome<G: Genome>(
+    out: &mut impl Write,
+    outcome: &Outcome<G>,
+    as_json: bool,
+    measure: &dyn Fn(&G) -> Option<Measure>,
+) -> io::Result<()> {
     if as_json {
         let individuals: Vec<_> = outcome
             .report
@@ -57,7 +68,12 @@ pub fn write_outcome<G: Genome>(out: &mut impl Write, outcome: &Outcome<G>, as_j
             .map(|m| {
                 let genome: serde_json::Value =
                     serde_json::from_str(&m.genome.to_json()).unwrap_or(serde_json::Value::Null);
-                json!({ "fitness": m.fitness, "born": m.born, "key": m.key.to_string(), "genome": genome })
+                let mut individual =
+                    json!({ "fitness": m.fitness, "born": m.born, "key": m.key.to_string(), "genome": genome });
+                if let Some(x) = measure(&m.genome) {
+                    individual["measure"] = json!({ "name": x.name, "value": x.value });
+                }
+                individual
             })
             .collect();
         let result = json!({ "result": {
@@ -71,7 +87,11 @@ pub fn write_outcome<G: Genome>(out: &mut impl Write, outcome: &Outcome<G>, as_j
         writeln!(out, "{result}")
     } else {
         for m in &outcome.report {
-            writeln!(out, "indiv\t{:.4}\t{}\t{}", m.fitness, m.born, m.genome.to_json())?;
+            write!(out, "indiv\t{:.4}\t{}\t{}", m.fitness, m.born, m.genome.to_json())?;
+            match measure(&m.genome) {
+                Some(x) => writeln!(out, "\t{}\t{}", x.name, number(x.value))?,
+                None => writeln!(out)?,
+            }
         }
         Ok(())
     }

@@ -30,6 +30,9 @@ fn the_default_run_prints_the_originals_report() {
     let lines: Vec<&str> = text.lines().collect();
     let gens: Vec<&&str> = lines.iter().filter(|l| l.starts_with("gen\t")).collect();
     let indivs: Vec<&&str> = lines.iter().filter(|l| l.starts_with("indiv\t")).collect();
+    // The last line says why the run stopped, as a comment the original's readers skip.
+    let (last, lines) = lines.split_last().unwrap();
+    assert!(last.starts_with("# stopped: ") && last.ends_with(&format!("at generation {}", gens.len() - 1)), "{last}");
     assert_eq!(gens.len() + indivs.len(), lines.len(), "unexpected lines in {text}");
     assert!(!gens.is_empty() && gens.len() <= 10);
     for (n, line) in gens.iter().enumerate() {

@@ -517,3 +517,52 @@ fn nodes_lists_the_agents_and_their_resources() {
         assert!(l.contains("\t127.0.0.1\ttrue\t") && l.contains("cpus:2") && l.contains("ports:[31000-31999]"), "{l}");
     }
 }
+
+#[test]
+fn the_status_page_of_a_mesos_run_shows_both_agents_and_their_telemetry() {
+    use std::io::BufRead;
+    use support::browser::{dump_dom, get, text_of};
+    let _serial = lock();
+    let mut run = start_long_mesos_run("2", &["--status", "127.0.0.1:0", "--gens", "100000000", "--pop", "5000"]);
+    // The address is on stderr before the first generation.
+    let addr = {
+        let mut stderr = std::io::BufReader::new(run.stderr.as_mut().unwrap());
+        let mut line = String::new();
+        loop {
+            line.clear();
+            assert!(stderr.read_line(&mut line).unwrap() > 0, "stderr ended before the status address");
+            if let Some(rest) = line.trim().strip_prefix("exelixi: status page at http://") {
+                break rest.trim_end_matches('/').to_string();
+            }
+        }
+    };
+    let profile = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("status-mesos-chromium");
+    let _ = std::fs::remove_dir_all(&profile);
+    let dom = dump_dom(&profile, &format!("http://{addr}/"), Duration::ZERO);
+    let id = text_of(&dom, "framework-id").to_string();
+    assert!(id.len() > 10, "the framework id: {id:?}");
+    let agents: Vec<&str> = dom.split(r#"<tr class="agent">"#).skip(1).collect();
+    assert_eq!(agents.len(), 2, "both agents listed: {dom}");
+    for row in &agents {
+        let telemetry = row.split(r#"<code class="telemetry">"#).nth(1).unwrap().split("</code>").next().unwrap();
+        let telemetry: Value = serde_json::from_str(&telemetry.replace("&quot;", "\"").replace("&amp;", "&"))
+            .unwrap_or_else(|e| panic!("telemetry as JSON: {e}: {telemetry}"));
+        assert!(telemetry["cpu_num"].as_u64().is_some_and(|n| n > 0), "{telemetry}");
+        assert!(telemetry["mem_free"].as_u64().is_some(), "{telemetry}");
+        assert!(row.contains("TASK_RUNNING"), "{row}");
+    }
+    // The master agrees on the framework and its agents.
+    let f = framework(&master(), &id);
+    let agents_of_master: std::collections::BTreeSet<String> =
+        tasks(&f).iter().map(|t| t["slave_id"].as_str().unwrap().to_string()).collect();
+    assert_eq!(agents_of_master.len(), 2, "{agents_of_master:?}");
+    for agent in &agents_of_master {
+        assert!(dom.contains(agent.as_str()), "agent {agent} not on the page");
+    }
+    let (_, metrics) = get(&addr, "/metrics");
+    assert!(metrics.contains(r#"exelixi_mesos_offers_total{decision="accepted"} 2"#), "{metrics}");
+    signal(run.id(), "-INT");
+    let status = wait_with_deadline(&mut run, Duration::from_secs(60));
+    assert_eq!(status.code(), Some(130), "{}", stderr_of(&mut run));
+    assert_none_left();
+}

@@ -190,3 +190,101 @@ pub fn joined(first: &str, second: &str) -> String {
     let cut = first.find(&format!("gen\t{g}\t")).unwrap_or(first.len());
     format!("{}{second}", &first[..cut])
 }
+
+/// A real headless Chromium (Debian's, installed by `tools/chromium/install`, named by
+/// EXELIXI_CHROMIUM in `tools/test`) and plain HTTP, for the status page's tests.
+pub mod browser {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    pub fn chromium() -> String {
+        std::env::var("EXELIXI_CHROMIUM").unwrap_or_else(|_| {
+            panic!(
+                "EXELIXI_CHROMIUM is not set. This test needs a real headless Chromium: run it through `tools/test` \
+                 (which installs Debian's chromium with tools/chromium/install), or set EXELIXI_CHROMIUM=/usr/bin/chromium"
+            )
+        })
+    }
+
+    /// Chromium, headless, as this machine's closed network wants it, with a fresh profile.
+    pub fn browser(profile: &std::path::Path) -> Command {
+        let mut c = Command::new(chromium());
+        c.args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .stdin(Stdio::null());
+        c
+    }
+
+    /// The page's DOM as Chromium has it after `budget` of virtual time (its script runs in it).
+    pub fn dump_dom(profile: &std::path::Path, url: &str, budget: Duration) -> String {
+        let mut c = browser(profile);
+        if !budget.is_zero() {
+            c.arg(format!("--virtual-time-budget={}", budget.as_millis()));
+        }
+        let out = bounded(c.args(["--dump-dom", url]));
+        String::from_utf8(out).expect("the DOM is UTF-8")
+    }
+
+    /// Runs a browser command to completion within a minute; its stdout.
+    pub fn bounded(command: &mut Command) -> Vec<u8> {
+        let mut child = command.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("chromium runs");
+        let mut stdout = child.stdout.take().unwrap();
+        let reader = std::thread::spawn(move || {
+            let mut out = Vec::new();
+            let _ = stdout.read_to_end(&mut out);
+            out
+        });
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("chromium did not finish within 60 s");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(status.success(), "chromium failed: {status:?}");
+        reader.join().unwrap()
+    }
+
+    /// The text of the element with `id` in a dumped DOM.
+    pub fn text_of<'a>(dom: &'a str, id: &str) -> &'a str {
+        let open = format!(r#"id="{id}">"#);
+        let start = dom.find(&open).unwrap_or_else(|| panic!("no #{id} in the page: {dom}")) + open.len();
+        &dom[start..start + dom[start..].find('<').unwrap()]
+    }
+
+    /// The vertices of the plot's best-fitness line in a dumped DOM.
+    pub fn plot_vertices(dom: &str) -> usize {
+        let start = dom.find(r#"class="series-best""#).expect("the plot's best line");
+        let points = &dom[start..];
+        let points = &points[points.find(r#"points=""#).unwrap() + 8..];
+        points[..points.find('"').unwrap()].split_whitespace().count()
+    }
+
+    /// A plain HTTP/1.1 GET: status line and body.
+    pub fn get(addr: &str, path: &str) -> (String, String) {
+        let mut s = TcpStream::connect(addr).expect("the status server answers");
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+        let mut all = String::new();
+        s.read_to_string(&mut all).unwrap();
+        let (head, body) = all.split_once("\r\n\r\n").expect("an HTTP answer");
+        (head.to_string(), body.to_string())
+    }
+}
