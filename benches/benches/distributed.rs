@@ -43,7 +43,8 @@ where
     P: Problem,
     P::Genome: serde::Serialize + serde::de::DeserializeOwned,
 {
-    let (e, s, g, _) = distributed_with(problem, (name, None), params, workers, Checkpoints::None, &mut |_: &_| {});
+    let (e, s, g, _) =
+        distributed_with(problem, (name, None), params, workers, Checkpoints::None, &mut |_: &_| {}, None);
     (e, s, g)
 }
 
@@ -67,6 +68,7 @@ fn distributed_with<P>(
     workers: usize,
     checkpoints: Checkpoints<'_>,
     observer: &mut dyn ga_core::Observer,
+    watch: Option<std::sync::Arc<dyn uow::RunWatch>>,
 ) -> (u64, f64, u32, u64)
 where
     P: Problem,
@@ -87,7 +89,7 @@ where
     let job = GaJob::new(problem, config, observer).with_checkpoints(every, writer.as_ref());
     let mut job = Timed { job, took: Duration::ZERO };
     let mut fleet = LocalProcesses::new(|_| Command::new(env!("CARGO_BIN_EXE_bench-worker")));
-    let options = RunOptions { phase_timeout: None, handle_signals: false, ..RunOptions::default() };
+    let options = RunOptions { phase_timeout: None, handle_signals: false, watch, ..RunOptions::default() };
     let outcome = uow::run(&mut job, &mut fleet, workers as u32, &options).expect("a distributed run");
     let start = Instant::now();
     let written = writer.as_ref().map_or(0, |w| w.flush().expect("checkpoints written"));
@@ -143,6 +145,11 @@ fn median(mut v: Vec<f64>) -> f64 {
 fn main() {
     if std::env::args().any(|a| a == "--list") {
         return; // `cargo bench -- --list` and test discovery: nothing to list.
+    }
+    if std::env::args().any(|a| a == "status") {
+        // `cargo bench --bench distributed -- status`: that part alone.
+        status_cost();
+        return;
     }
     if std::env::args().any(|a| a == "checkpoints") {
         // `cargo bench --bench distributed -- checkpoints`: that part alone.
@@ -205,6 +212,7 @@ fn main() {
     }
     checkpoint_cost();
     recovery_time();
+    status_cost();
 
     // Wire: a routed batch is postcard-encoded candidates.
     let batch = |problem: &dyn Fn(&mut Rng) -> Vec<f64>| {
@@ -242,7 +250,7 @@ fn large_genomes() {
         let (e, s) = in_process_on(&problem, &p, 2);
         two.push(e as f64 / s);
         let (e, s, _, _) =
-            distributed_with(&problem, ("rastrigin", Some(DIMS)), &p, 2, Checkpoints::None, &mut |_: &_| {});
+            distributed_with(&problem, ("rastrigin", Some(DIMS)), &p, 2, Checkpoints::None, &mut |_: &_| {}, None);
         workers.push(e as f64 / s);
     }
     let (one, two, workers) = (median(one), median(two), median(workers));
@@ -274,7 +282,8 @@ fn checkpoint_cost() {
             if let Some(parent) = dir.parent() {
                 let _ = std::fs::File::open(parent).and_then(|d| d.sync_all());
             }
-            let (e, s, _, w) = distributed_with(&rastrigin, ("rastrigin", Some(30)), &p, 2, *kind, &mut |_: &_| {});
+            let (e, s, _, w) =
+                distributed_with(&rastrigin, ("rastrigin", Some(30)), &p, 2, *kind, &mut |_: &_| {}, None);
             rates[i].push(e as f64 / s);
             if matches!(kind, Checkpoints::OnDisk(1, _)) {
                 written.push(w as f64);
@@ -319,7 +328,7 @@ fn recovery_time() {
                 recovered = Some(at.elapsed());
             }
         };
-        distributed_with(&rastrigin, ("rastrigin", Some(30)), &p, 2, Checkpoints::InMemory, &mut observer);
+        distributed_with(&rastrigin, ("rastrigin", Some(30)), &p, 2, Checkpoints::InMemory, &mut observer, None);
         took.push(recovered.expect("a generation after the recovery").as_secs_f64());
     }
     println!(
@@ -341,4 +350,82 @@ fn children() -> Vec<u32> {
         }
     }
     found
+}
+
+/// What watching a run costs: Rastrigin-30 (population 400, 1 000 generations of about a
+/// millisecond, so that a per-generation cost shows), 2 workers, without a status board,
+/// and with one fed by the run, served, and polled every 250 ms by a "browser" (`/parts`,
+/// what the page's script fetches, plot included) and a "Prometheus" (`/metrics`): four
+/// times what the page and a usual scrape ask. Paired by round, as the checkpoints.
+fn status_cost() {
+    use std::io::{Read, Write};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let rastrigin = ga_core::problems::Rastrigin { dims: 30 };
+    let p = params(400, CHECKPOINT_GENERATIONS);
+    let (mut plain, mut watched, mut polls) = (Vec::new(), Vec::new(), 0usize);
+    for round in 0..CHECKPOINT_REPEATS {
+        for with_status in [round % 2 == 0, round % 2 != 0] {
+            if !with_status {
+                let (e, s, _, _) = distributed_with(
+                    &rastrigin,
+                    ("rastrigin", Some(30)),
+                    &p,
+                    2,
+                    Checkpoints::None,
+                    &mut |_: &_| {},
+                    None,
+                );
+                plain.push(e as f64 / s);
+                continue;
+            }
+            let board = Arc::new(status::Board::new("rastrigin-30", "2 workers"));
+            let server = status::serve("127.0.0.1:0", board.clone()).expect("a status server");
+            let (addr, stop) = (server.addr(), Arc::new(AtomicBool::new(false)));
+            let pollers: Vec<_> = ["/parts", "/metrics"]
+                .into_iter()
+                .map(|path| {
+                    let stop = stop.clone();
+                    std::thread::spawn(move || {
+                        let mut n = 0;
+                        while !stop.load(Ordering::Relaxed) {
+                            let mut s = std::net::TcpStream::connect(addr).expect("the status server");
+                            write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+                            let mut body = Vec::new();
+                            s.read_to_end(&mut body).unwrap();
+                            assert!(body.starts_with(b"HTTP/1.1 200"), "{path}");
+                            n += 1;
+                            std::thread::sleep(Duration::from_millis(250));
+                        }
+                        n
+                    })
+                })
+                .collect();
+            let feed = board.clone();
+            let (e, s, _, _) = distributed_with(
+                &rastrigin,
+                ("rastrigin", Some(30)),
+                &p,
+                2,
+                Checkpoints::None,
+                &mut |stats: &ga_core::GenerationStats| feed.generation(stats),
+                Some(board.clone() as Arc<dyn uow::RunWatch>),
+            );
+            stop.store(true, Ordering::Relaxed);
+            polls += pollers.into_iter().map(|t| t.join().unwrap()).sum::<usize>();
+            assert_eq!(board.points().len(), CHECKPOINT_GENERATIONS as usize);
+            drop(server);
+            watched.push(e as f64 / s);
+        }
+    }
+    let paired = median(watched.iter().zip(&plain).map(|(w, p)| w / p).collect());
+    println!(
+        "status: Rastrigin-30, population 400, {CHECKPOINT_GENERATIONS} generations, 2 workers, median of {CHECKPOINT_REPEATS}:"
+    );
+    println!("  no status board                         {:>9.0} evaluations/s", median(plain));
+    println!(
+        "  status page + metrics, polled 4/s each  {:>9.0} evaluations/s  ({:.1}% of none, paired by round; {polls} polls answered)",
+        median(watched),
+        100.0 * paired
+    );
 }
