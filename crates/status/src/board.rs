@@ -72,6 +72,12 @@ struct Metrics {
     offers: Family<Labels, Counter>,
     /// The Mesos offer counts already added to `offers` (the viewer gives totals).
     offers_seen: Mutex<(u64, u64)>,
+    /// `payload_bytes`' two series, looked up once.
+    sent: Counter,
+    received: Counter,
+    /// The last phase's histogram: a run asks the same phase over and over, and a
+    /// lookup in the family allocates its label set.
+    last_phase: Mutex<Option<(String, Histogram)>>,
 }
 
 fn phase_histogram() -> Histogram {
@@ -93,7 +99,14 @@ impl Metrics {
             recoveries: Counter::default(),
             offers: Family::default(),
             offers_seen: Mutex::new((0, 0)),
+            sent: Counter::default(),
+            received: Counter::default(),
+            last_phase: Mutex::new(None),
         };
+        let bytes = |d: &str| vec![("direction", d.to_string())];
+        // One at a time: a lookup's guard holds the family's lock until its statement ends.
+        let sent = m.payload_bytes.get_or_create(&bytes("sent")).clone();
+        let received = m.payload_bytes.get_or_create(&bytes("received")).clone();
         registry.register("generations", "Generations finished", m.generations.clone());
         registry.register("evaluations", "Individuals evaluated (fitness computed)", m.evaluations.clone());
         registry.register("best_fitness", "The best fitness so far", m.best.clone());
@@ -110,7 +123,7 @@ impl Metrics {
         registry.register("worker_losses", "Workers lost", m.losses.clone());
         registry.register("recoveries", "Lost workers replaced and the run restored", m.recoveries.clone());
         registry.register("mesos_offers", "Mesos offers, by decision", m.offers.clone());
-        Metrics { registry, ..m }
+        Metrics { registry, sent, received, ..m }
     }
 }
 
@@ -430,6 +443,28 @@ fn workers_html(status: &serde_json::Value) -> String {
     out
 }
 
+/// The discovery telemetry in a few words (the original's names: `cpu_num`, `mem_free`,
+/// `disk_usage.percent`, `ip_addr`); the whole JSON is one click away.
+fn telemetry_summary(t: &serde_json::Value) -> String {
+    if t.is_null() {
+        return "not yet".into();
+    }
+    let mut parts = Vec::new();
+    if let Some(n) = t["cpu_num"].as_u64() {
+        parts.push(format!("{n} CPUs"));
+    }
+    if let Some(free) = t["mem_free"].as_u64() {
+        parts.push(format!("{:.1} GiB free", free as f64 / f64::from(1u32 << 30)));
+    }
+    if let Some(p) = t["disk_usage"]["percent"].as_f64() {
+        parts.push(format!("disk {p:.0}% used"));
+    }
+    if let Some(ip) = t["ip_addr"].as_str() {
+        parts.push(format!("ip {ip}"));
+    }
+    if parts.is_empty() { "telemetry".into() } else { parts.join(", ") }
+}
+
 fn mesos_html(status: &serde_json::Value) -> String {
     let m = &status["mesos"];
     if m.is_null() {
@@ -446,7 +481,7 @@ fn mesos_html(status: &serde_json::Value) -> String {
     for a in m["agents"].as_array().into_iter().flatten() {
         let _ = write!(
             out,
-            r#"<tr class="agent"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}{}</td><td><code class="telemetry">{}</code></td></tr>"#,
+            r#"<tr class="agent"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}{}</td><td><details><summary>{}</summary><code class="telemetry">{}</code></details></td></tr>"#,
             cell(&a["shard"]),
             cell(&a["agent_id"]),
             cell(&a["hostname"]),
@@ -454,6 +489,7 @@ fn mesos_html(status: &serde_json::Value) -> String {
             cell(&a["worker_task"]),
             cell(&a["last_status"]),
             if a["lost"].as_bool() == Some(true) { " (lost)" } else { "" },
+            escape(&telemetry_summary(&a["telemetry"])),
             cell(&a["telemetry"]),
         );
     }
@@ -476,15 +512,23 @@ impl RunWatch for Board {
             let row = st.workers.entry(shard).or_default();
             row.shard = shard;
             if row.last_phase != phase {
-                row.last_phase = phase.to_string();
+                phase.clone_into(&mut row.last_phase);
             }
             row.last_phase_ms = took.as_secs_f64() * 1e3;
             row.answers += 1;
         }
-        self.metrics.phase_seconds.get_or_create(&vec![("phase", phase.to_string())]).observe(took.as_secs_f64());
-        let bytes = |d: &str| vec![("direction", d.to_string())];
-        self.metrics.payload_bytes.get_or_create(&bytes("sent")).inc_by(sent as u64);
-        self.metrics.payload_bytes.get_or_create(&bytes("received")).inc_by(received as u64);
+        {
+            let mut last = lock(&self.metrics.last_phase);
+            if last.as_ref().is_none_or(|(name, _)| name != phase) {
+                let histogram = self.metrics.phase_seconds.get_or_create(&vec![("phase", phase.to_string())]).clone();
+                *last = Some((phase.to_string(), histogram));
+            }
+            if let Some((_, histogram)) = last.as_ref() {
+                histogram.observe(took.as_secs_f64());
+            }
+        }
+        self.metrics.sent.inc_by(sent as u64);
+        self.metrics.received.inc_by(received as u64);
     }
 
     fn lost(&self, shard: u32, worker: &str, phase: &str, reason: &str) {
