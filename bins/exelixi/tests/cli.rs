@@ -140,6 +140,8 @@ fn bad_input_gets_one_clear_line_and_exit_code_2() {
         (&["run", "--checkpoint-every", "5"], "invalid checkpoint-every: it needs --checkpoint DIR"),
         (&["run", "--checkpoint", "/tmp/x", "--checkpoint-every", "0"], "invalid checkpoint-every: 0"),
         (&["run", "--max-recoveries", "2"], "invalid max-recoveries: it applies to runs over workers"),
+        (&["run", "--status", "localhost"], "invalid status: \"localhost\" (expected an address and port"),
+        (&["run", "--plot", "/tmp"], "invalid plot: \"/tmp\" (expected a file"),
         (&["run", "--workers", "2", "--max-recoveries", "5000"], "invalid max-recoveries: 5000"),
         (&["run", "--checkpoint", ""], "a value is required for '--checkpoint <DIR>'"),
     ];
@@ -229,4 +231,45 @@ fn the_executor_started_by_hand_says_it_needs_an_agent() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("MESOS_FRAMEWORK_ID is not set: this program must be started by a Mesos agent"), "{err}");
+}
+
+#[test]
+fn plot_writes_the_convergence_plot_with_one_point_per_generation() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-plot");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("onemax.svg");
+    let _ = std::fs::remove_file(&path);
+    let o = exelixi(&["run", "--problem", "onemax", "--seed", "7", "--plot", path.to_str().unwrap()]);
+    assert!(o.status.success(), "{o:?}");
+    let generations = stdout(&o).lines().filter(|l| l.starts_with("gen\t")).count();
+    let svg = std::fs::read_to_string(&path).expect("the plot is written");
+    let doc = roxmltree::Document::parse(&svg).expect("well-formed SVG");
+    assert_eq!(doc.root_element().tag_name().name(), "svg");
+    for series in ["best", "median", "mean", "mse"] {
+        let line = doc
+            .descendants()
+            .find(|n| n.attribute("class") == Some(&format!("series-{series}")))
+            .unwrap_or_else(|| panic!("no {series} line"));
+        let vertices: Vec<(f64, f64)> = line
+            .attribute("points")
+            .unwrap()
+            .split_whitespace()
+            .map(|xy| {
+                let (x, y) = xy.split_once(',').unwrap();
+                (x.parse().unwrap(), y.parse().unwrap())
+            })
+            .collect();
+        assert_eq!(vertices.len(), generations, "{series}: one vertex per generation");
+        assert!(vertices.windows(2).all(|w| w[0].0 < w[1].0), "{series}: evaluations grow");
+    }
+    // OneMax's best only rises: its line never goes down the page.
+    let best = doc.descendants().find(|n| n.attribute("class") == Some("series-best")).unwrap();
+    let ys: Vec<f64> = best
+        .attribute("points")
+        .unwrap()
+        .split_whitespace()
+        .map(|p| p.split_once(',').unwrap().1.parse().unwrap())
+        .collect();
+    assert!(ys.windows(2).all(|w| w[1] <= w[0]), "{ys:?}");
+    assert!(doc.descendants().any(|n| n.text() == Some("onemax, seed 7")), "the run in the title");
 }
