@@ -4,27 +4,15 @@
 use std::sync::Arc;
 
 use exelixi_benches::SlowRastrigin;
-use uow::builtin::BuiltinJobs;
-use uow::ga::{self, GaConfig};
-use worker_service::{Job, Registry, WorkError, WorkerConfig};
-
-/// The built-in problems, and the benchmark's own.
-struct BenchJobs;
-
-impl Registry for BenchJobs {
-    fn create(&self, job: &str, config: &[u8], shard: u32, shards: u32) -> Result<Job, WorkError> {
-        let c = GaConfig::decode(config)?;
-        match (job, c.problem.as_str()) {
-            (ga::JOB, "slow-rastrigin") => ga::job(SlowRastrigin::default(), c, shard, shards),
-            _ => BuiltinJobs.create(job, config, shard, shards),
-        }
-    }
-}
+use worker_service::WorkerConfig;
 
 fn main() {
     let token = std::env::var(worker_service::TOKEN_ENV).expect("the token in EXELIXI_TOKEN");
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
-    let config = WorkerConfig::new(token, Arc::new(BenchJobs));
+    // The built-in problems, and the benchmark's own.
+    let catalog =
+        exelixi::Catalog::builtin().fixed("slow-rastrigin", "Rastrigin-30 at about 50 µs", SlowRastrigin::default);
+    let config = WorkerConfig::new(token, Arc::new(catalog));
     let address = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
     runtime.block_on(worker_service::serve_process(address, config, true)).unwrap();
     // As exelixi worker: a phase still computing does not hold the process.

@@ -4,7 +4,9 @@ use std::str::FromStr;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use ga_core::{Migration, Params, Selection, Topology};
-pub use uow::builtin::{MAX_SIZE, ProblemName};
+pub use uow::memory::MAX_SIZE;
+
+use crate::Catalog;
 
 /// Exelixi: distributed genetic algorithms.
 #[derive(Debug, Parser)]
@@ -77,10 +79,9 @@ pub struct MesosConfig {
     pub failover_timeout: std::time::Duration,
 }
 
-impl TryFrom<MesosArgs> for RunConfig {
-    type Error = String;
-
-    fn try_from(a: MesosArgs) -> Result<Self, String> {
+impl RunConfig {
+    /// `exelixi mesos`'s flags, validated against the problems of `catalog`.
+    pub fn from_mesos(a: MesosArgs, catalog: &Catalog) -> Result<Self, String> {
         if a.run.workers.is_none() {
             return Err("invalid workers: exelixi mesos needs --workers N (one executor per agent)".into());
         }
@@ -117,7 +118,7 @@ impl TryFrom<MesosArgs> for RunConfig {
             placement_timeout: std::time::Duration::from_secs(a.placement_timeout),
             failover_timeout: std::time::Duration::from_secs(a.failover_timeout),
         };
-        let mut config = RunConfig::try_from(a.run)?;
+        let mut config = RunConfig::from_run(a.run, catalog)?;
         config.mesos = Some(mesos);
         Ok(config)
     }
@@ -168,10 +169,10 @@ pub enum SelectionName {
 #[derive(Debug, Args)]
 #[command(allow_negative_numbers = true)]
 pub struct RunArgs {
-    /// The problem: sum231 (the original's default), onemax, rastrigin, knapsack (P07) or tsp (berlin52).
-    #[arg(long, value_name = "NAME", default_value = "sum231")]
-    pub problem: ProblemName,
-    /// Problem size: genes for sum231 (5), bits for onemax (100), dimensions for rastrigin (10).
+    /// The problem (the binary's catalog lists them here) [default: the first].
+    #[arg(long, value_name = "NAME")]
+    pub problem: Option<String>,
+    /// Problem size, for the problems that take one (each has its default).
     #[arg(long, value_name = "N", value_parser = whole::<usize>("1 to 1000000"))]
     pub size: Option<usize>,
     /// Run seed; the same seed prints the same output on any number of threads.
@@ -296,7 +297,7 @@ pub enum TopologyName {
 /// A validated run.
 #[derive(Debug, Clone)]
 pub struct RunConfig {
-    pub problem: ProblemName,
+    pub problem: String,
     pub size: Option<usize>,
     pub seed: u64,
     pub threads: usize,
@@ -378,12 +379,18 @@ impl ParamFlags {
     }
 }
 
-impl TryFrom<RunArgs> for RunConfig {
-    type Error = String;
-
-    fn try_from(a: RunArgs) -> Result<Self, String> {
-        if a.size.is_some() && !a.problem.sized() {
-            return Err("invalid size: --size applies to sum231, onemax and rastrigin only".into());
+impl RunConfig {
+    /// `exelixi run`'s flags, validated against the problems of `catalog`.
+    pub fn from_run(a: RunArgs, catalog: &Catalog) -> Result<Self, String> {
+        let problem = match a.problem {
+            Some(p) => p,
+            None => catalog.default_name().ok_or("invalid problem: this binary offers none")?.to_string(),
+        };
+        let sized = catalog.sized_problem(&problem)?;
+        if a.size.is_some() && !sized {
+            let sized: Vec<&str> =
+                catalog.names().into_iter().filter(|n| catalog.sized_problem(n) == Ok(true)).collect();
+            return Err(format!("invalid size: --size applies to {} only", sized.join(", ")));
         }
         if let Some(size) = a.size.filter(|s| !(1..=MAX_SIZE).contains(s)) {
             return Err(format!("invalid size: {size} (expected 1 to {MAX_SIZE})"));
@@ -430,7 +437,7 @@ impl TryFrom<RunArgs> for RunConfig {
             }
         }
         Ok(RunConfig {
-            problem: a.problem,
+            problem,
             size: a.size,
             seed: a.seed,
             threads: a.threads,

@@ -3,18 +3,18 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use uow::builtin::BuiltinJobs;
 use worker_service::WorkerConfig;
 
+use crate::Catalog;
 use crate::cli::WorkerArgs;
 
 /// The environment variable that carries the run's token to a worker (never the command
 /// line, which other users can read).
 pub use worker_service::TOKEN_ENV;
 
-/// Serves until stopped by the framework, interrupted, or (with `--exit-with-parent`)
+/// Serves shards of the problems of `catalog` (and its other jobs) until stopped by the framework, interrupted, or (with `--exit-with-parent`)
 /// orphaned. Returns a message for the user on failure.
-pub fn serve(args: &WorkerArgs) -> Result<(), String> {
+pub fn serve(args: &WorkerArgs, catalog: Catalog) -> Result<(), String> {
     let token =
         std::env::var(TOKEN_ENV).map_err(|_| format!("{TOKEN_ENV} is not set: a worker needs the run's token"))?;
     if token.len() < 16 || !token.bytes().all(|b| b.is_ascii_graphic()) {
@@ -25,7 +25,7 @@ pub fn serve(args: &WorkerArgs) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
-    let config = WorkerConfig::new(token, Arc::new(BuiltinJobs));
+    let config = WorkerConfig::new(token, Arc::new(catalog));
     let address = SocketAddr::new(args.host, args.port);
     let served = runtime.block_on(worker_service::serve_process(address, config, args.exit_with_parent));
     // Dropping a runtime waits for its blocking threads, and a phase may still be computing

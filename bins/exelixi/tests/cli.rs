@@ -111,7 +111,10 @@ fn assert_usage_error(args: &[&str], needle: &str) -> String {
 #[test]
 fn bad_input_gets_one_clear_line_and_exit_code_2() {
     let cases: &[(&[&str], &str)] = &[
-        (&["run", "--problem", "nope"], "unknown problem"),
+        (
+            &["run", "--problem", "nope"],
+            "invalid problem: \"nope\" (expected one of: sum231, onemax, rastrigin, knapsack, tsp)",
+        ),
         (&["run", "--pop", "0"], "invalid pop: 0"),
         (&["run", "--selection-rate", "1.5"], "invalid selection-rate: 1.5"),
         (&["run", "--pop", "many"], "'many'"),
@@ -208,7 +211,7 @@ fn bad_mesos_flags_get_one_clear_line_and_exit_code_2_before_any_connection() {
         (&["--workers", "2", "--mem", "8"], "invalid mem: 8"),
         (&["--workers", "2", "--executor", "relative/exelixi"], "expected an absolute path"),
         (&["--workers", "2", "--placement-timeout", "0"], "invalid placement-timeout: 0"),
-        (&["--workers", "2", "--problem", "nope"], "unknown problem"),
+        (&["--workers", "2", "--problem", "nope"], "invalid problem: \"nope\""),
         (&["--workers", "0"], "invalid workers: 0"),
     ];
     for (extra, needle) in cases {

@@ -11,10 +11,10 @@
 //!
 //! **Boundary:** knows workers only through `worker-service`; never depends on Mesos types.
 
-pub mod builtin;
 pub mod checkpoint;
 pub mod ga;
 mod local;
+pub mod memory;
 mod observe;
 mod remote;
 pub mod run;

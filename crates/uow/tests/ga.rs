@@ -7,10 +7,23 @@ use ga_core::problems::{OneMax, Sum231};
 use ga_core::{Engine, GenerationStats, Migration, Outcome, Problem, Topology};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use uow::builtin::BuiltinJobs;
-use uow::ga::{GaConfig, GaJob};
+use uow::ga::{self, GaConfig, GaJob};
 use uow::{LocalCluster, RemoteCluster, UnitOfWork};
-use worker_service::WorkerConfig;
+use worker_service::{Job, Registry, WorkError, WorkerConfig};
+
+/// The workers' side of the problems these tests run.
+struct TestJobs;
+
+impl Registry for TestJobs {
+    fn create(&self, job: &str, config: &[u8], shard: u32, shards: u32) -> Result<Job, WorkError> {
+        let c = GaConfig::decode(config)?;
+        match (job, c.problem.as_str()) {
+            (ga::JOB, "onemax") => ga::job(OneMax { bits: c.size.unwrap_or(100) }, c, shard, shards),
+            (ga::JOB, "sum231") => ga::job(Sum231::default(), c, shard, shards),
+            _ => Err(WorkError::UnknownJob(job.to_string())),
+        }
+    }
+}
 
 fn config<P: Problem>(name: &str, problem: &P, seed: u64) -> GaConfig {
     GaConfig { problem: name.into(), size: None, params: problem.params(), seed, threads: 1 }
@@ -32,7 +45,7 @@ where
     let mut lines = Vec::new();
     let mut observer = |s: &GenerationStats| lines.push(format!("{s:?}"));
     let mut job = GaJob::new(problem, cfg, &mut observer);
-    let mut cluster = LocalCluster::new(&job, &BuiltinJobs, shards).unwrap();
+    let mut cluster = LocalCluster::new(&job, &TestJobs, shards).unwrap();
     let outcome = job.orchestrate(&mut cluster).unwrap();
     trace(lines, &outcome)
 }
@@ -48,7 +61,7 @@ where
     for _ in 0..shards {
         let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
         endpoints.push(format!("http://{}", listener.local_addr().unwrap()));
-        let config = WorkerConfig::new(token.clone(), Arc::new(BuiltinJobs));
+        let config = WorkerConfig::new(token.clone(), Arc::new(TestJobs));
         runtime.spawn(worker_service::serve(listener, config, std::future::pending()));
     }
     let mut lines = Vec::new();

@@ -1,0 +1,450 @@
+//! `exelixi`: the command line — `run` (in process or over worker processes), `worker`,
+//! `mesos`, `nodes` and the Mesos executor — over a [`Catalog`] of problems. The `exelixi`
+//! binary is [`main_with`] over the built-in ones; a binary of one's own is the same over
+//! its own problems (`examples/queens`). It parses flags into a validated configuration
+//! and calls the libraries; it holds no GA logic of its own.
+
+mod catalog;
+mod cli;
+mod mesos;
+mod progress;
+mod report;
+mod worker;
+
+use std::io::{self, Write};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+pub use catalog::Catalog;
+use clap::{CommandFactory, FromArgMatches};
+use cli::{Cli, Command, RunConfig};
+use ga_core::{Engine, GenerationStats, Outcome, Params, Problem};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use uow::checkpoint::{self, Checkpoint, RunIdentity};
+use uow::ga::{GaConfig, GaJob};
+use uow::memory;
+
+/// Exit status for bad input (flags, parameters), as clap and BSD's EX_USAGE convention.
+const EXIT_USAGE: u8 = 2;
+/// Exit status after Ctrl-C or SIGTERM (128 + SIGINT), as shells report it.
+const EXIT_INTERRUPTED: u8 = 130;
+
+/// Logs go to stderr (around the progress bar), filtered by `RUST_LOG` as `tracing`'s
+/// targets (`warn`, `uow=debug,scheduler=info`, …); `warn` when unset.
+fn init_logs() {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let spec = std::env::var("RUST_LOG").unwrap_or_default();
+    let targets = match spec.trim() {
+        "" => tracing_subscriber::filter::Targets::new().with_default(tracing::Level::WARN),
+        spec => spec.parse().unwrap_or_else(|e| {
+            progress::say(&format!("warning: RUST_LOG={spec:?} is not a filter ({e}); logging warnings"));
+            tracing_subscriber::filter::Targets::new().with_default(tracing::Level::WARN)
+        }),
+    };
+    let logs = tracing_subscriber::fmt::layer()
+        .with_writer(|| progress::LogWriter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    let _ = tracing_subscriber::registry().with(logs).with(targets).try_init();
+}
+
+/// The whole command line over the problems of `catalog`: parses this process's
+/// arguments, runs the command, and says how it ended (0; 1 for a failed run; 2 for bad
+/// input; 130 after Ctrl-C). A binary's `main` is this call.
+pub fn main_with(catalog: Catalog) -> ExitCode {
+    init_logs();
+    let name = std::env::args_os()
+        .next()
+        .and_then(|a| std::path::Path::new(&a).file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "exelixi".into());
+    // clap names a command with a `&'static str` (without its `string` feature): once a process.
+    let name: &'static str = Box::leak(name.into_boxed_str());
+    let problems = format!("The problem: {}.", catalog.describe());
+    let command = Cli::command()
+        .name(name)
+        .bin_name(name)
+        .mut_subcommand("run", |c| c.mut_arg("problem", |a| a.help(problems.clone())))
+        .mut_subcommand("mesos", |c| c.mut_arg("problem", |a| a.help(problems.clone())));
+    let cli = match command.try_get_matches().and_then(|m| Cli::from_arg_matches(&m)) {
+        Ok(cli) => cli,
+        Err(e) if e.use_stderr() => {
+            // clap's first line names the flag and the problem; its usage tip follows.
+            let text = e.to_string();
+            eprintln!("{}", text.lines().next().unwrap_or("error: bad command line"));
+            return ExitCode::from(EXIT_USAGE);
+        }
+        Err(e) => {
+            // --help, --version.
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+    };
+    match cli.command {
+        Command::Run(args) => match RunConfig::from_run(*args, &catalog) {
+            Ok(config) => run(&config, &catalog),
+            Err(msg) => usage_error(&msg),
+        },
+        Command::Mesos(args) => match RunConfig::from_mesos(*args, &catalog) {
+            Ok(config) => run(&config, &catalog),
+            Err(msg) => usage_error(&msg),
+        },
+        Command::Nodes(args) => mesos::nodes(&args),
+        Command::Executor => mesos::executor(),
+        Command::Worker(args) => match worker::serve(&args, catalog) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(msg) => {
+                eprintln!("error: {msg}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+fn usage_error(msg: &str) -> ExitCode {
+    eprintln!("error: {msg}");
+    ExitCode::from(EXIT_USAGE)
+}
+
+fn run(config: &RunConfig, catalog: &Catalog) -> ExitCode {
+    match catalog.run(config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(RunError::Usage(e)) => usage_error(&e.to_string()),
+        Err(RunError::Memory(why)) => usage_error(&why),
+        Err(RunError::Interrupted) => {
+            eprintln!("\ninterrupted: workers stopped");
+            ExitCode::from(EXIT_INTERRUPTED)
+        }
+        // A closed stdout (e.g. `| head`) ends the run quietly.
+        Err(RunError::Output(e)) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Why a run failed: bad parameters (exit 2), or the run itself (exit 1).
+#[derive(Debug)]
+pub(crate) enum RunError {
+    Usage(ga_core::Error),
+    /// The run would not fit in memory (exit 2, as bad input).
+    Memory(String),
+    Engine(ga_core::Error),
+    Workers(String),
+    /// Checkpoints could not be read or written (exit 1).
+    Checkpoint(String),
+    Output(io::Error),
+    /// Ctrl-C or SIGTERM: the workers are stopped (exit 130).
+    Interrupted,
+}
+
+impl std::fmt::Display for RunError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RunError::Usage(e) | RunError::Engine(e) => e.fmt(f),
+            RunError::Workers(msg) | RunError::Memory(msg) | RunError::Checkpoint(msg) => f.write_str(msg),
+            RunError::Output(e) => write!(f, "cannot write the report: {e}"),
+            RunError::Interrupted => f.write_str("interrupted: workers stopped"),
+        }
+    }
+}
+
+/// Prints each generation's line, draws the progress bar and tells the status board.
+/// Once stdout fails (a reader that went away, as `| head -1` does) it cancels the run:
+/// nobody reads what follows.
+struct Printer<W: Write> {
+    out: W,
+    json: bool,
+    write_error: Option<io::Error>,
+    board: Option<Arc<status::Board>>,
+}
+
+impl<W: Write> ga_core::Observer for Printer<W> {
+    fn on_generation(&mut self, stats: &GenerationStats) {
+        if let Some(board) = &self.board {
+            board.generation(stats);
+        }
+        progress::update(stats);
+        if self.write_error.is_some() {
+            return;
+        }
+        let line = if self.json { report::generation_json(stats).to_string() } else { report::generation_line(stats) };
+        let out = &mut self.out;
+        if let Err(e) = progress::around_stdout(|| writeln!(out, "{line}").and_then(|()| out.flush())) {
+            self.write_error = Some(e);
+        }
+    }
+
+    fn cancelled(&self) -> bool {
+        self.write_error.is_some()
+    }
+}
+
+/// Runs `problem` as `config` says (in process, over workers or on Mesos) and prints the
+/// report: what every problem of a [`Catalog`] does on `run` and `mesos`.
+pub(crate) fn run_problem<P>(problem: P, config: &RunConfig) -> Result<(), RunError>
+where
+    P: Problem + 'static,
+    P::Genome: Serialize + DeserializeOwned,
+{
+    let params = config.params.apply(problem.params()).map_err(RunError::Usage)?;
+    let shards = config.workers.unwrap_or(1);
+    params.check_shards(shards).map_err(RunError::Usage)?;
+    // Before anything is allocated: the allocator aborts a process it cannot serve.
+    // On Mesos the shards live on the agents (each worker checks its own).
+    let here = if config.mesos.is_some() { 0 } else { shards };
+    memory::check_memory(&problem, &params, shards, here, "a run")
+        .map_err(|why| RunError::Memory(format!("invalid configuration: {why}")))?;
+    let board = (config.status.is_some() || config.plot.is_some()).then(|| {
+        let title = match config.size {
+            Some(size) => format!("{}-{size}, seed {}", config.problem.as_str(), config.seed),
+            None => format!("{}, seed {}", config.problem.as_str(), config.seed),
+        };
+        let mode = match (&config.mesos, config.workers) {
+            (Some(m), Some(n)) => format!("{n} workers on Mesos ({})", m.master),
+            (None, Some(n)) => format!("{n} worker processes on this machine"),
+            _ => "in process".to_string(),
+        };
+        Arc::new(status::Board::new(&title, &mode))
+    });
+    let _server = match (&config.status, &board) {
+        (Some(addr), Some(board)) => {
+            let server = status::serve(addr, board.clone()).map_err(|e| RunError::Workers(e.to_string()))?;
+            progress::say(&format!("exelixi: status page at http://{}/", server.addr()));
+            Some(server)
+        }
+        _ => None,
+    };
+    let stdout = io::stdout();
+    progress::start(&params);
+    let mut observer =
+        Printer { out: io::BufWriter::new(stdout.lock()), json: config.json, write_error: None, board: board.clone() };
+    let identity = RunIdentity {
+        problem: config.problem.as_str().to_string(),
+        size: config.size,
+        params: params.clone(),
+        seed: config.seed,
+        shards,
+    };
+    let resume = config.resume.as_deref().map(|dir| resume(dir, &identity)).transpose()?;
+    let writer = config
+        .checkpoint
+        .as_deref()
+        .map(checkpoint::Writer::new)
+        .transpose()
+        .map_err(|e| RunError::Checkpoint(format!("cannot write checkpoints: {e}")))?;
+    let checkpoints = (writer.as_ref(), resume);
+    let outcome = match (&config.mesos, config.workers) {
+        (Some(_), Some(n)) => run_on_mesos(&problem, config, params, n, checkpoints, &mut observer, board.as_ref()),
+        (_, None) => in_process(&problem, config, params, checkpoints, identity, &mut observer),
+        (None, Some(n)) => run_on_workers(&problem, config, params, n, checkpoints, &mut observer, board.as_ref()),
+    };
+    progress::finish();
+    let why = match &outcome {
+        Ok(o) => format!("{} at generation {}", o.stop.describe(), o.last.generation),
+        Err(e) => format!("failed: {e}"),
+    };
+    if let Some(board) = &board {
+        board.stopped(&why);
+    }
+    if let (Some(path), Some(board)) = (&config.plot, &board) {
+        std::fs::write(path, board.plot(900, 450)).map_err(|e| {
+            RunError::Output(io::Error::new(e.kind(), format!("cannot write the plot {}: {e}", path.display())))
+        })?;
+    }
+    // The last checkpoint on disk before the run says it is over.
+    let flushed = writer.as_ref().map(checkpoint::Writer::flush);
+    if let (Ok(_), Some(Err(e))) = (&outcome, flushed) {
+        return Err(RunError::Checkpoint(format!("cannot write a checkpoint: {e}")));
+    }
+    // A failed run is reported even when stdout is gone: a closed pipe (quiet exit 0,
+    // as for `| head`) must not hide a lost worker or a bad fitness.
+    let outcome = outcome?;
+    let Printer { mut out, write_error, .. } = observer;
+    if let Some(e) = write_error {
+        return Err(RunError::Output(e));
+    }
+    let measure = |g: &P::Genome| problem.measure(g);
+    progress::around_stdout(|| {
+        report::write_outcome(&mut out, &outcome, config.json, &measure)?;
+        if !config.json {
+            // The original's readers skip it: every other line starts with a keyword.
+            writeln!(out, "# stopped: {why}")?;
+        }
+        out.flush()
+    })
+    .map_err(RunError::Output)
+}
+
+/// Where a run's checkpoints go, and the one it resumes from.
+type Checkpointing<'w> = (Option<&'w checkpoint::Writer>, Option<Checkpoint>);
+
+/// The newest checkpoint of this run in `dir`, saying on stderr which, and which newer
+/// files were skipped.
+fn resume(dir: &std::path::Path, identity: &RunIdentity) -> Result<Checkpoint, RunError> {
+    let (path, found, skipped) =
+        checkpoint::resume(dir, identity).map_err(|e| RunError::Checkpoint(format!("cannot resume: {e}")))?;
+    for why in skipped {
+        progress::say(&format!("warning: {why}"));
+    }
+    progress::say(&format!("exelixi: resuming from {} (generation {})", path.display(), found.progress.generation));
+    Ok(found)
+}
+
+/// Runs the GA in this process, with checkpoints if asked.
+fn in_process<P>(
+    problem: &P,
+    config: &RunConfig,
+    params: Params,
+    (writer, resume): Checkpointing<'_>,
+    identity: RunIdentity,
+    observer: &mut dyn ga_core::Observer,
+) -> Result<Outcome<P::Genome>, RunError>
+where
+    P: Problem,
+    P::Genome: Serialize + DeserializeOwned,
+{
+    let engine =
+        Engine::new(problem).params(params).seed(config.seed).threads(config.threads).map_err(RunError::Usage)?;
+    if writer.is_none() && resume.is_none() {
+        return engine.run(observer).map_err(RunError::Engine);
+    }
+    let resume = match resume {
+        None => None,
+        Some(c) => {
+            let shards = c
+                .shards
+                .iter()
+                .map(|bytes| uow::decode("shard state", bytes))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| RunError::Checkpoint(format!("the checkpoint's shard does not decode: {e}")))?;
+            Some(ga_core::RunState { progress: c.progress, shards })
+        }
+    };
+    let mut keep = |state: &ga_core::RunState<P::Genome>| {
+        let Some(writer) = writer else { return Ok(()) };
+        let shards = state
+            .shards
+            .iter()
+            .map(|s| uow::encode("shard state", s).map_err(|e| e.to_string()))
+            .collect::<Result<Vec<_>, _>>()?;
+        writer.submit(Checkpoint { identity: identity.clone(), progress: state.progress, shards })
+    };
+    let every = if writer.is_some() { config.checkpoint_every } else { 0 };
+    engine.run_checkpointed(observer, ga_core::Checkpoints { resume, every, keep: &mut keep }).map_err(RunError::Engine)
+}
+
+/// Runs the GA over `n` worker processes on this machine; none outlives the run.
+fn run_on_workers<P>(
+    problem: &P,
+    config: &RunConfig,
+    params: Params,
+    n: u32,
+    checkpoints: Checkpointing<'_>,
+    observer: &mut dyn ga_core::Observer,
+    board: Option<&Arc<status::Board>>,
+) -> Result<Outcome<P::Genome>, RunError>
+where
+    P: Problem,
+    P::Genome: Serialize + DeserializeOwned,
+{
+    let exe = std::env::current_exe().map_err(|e| RunError::Workers(format!("cannot find this executable: {e}")))?;
+    let mut workers = uow::LocalProcesses::new(|_| {
+        let mut worker = std::process::Command::new(&exe);
+        worker.args(["worker", "--port", "0", "--host", "127.0.0.1", "--exit-with-parent"]);
+        worker
+    });
+    // The cores are shared by the workers: each gets its part unless told otherwise.
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let threads = if config.threads == 0 { (cores / n as usize).max(1) } else { config.threads };
+    let watch = board.map(|b| b.clone() as Arc<dyn uow::RunWatch>);
+    distributed(problem, config, params, Workers { n, threads, watch }, &mut workers, checkpoints, observer)
+}
+
+/// Runs the GA over `n` workers placed on Mesos agents.
+fn run_on_mesos<P>(
+    problem: &P,
+    config: &RunConfig,
+    params: Params,
+    n: u32,
+    checkpoints: Checkpointing<'_>,
+    observer: &mut dyn ga_core::Observer,
+    board: Option<&Arc<status::Board>>,
+) -> Result<Outcome<P::Genome>, RunError>
+where
+    P: Problem,
+    P::Genome: Serialize + DeserializeOwned,
+{
+    let m = config.mesos.as_ref().ok_or_else(|| RunError::Workers("not a Mesos run".into()))?;
+    let credential = mesos_client::scheduler::Credential::from_env().map_err(|e| RunError::Workers(e.to_string()))?;
+    let mut workers = mesos::workers(m, credential);
+    // Each worker's fitness threads: its task's CPUs (the output does not depend on them).
+    let threads = if config.threads == 0 { (m.cpus.floor() as usize).max(1) } else { config.threads };
+    if let Some(board) = board {
+        board.set_mesos(workers.viewer());
+    }
+    let watch = board.map(|b| b.clone() as Arc<dyn uow::RunWatch>);
+    let outcome =
+        distributed(problem, config, params, Workers { n, threads, watch }, &mut workers, checkpoints, observer);
+    // What the original logged: the framework, and each agent's telemetry.
+    if let Some(id) = workers.framework_id() {
+        progress::say(&format!("mesos: framework {id} on master {}", m.master));
+    }
+    if let Some(took) = workers.placement_time() {
+        progress::say(&format!("mesos: {n} workers serving {:.3} s after the start of placement", took.as_secs_f64()));
+    }
+    for slot in workers.slots() {
+        let telemetry = slot.telemetry.as_deref().unwrap_or("null");
+        progress::say(&format!(
+            "mesos: shard {} on agent {} ({}): telemetry {telemetry}",
+            slot.shard, slot.agent_id, slot.hostname
+        ));
+    }
+    outcome
+}
+
+/// How many workers a run has, each one's fitness threads, and who watches them.
+struct Workers {
+    n: u32,
+    threads: usize,
+    watch: Option<Arc<dyn uow::RunWatch>>,
+}
+
+/// Runs the GA over `n` workers from `workers`, each with `threads` fitness threads.
+fn distributed<P>(
+    problem: &P,
+    config: &RunConfig,
+    params: Params,
+    Workers { n, threads, watch }: Workers,
+    workers: &mut dyn uow::Workers,
+    (writer, resume): Checkpointing<'_>,
+    observer: &mut dyn ga_core::Observer,
+) -> Result<Outcome<P::Genome>, RunError>
+where
+    P: Problem,
+    P::Genome: Serialize + DeserializeOwned,
+{
+    let job_config = GaConfig {
+        problem: config.problem.as_str().to_string(),
+        size: config.size,
+        params,
+        seed: config.seed,
+        threads,
+    };
+    let mut job = GaJob::new(problem, job_config, observer).with_checkpoints(config.checkpoint_every, writer);
+    if let Some(c) = resume {
+        job = job.resume_from(c);
+    }
+    let options = uow::RunOptions {
+        phase_timeout: Some(config.phase_timeout),
+        handle_signals: true,
+        max_recoveries: config.max_recoveries,
+        on_recovery: Some(Arc::new(|r: &uow::Recovery| progress::say(&format!("exelixi: {r}")))),
+        watch,
+    };
+    uow::run(&mut job, workers, n, &options).map_err(|e| match e {
+        uow::RunError::Interrupted => RunError::Interrupted,
+        other => RunError::Workers(other.to_string()),
+    })
+}
