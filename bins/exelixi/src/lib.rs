@@ -235,10 +235,10 @@ where
         .transpose()
         .map_err(|e| RunError::Checkpoint(format!("cannot write checkpoints: {e}")))?;
     let checkpoints = (writer.as_ref(), resume);
-    let outcome = match (&config.mesos, config.workers) {
-        (Some(_), Some(n)) => run_on_mesos(&problem, config, params, n, checkpoints, &mut observer, board.as_ref()),
-        (_, None) => in_process(&problem, config, params, checkpoints, identity, &mut observer),
-        (None, Some(n)) => run_on_workers(&problem, config, params, n, checkpoints, &mut observer, board.as_ref()),
+    // `mesos` always has workers (its flags are refused without --workers).
+    let outcome = match config.workers {
+        Some(n) => over_workers(&problem, config, params, n, checkpoints, &mut observer, board.as_ref()),
+        None => in_process(&problem, config, params, checkpoints, identity, &mut observer),
     };
     progress::finish();
     let why = match &outcome {
@@ -335,8 +335,9 @@ where
     engine.run_checkpointed(observer, ga_core::Checkpoints { resume, every, keep: &mut keep }).map_err(RunError::Engine)
 }
 
-/// Runs the GA over `n` worker processes on this machine; none outlives the run.
-fn run_on_workers<P>(
+/// Runs the GA over `n` workers: processes on this machine (none outlives the run), or
+/// executors placed on Mesos agents when the run is `exelixi mesos`.
+fn over_workers<P>(
     problem: &P,
     config: &RunConfig,
     params: Params,
@@ -349,34 +350,28 @@ where
     P: Problem,
     P::Genome: Serialize + DeserializeOwned,
 {
-    let exe = std::env::current_exe().map_err(|e| RunError::Workers(format!("cannot find this executable: {e}")))?;
-    let mut workers = uow::LocalProcesses::new(|_| {
-        let mut worker = std::process::Command::new(&exe);
-        worker.args(["worker", "--port", "0", "--host", "127.0.0.1", "--exit-with-parent"]);
-        worker
-    });
-    // The cores are shared by the workers: each gets its part unless told otherwise.
-    let cores = std::thread::available_parallelism().map_or(1, usize::from);
-    let threads = if config.threads == 0 { (cores / n as usize).max(1) } else { config.threads };
     let watch = board.map(|b| b.clone() as Arc<dyn uow::RunWatch>);
-    distributed(problem, config, params, Workers { n, threads, watch }, &mut workers, checkpoints, observer)
-}
-
-/// Runs the GA over `n` workers placed on Mesos agents.
-fn run_on_mesos<P>(
-    problem: &P,
-    config: &RunConfig,
-    params: Params,
-    n: u32,
-    checkpoints: Checkpointing<'_>,
-    observer: &mut dyn ga_core::Observer,
-    board: Option<&Arc<status::Board>>,
-) -> Result<Outcome<P::Genome>, RunError>
-where
-    P: Problem,
-    P::Genome: Serialize + DeserializeOwned,
-{
-    let m = config.mesos.as_ref().ok_or_else(|| RunError::Workers("not a Mesos run".into()))?;
+    let Some(m) = &config.mesos else {
+        let exe =
+            std::env::current_exe().map_err(|e| RunError::Workers(format!("cannot find this executable: {e}")))?;
+        let mut workers = uow::LocalProcesses::new(|_| {
+            let mut worker = std::process::Command::new(&exe);
+            worker.args(["worker", "--port", "0", "--host", "127.0.0.1", "--exit-with-parent"]);
+            worker
+        });
+        // The cores are shared by the workers: each gets its part unless told otherwise.
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let threads = if config.threads == 0 { (cores / n as usize).max(1) } else { config.threads };
+        return distributed(
+            problem,
+            config,
+            params,
+            Workers { n, threads, watch },
+            &mut workers,
+            checkpoints,
+            observer,
+        );
+    };
     let credential = mesos_client::scheduler::Credential::from_env().map_err(|e| RunError::Workers(e.to_string()))?;
     let mut workers = mesos::workers(m, credential);
     // Each worker's fitness threads: its task's CPUs (the output does not depend on them).
@@ -384,7 +379,6 @@ where
     if let Some(board) = board {
         board.set_mesos(workers.viewer());
     }
-    let watch = board.map(|b| b.clone() as Arc<dyn uow::RunWatch>);
     let outcome =
         distributed(problem, config, params, Workers { n, threads, watch }, &mut workers, checkpoints, observer);
     // What the original logged: the framework, and each agent's telemetry.
