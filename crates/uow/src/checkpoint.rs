@@ -297,7 +297,10 @@ pub fn newest(dir: &Path) -> Result<(PathBuf, Checkpoint, Vec<String>), Checkpoi
     for (_, path) in listed(dir)? {
         match fs::read(&path).map_err(|e| e.to_string()).and_then(|b| decode(&b)) {
             Ok(c) => return Ok((path, c, skipped)),
-            Err(why) => skipped.push(format!("{} skipped: {why}", path.display())),
+            Err(why) => {
+                tracing::debug!(path = %path.display(), %why, "checkpoint skipped");
+                skipped.push(format!("{} skipped: {why}", path.display()));
+            }
         }
     }
     Err(CheckpointError::NoCheckpoint { dir: dir.to_path_buf(), skipped })
@@ -369,8 +372,12 @@ impl Writer {
                     let mut s = lock(slot);
                     s.busy = false;
                     match result {
-                        Ok(_) => s.written += 1,
+                        Ok(path) => {
+                            tracing::debug!(path = %path.display(), generation, ?took, "checkpoint written");
+                            s.written += 1;
+                        }
                         Err(e) => {
+                            tracing::warn!(error = %e, generation, "checkpoint not written");
                             s.failure.get_or_insert(e.to_string());
                         }
                     }
