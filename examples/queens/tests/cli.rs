@@ -62,3 +62,45 @@ fn its_catalog_is_its_own() {
     let help = String::from_utf8(queens(&["run", "--help"]).stdout).unwrap();
     assert!(help.contains("Usage: queens run") && help.contains("queens: N queens"), "{help}");
 }
+
+/// On the real Mesos master of `tools/test` (MESOS_MASTER): the agents start this binary as
+/// the executor, and its workers serve this problem; the output is what local workers print.
+#[test]
+fn on_mesos_the_agents_run_this_binary_and_print_what_local_workers_print() {
+    let master = std::env::var("MESOS_MASTER").unwrap_or_else(|_| {
+        panic!("MESOS_MASTER is not set: run the tests with tools/test, which starts a real local Mesos")
+    });
+    let flags = ["--workers", "2", "--size", "10", "--seed", "3"];
+    let local = text(&queens(&[&["run"][..], &flags].concat()));
+    let on_mesos = queens(&[&["mesos", "--master", &master][..], &flags].concat());
+    let err = String::from_utf8_lossy(&on_mesos.stderr).to_string();
+    assert_eq!(text(&on_mesos), local, "{err}");
+    // The executors were this binary: their telemetry came back through Mesos.
+    assert_eq!(err.lines().filter(|l| l.starts_with("mesos: shard ") && l.contains("\"cpu_num\"")).count(), 2, "{err}");
+    // Nothing of it is left (an executor told to shut down has the agent's grace period).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !ours("executor").is_empty() || !ours("worker").is_empty() {
+        assert!(std::time::Instant::now() < deadline, "left running: {:?} {:?}", ours("executor"), ours("worker"));
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// Live processes of this binary whose first argument is `role`.
+fn ours(role: &str) -> Vec<u32> {
+    let exe = env!("CARGO_BIN_EXE_queens").as_bytes();
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let (Ok(cmd), Ok(stat)) =
+            (std::fs::read(format!("/proc/{pid}/cmdline")), std::fs::read_to_string(format!("/proc/{pid}/stat")))
+        else {
+            continue;
+        };
+        let args: Vec<&[u8]> = cmd.split(|b| *b == 0).collect();
+        let zombie = stat.rfind(')').is_some_and(|i| stat[i + 2..].starts_with('Z'));
+        if args.first() == Some(&exe) && args.get(1) == Some(&role.as_bytes()) && !zombie {
+            found.push(pid);
+        }
+    }
+    found
+}
