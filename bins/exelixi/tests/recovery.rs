@@ -239,3 +239,33 @@ fn resume_skips_a_damaged_checkpoint_and_refuses_another_runs() {
     std::fs::remove_dir_all(&dir).unwrap();
     std::fs::remove_dir_all(&empty).unwrap();
 }
+
+#[test]
+fn the_status_page_and_metrics_count_a_loss_and_its_recovery() {
+    use support::browser::get;
+    let _serial = serial();
+    // A free port, named up front: the run prints its address only on stderr.
+    let addr = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
+    let run = watch(&args(Some("3"), &["--gens", "120", "--status", &addr]));
+    run.at_generation(10);
+    let (_, before) = get(&addr, "/metrics");
+    assert!(before.contains("exelixi_worker_losses_total 0"), "{before}");
+    let victim = hit_worker(&run, "-KILL");
+    run.at_generation(30);
+    let (_, metrics) = get(&addr, "/metrics");
+    assert!(metrics.contains("exelixi_worker_losses_total 1\n"), "{metrics}");
+    assert!(metrics.contains("exelixi_recoveries_total 1\n"), "{metrics}");
+    let (_, status) = get(&addr, "/api/status");
+    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+    let shard1 = &status["workers"][1];
+    assert_eq!(shard1["losses"], 1, "{status}");
+    // The row shows the replacement; the recovery names the worker lost.
+    let now = shard1["worker"].as_str().unwrap();
+    assert!(now.contains("still running") && !now.contains(&format!("pid {victim},")), "{status}");
+    let recovery = status["recoveries"][0].as_str().unwrap();
+    assert!(recovery.contains(&format!("lost the worker of shard 1 (pid {victim}")), "{recovery}");
+    assert!(recovery.contains("killed by signal 9"), "{recovery}");
+    let (status, _, err) = run.finish(Duration::from_secs(120));
+    assert!(status.success(), "{err}");
+    assert_no_workers_left();
+}
