@@ -283,7 +283,7 @@ impl Framework {
             tracing::info!(task = %s.task_id.value, state = %state_name(s.state), message = s.message.as_deref().unwrap_or(""), "task update");
         }
         if let Some(failure) = &e.failure {
-            tracing::warn!(agent = ?failure.agent_id.as_ref().map(|a| &a.value), executor = ?failure.executor_id.as_ref().map(|x| &x.value), status = ?failure.status, "failure");
+            tracing::info!(agent = ?failure.agent_id.as_ref().map(|a| &a.value), executor = ?failure.executor_id.as_ref().map(|x| &x.value), status = ?failure.status, "failure");
         }
         if e.subscribed.is_some() {
             // Offers are forgotten by the master at every (re)subscription; so are the

@@ -239,7 +239,7 @@ fn run_on<U: UnitOfWork>(
             return Err(RunError::Job(err));
         };
         let lost = workers.describe(shard);
-        tracing::warn!(shard, worker = %lost, %phase, %reason, "worker lost");
+        tracing::info!(shard, worker = %lost, %phase, %reason, "worker lost");
         if let Some(w) = watch {
             w.lost(shard, &lost, &phase, &reason);
         }

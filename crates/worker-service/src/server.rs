@@ -498,7 +498,7 @@ impl Worker for Service {
             Ok(answer) => {
                 tracing::debug!(%phase, %then, step, took = ?start.elapsed(), bytes = answer.get_ref().payload.len(), "phase answered");
             }
-            Err(e) => tracing::warn!(%phase, %then, step, code = ?e.code(), message = e.message(), "phase failed"),
+            Err(e) => tracing::debug!(%phase, %then, step, code = ?e.code(), message = e.message(), "phase failed"),
         }
         result
     }
