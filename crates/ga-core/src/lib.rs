@@ -23,6 +23,7 @@ mod genome;
 mod individual;
 mod key;
 mod memory;
+pub mod moo;
 pub mod ops;
 mod parallel;
 mod params;

@@ -5,12 +5,14 @@ mod onemax;
 mod rastrigin;
 mod sum231;
 mod tsp;
+mod zdt;
 
 pub use knapsack::Knapsack;
 pub use onemax::OneMax;
 pub use rastrigin::Rastrigin;
 pub use sum231::Sum231;
 pub use tsp::Tsp;
+pub use zdt::{Zdt, ZdtKind};
 
 use crate::params::{Params, Selection};
 
