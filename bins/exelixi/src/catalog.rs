@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use ga_core::Problem;
-use ga_core::problems::{Knapsack, OneMax, Rastrigin, Sum231, Tsp};
+use ga_core::moo::MultiObjective;
+use ga_core::problems::{Knapsack, OneMax, Rastrigin, Sum231, Tsp, Zdt, ZdtKind};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use uow::ga::{self, GaConfig};
@@ -64,6 +65,43 @@ where
     }
 }
 
+/// A multi-objective problem: NSGA-II, in process only for now.
+struct TypedMulti<P> {
+    name: String,
+    about: String,
+    default_size: usize,
+    make: Box<dyn Fn(usize) -> P + Send + Sync>,
+}
+
+impl<P> Entry for TypedMulti<P>
+where
+    P: MultiObjective + 'static,
+    P::Genome: Serialize,
+{
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn about(&self) -> &str {
+        &self.about
+    }
+
+    fn default_size(&self) -> Option<usize> {
+        Some(self.default_size)
+    }
+
+    fn run(&self, config: &RunConfig) -> Result<(), RunError> {
+        crate::run_multi(&(self.make)(config.size.unwrap_or(self.default_size)), config)
+    }
+
+    fn shard(&self, _: GaConfig, _: u32, _: u32) -> Result<Job, WorkError> {
+        Err(WorkError::Invalid {
+            what: "GA configuration",
+            why: format!("{} is multi-objective: NSGA-II runs in process only", self.name),
+        })
+    }
+}
+
 /// The problems a binary offers, by name, and any other jobs its workers run. The
 /// built-in binary is `exelixi::main_with(Catalog::builtin())`; a binary of one's own adds
 /// its problems (and may leave the built-in ones out with [`Catalog::new`]):
@@ -104,6 +142,30 @@ impl Catalog {
             .sized("rastrigin", "the Rastrigin function; --size: dimensions", 10, |dims| Rastrigin { dims })
             .fixed("knapsack", "knapsack P07 (optimum 1458)", Knapsack::p07)
             .fixed("tsp", "TSP berlin52 (optimum 7542)", Tsp::berlin52)
+            .multi("zdt1", "ZDT1, two objectives, NSGA-II (in process); --size: variables", 30, |n| Zdt {
+                kind: ZdtKind::Zdt1,
+                n,
+            })
+            .multi("zdt2", "ZDT2, likewise", 30, |n| Zdt { kind: ZdtKind::Zdt2, n })
+            .multi("zdt3", "ZDT3, likewise", 30, |n| Zdt { kind: ZdtKind::Zdt3, n })
+    }
+
+    /// Adds the multi-objective problem `name`, run by NSGA-II (in process only for now),
+    /// with `--size N` (`default_size` without it): `make(N)` builds it.
+    pub fn multi<P, F>(mut self, name: &str, about: &str, default_size: usize, make: F) -> Self
+    where
+        P: MultiObjective + 'static,
+        P::Genome: Serialize,
+        F: Fn(usize) -> P + Send + Sync + 'static,
+    {
+        self.entries.retain(|e| e.name() != name);
+        self.entries.push(Arc::new(TypedMulti {
+            name: name.into(),
+            about: about.into(),
+            default_size,
+            make: Box::new(make),
+        }));
+        self
     }
 
     /// Adds the problem `name` (described by `about` in `--help`) that takes `--size N`
@@ -215,12 +277,12 @@ mod tests {
     #[test]
     fn the_builtin_catalog_names_its_problems_and_refuses_others_naming_them() {
         let c = Catalog::builtin();
-        assert_eq!(c.names(), ["sum231", "onemax", "rastrigin", "knapsack", "tsp"]);
+        assert_eq!(c.names(), ["sum231", "onemax", "rastrigin", "knapsack", "tsp", "zdt1", "zdt2", "zdt3"]);
         assert_eq!(c.default_name(), Some("sum231"));
         assert_eq!(c.sized_problem("onemax"), Ok(true));
         assert_eq!(c.sized_problem("tsp"), Ok(false));
         let err = c.sized_problem("nope").unwrap_err();
-        assert!(err.contains("\"nope\"") && err.contains("sum231, onemax, rastrigin, knapsack, tsp"), "{err}");
+        assert!(err.contains("\"nope\"") && err.contains("sum231, onemax, rastrigin, knapsack, tsp, zdt1"), "{err}");
         // Replacing keeps one entry of a name.
         let c = c.fixed("tsp", "another", Tsp::berlin52);
         assert_eq!(c.names().iter().filter(|n| **n == "tsp").count(), 1);

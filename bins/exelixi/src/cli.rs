@@ -239,10 +239,10 @@ pub const MAX_PHASE_TIMEOUT: u64 = 86_400;
 pub struct ParamFlags {
     /// Individuals in the population (n_pop).
     #[arg(long, value_name = "N", value_parser = whole::<usize>("2 to 100000000"))]
-    pop: Option<usize>,
+    pub(crate) pop: Option<usize>,
     /// Generations at most (n_gen).
     #[arg(long, value_name = "N", value_parser = whole::<u32>("1 to 4294967295"))]
-    gens: Option<u32>,
+    pub(crate) gens: Option<u32>,
     /// Stop when the fitness MSE against 1.0 is at most this.
     #[arg(long, value_name = "X", allow_hyphen_values = true, value_parser = real("a finite number >= 0"))]
     term_limit: Option<f64>,
@@ -269,7 +269,7 @@ pub struct ParamFlags {
     elites: Option<usize>,
     /// Probability that a child is bred from two parents (tournament selection).
     #[arg(long, value_name = "X", allow_hyphen_values = true, value_parser = real("a number in [0, 1]"))]
-    crossover_rate: Option<f64>,
+    pub(crate) crossover_rate: Option<f64>,
     /// Stop as soon as an individual reaches this fitness.
     #[arg(long, value_name = "X", allow_hyphen_values = true, value_parser = real("a number in [0, 1]"))]
     target: Option<f64>,

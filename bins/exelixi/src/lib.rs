@@ -181,6 +181,105 @@ impl<W: Write> ga_core::Observer for Printer<W> {
     }
 }
 
+/// Runs the multi-objective `problem` with NSGA-II in this process, as `config` says, and
+/// prints a line per generation (its front's size, and hypervolume where the problem has a
+/// reference point) and the final non-dominated front (`front` lines: the objectives, then
+/// the genome), or JSON lines.
+pub(crate) fn run_multi<P>(problem: &P, config: &RunConfig) -> Result<(), RunError>
+where
+    P: ga_core::moo::MultiObjective,
+    P::Genome: Serialize,
+{
+    let refuse = |name: &'static str, value: &str| {
+        Err(RunError::Usage(ga_core::Error::InvalidParam {
+            name,
+            value: value.to_string(),
+            expected: "not with a multi-objective problem: NSGA-II runs in process only, so far",
+        }))
+    };
+    if let Some(n) = config.workers {
+        return refuse("workers", &n.to_string());
+    }
+    if let Some(addr) = &config.status {
+        return refuse("status", addr);
+    }
+    if config.checkpoint.is_some() || config.resume.is_some() {
+        return refuse("checkpoint", "given");
+    }
+    let p = &config.params;
+    let generations = p.gens.unwrap_or(250);
+    if generations == 0 {
+        return refuse("gens", "0");
+    }
+    let settings = ga_core::moo::Nsga2 {
+        population: p.pop.unwrap_or(100),
+        generations: generations - 1,
+        crossover_rate: p.crossover_rate.unwrap_or(0.9),
+        seed: config.seed,
+    };
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    let mut failed: Option<io::Error> = None;
+    let mut observer = |s: &ga_core::moo::FrontStats| {
+        if failed.is_some() {
+            return;
+        }
+        let line = if config.json {
+            serde_json::json!({"gen": s.generation, "size": s.size, "total": s.evaluations, "front": s.front, "hv": s.hypervolume})
+                .to_string()
+        } else {
+            let hv = s.hypervolume.map(|h| format!("\thv\t{h:.6}")).unwrap_or_default();
+            format!("gen\t{}\tsize\t{}\ttotal\t{}\tfront\t{}{hv}", s.generation, s.size, s.evaluations, s.front)
+        };
+        if let Err(e) = progress::around_stdout(|| writeln!(out, "{line}").and_then(|()| out.flush())) {
+            failed = Some(e);
+        }
+    };
+    let (population, evaluations) = settings.run_observed(problem, &mut observer).map_err(RunError::Usage)?;
+    if let Some(e) = failed {
+        return Err(RunError::Output(e));
+    }
+    let mut front: Vec<&ga_core::moo::Solution<P::Genome>> = population.iter().filter(|s| s.rank == 0).collect();
+    front.sort_by(|a, b| {
+        a.evaluation
+            .objectives
+            .iter()
+            .zip(&b.evaluation.objectives)
+            .fold(std::cmp::Ordering::Equal, |o, (x, y)| o.then(x.total_cmp(y)))
+    });
+    if let Some(path) = &config.plot {
+        let points: Vec<[f64; 2]> = front
+            .iter()
+            .filter(|s| s.evaluation.objectives.len() >= 2)
+            .map(|s| [s.evaluation.objectives[0], s.evaluation.objectives[1]])
+            .collect();
+        let title = format!("{}, seed {}: the last front ({} points)", config.problem, config.seed, points.len());
+        std::fs::write(path, status::plot::front_svg(&points, &title, 700, 500)).map_err(|e| {
+            RunError::Output(io::Error::new(e.kind(), format!("cannot write the plot {}: {e}", path.display())))
+        })?;
+    }
+    let last = generations - 1;
+    let written = (|| -> io::Result<()> {
+        if config.json {
+            let front: Vec<serde_json::Value> = front
+                .iter()
+                .map(|s| serde_json::json!({"objectives": s.evaluation.objectives, "violation": s.evaluation.violation, "genome": serde_json::to_value(&s.genome).unwrap_or(serde_json::Value::Null)}))
+                .collect();
+            let result = serde_json::json!({"result": {"stop": "generations", "generations": generations, "evaluations": evaluations, "front": front}});
+            writeln!(out, "{result}")?;
+        } else {
+            for s in &front {
+                let objectives: Vec<String> = s.evaluation.objectives.iter().map(|v| format!("{v:.6}")).collect();
+                let genome = serde_json::to_string(&s.genome).unwrap_or_default();
+                writeln!(out, "front\t{}\t{genome}", objectives.join("\t"))?;
+            }
+            writeln!(out, "# stopped: all n_gen generations ran at generation {last}")?;
+        }
+        out.flush()
+    })();
+    written.map_err(RunError::Output)
+}
+
 /// Runs `problem` as `config` says (in process, over workers or on Mesos) and prints the
 /// report: what every problem of a [`Catalog`] does on `run` and `mesos`.
 pub(crate) fn run_problem<P>(problem: P, config: &RunConfig) -> Result<(), RunError>

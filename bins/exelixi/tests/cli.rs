@@ -113,7 +113,7 @@ fn bad_input_gets_one_clear_line_and_exit_code_2() {
     let cases: &[(&[&str], &str)] = &[
         (
             &["run", "--problem", "nope"],
-            "invalid problem: \"nope\" (expected one of: sum231, onemax, rastrigin, knapsack, tsp)",
+            "invalid problem: \"nope\" (expected one of: sum231, onemax, rastrigin, knapsack, tsp, zdt1, zdt2, zdt3)",
         ),
         (&["run", "--pop", "0"], "invalid pop: 0"),
         (&["run", "--selection-rate", "1.5"], "invalid selection-rate: 1.5"),
@@ -275,4 +275,44 @@ fn plot_writes_the_convergence_plot_with_one_point_per_generation() {
         .collect();
     assert!(ys.windows(2).all(|w| w[1] <= w[0]), "{ys:?}");
     assert!(doc.descendants().any(|n| n.text() == Some("onemax, seed 7")), "the run in the title");
+}
+
+#[test]
+fn a_multi_objective_problem_runs_nsga2_and_prints_its_front() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-front");
+    std::fs::create_dir_all(&dir).unwrap();
+    let plot = dir.join("zdt1.svg");
+    let o = exelixi(&["run", "--problem", "zdt1", "--gens", "30", "--seed", "2", "--plot", plot.to_str().unwrap()]);
+    let text = stdout(&o);
+    assert!(o.status.success(), "{o:?}");
+    let gens: Vec<&str> = text.lines().filter(|l| l.starts_with("gen\t")).collect();
+    assert_eq!(gens.len(), 30);
+    assert!(gens[29].starts_with("gen\t29\tsize\t100\ttotal\t3000\tfront\t"), "{}", gens[29]);
+    let front: Vec<(f64, f64)> = text
+        .lines()
+        .filter(|l| l.starts_with("front\t"))
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            let genome: Vec<f64> = serde_json::from_str(f[3]).unwrap();
+            assert_eq!(genome.len(), 30);
+            (f[1].parse().unwrap(), f[2].parse().unwrap())
+        })
+        .collect();
+    assert!(!front.is_empty());
+    // Sorted by the first objective, and non-dominated: the second falls.
+    assert!(front.windows(2).all(|w| w[0].0 <= w[1].0 && w[0].1 >= w[1].1), "{front:?}");
+    assert_eq!(text.lines().last(), Some("# stopped: all n_gen generations ran at generation 29"));
+    let svg = std::fs::read_to_string(&plot).unwrap();
+    let doc = roxmltree::Document::parse(&svg).unwrap();
+    assert_eq!(doc.descendants().filter(|n| n.attribute("class") == Some("point")).count(), front.len());
+
+    let o = exelixi(&["run", "--problem", "zdt2", "--gens", "10", "--json"]);
+    let last: serde_json::Value = serde_json::from_str(stdout(&o).lines().last().unwrap()).unwrap();
+    assert_eq!(last["result"]["evaluations"], 1000);
+    assert!(last["result"]["front"][0]["objectives"].as_array().unwrap().len() == 2);
+
+    assert_usage_error(
+        &["run", "--problem", "zdt1", "--workers", "2"],
+        "invalid workers: 2 (expected not with a multi-objective problem",
+    );
 }

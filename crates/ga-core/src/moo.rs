@@ -35,6 +35,26 @@ pub trait MultiObjective: Send + Sync {
     fn breed(&self, mother: &Self::Genome, father: &Self::Genome, rng: &mut Rng) -> Self::Genome;
     /// The genome's objectives (to minimise) and constraint violation.
     fn evaluate(&self, genome: &Self::Genome) -> Evaluation;
+    /// A reference point for the hypervolume of two-objective fronts, if the problem has
+    /// a customary one (ZDT: (1.1, 1.1)).
+    fn reference(&self) -> Option<[f64; 2]> {
+        None
+    }
+}
+
+/// One NSGA-II generation, as an observer sees it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FrontStats {
+    /// The generation (0: the initial population).
+    pub generation: u32,
+    /// Population size.
+    pub size: usize,
+    /// Evaluations so far.
+    pub evaluations: u64,
+    /// Members of the non-dominated front.
+    pub front: usize,
+    /// The front's hypervolume, for two objectives and a [`MultiObjective::reference`].
+    pub hypervolume: Option<f64>,
 }
 
 /// A member of an NSGA-II population.
@@ -170,6 +190,15 @@ impl Nsga2 {
     /// Runs NSGA-II on `problem`; returns the last population, best front first (rank,
     /// then crowding distance, descending), and the number of evaluations.
     pub fn run<P: MultiObjective>(&self, problem: &P) -> Result<(Vec<Solution<P::Genome>>, u64)> {
+        self.run_observed(problem, &mut |_| {})
+    }
+
+    /// [`Nsga2::run`], telling `observer` of every generation (the initial one included).
+    pub fn run_observed<P: MultiObjective>(
+        &self,
+        problem: &P,
+        observer: &mut dyn FnMut(&FrontStats),
+    ) -> Result<(Vec<Solution<P::Genome>>, u64)> {
         if self.population < 4 || self.population % 2 != 0 {
             return Err(Error::InvalidParam {
                 name: "pop",
@@ -206,6 +235,16 @@ impl Nsga2 {
         let mut population = (0..n).map(|_| evaluate(problem.random_genome(&mut rng))).collect::<Result<Vec<_>>>()?;
         let mut evaluations = n as u64;
         assign(&mut population);
+        let tell = |population: &[Solution<P::Genome>], generation: u32, evaluations: u64| {
+            let front: Vec<&Solution<P::Genome>> = population.iter().filter(|s| s.rank == 0).collect();
+            let hypervolume = problem.reference().filter(|_| problem.objectives() == 2).map(|r| {
+                let points: Vec<[f64; 2]> =
+                    front.iter().map(|s| [s.evaluation.objectives[0], s.evaluation.objectives[1]]).collect();
+                hypervolume_2d(&points, r)
+            });
+            FrontStats { generation, size: population.len(), evaluations, front: front.len(), hypervolume }
+        };
+        observer(&tell(&population, 0, evaluations));
         for generation in 1..=u64::from(self.generations) {
             let mut rng = Rng::stream(self.seed, &[PURPOSE, generation]);
             let mut offspring = Vec::with_capacity(n);
@@ -223,6 +262,7 @@ impl Nsga2 {
             evaluations += n as u64;
             population.extend(offspring);
             population = survivors(population, n);
+            observer(&tell(&population, generation as u32, evaluations));
         }
         population.sort_by(|a, b| a.rank.cmp(&b.rank).then(b.crowding.total_cmp(&a.crowding)));
         Ok((population, evaluations))

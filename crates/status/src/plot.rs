@@ -71,6 +71,74 @@ pub fn escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
+/// A plot's page: its size, the plot area's place and the data ranges it shows.
+struct Frame {
+    w: f64,
+    h: f64,
+    left: f64,
+    top: f64,
+    pw: f64,
+    ph: f64,
+    x: (f64, f64),
+    y: (f64, f64),
+}
+
+impl Frame {
+    fn sx(&self, x: f64) -> f64 {
+        self.left + (x - self.x.0) / (self.x.1 - self.x.0) * self.pw
+    }
+
+    fn sy(&self, y: f64) -> f64 {
+        self.top + self.ph - (y - self.y.0) / (self.y.1 - self.y.0) * self.ph
+    }
+
+    /// The document's head (white page, `data-points`, the title), the grid with its round
+    /// ticks, the plot area's border and the axes' names.
+    fn draw(
+        &self,
+        out: &mut String,
+        (width, height, points): (u32, u32, usize),
+        title: &str,
+        (x_name, y_name): (&str, &str),
+    ) {
+        let (w, h, left, top, pw, ph) = (self.w, self.h, self.left, self.top, self.pw, self.ph);
+        let _ = write!(
+            out,
+            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {w} {h}" font-family="sans-serif" font-size="12" data-points="{points}"><rect width="{w}" height="{h}" fill="white"/><text x="{left}" y="20" font-size="14" font-weight="bold">{}</text>"#,
+            escape(title)
+        );
+        for t in ticks(self.y.0, self.y.1) {
+            let y = self.sy(t);
+            let _ = write!(
+                out,
+                r##"<line x1="{left}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="#e4e4e4"/><text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"##,
+                left + pw,
+                left - 6.0,
+                y + 4.0,
+                label(t)
+            );
+        }
+        for t in ticks(self.x.0, self.x.1) {
+            let x = self.sx(t);
+            let _ = write!(
+                out,
+                r##"<line x1="{x:.1}" y1="{top}" x2="{x:.1}" y2="{:.1}" stroke="#e4e4e4"/><text x="{x:.1}" y="{:.1}" text-anchor="middle">{}</text>"##,
+                top + ph,
+                top + ph + 16.0,
+                label(t)
+            );
+        }
+        let _ = write!(
+            out,
+            r##"<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="none" stroke="#555"/><text x="{:.1}" y="{:.1}" text-anchor="middle">{x_name}</text><text x="14" y="{:.1}" text-anchor="middle" transform="rotate(-90 14 {:.1})">{y_name}</text>"##,
+            left + pw / 2.0,
+            h - 8.0,
+            top + ph / 2.0,
+            top + ph / 2.0
+        );
+    }
+}
+
 /// The plot of `points` as a standalone SVG document, `width` × `height` pixels, under
 /// `title`. Each series is one `<polyline class="series-…">` with one vertex per point, in
 /// order; fitness and MSE share the y axis (both lie in [0, 1]), scaled to the data.
@@ -87,47 +155,10 @@ pub fn svg(points: &[Point], title: &str, width: u32, height: u32) -> String {
     }
     let pad = ((y_max - y_min) * 0.05).max(1e-3);
     let (y_min, y_max) = ((y_min - pad).max(0.0), y_max + pad);
-    let sx = |x: f64| left + (x - x_min) / (x_max - x_min) * pw;
-    let sy = |y: f64| top + ph - (y - y_min) / (y_max - y_min) * ph;
-
+    let frame = Frame { w, h, left, top, pw, ph, x: (x_min, x_max), y: (y_min, y_max) };
+    let (sx, sy) = (|x: f64| frame.sx(x), |y: f64| frame.sy(y));
     let mut out = String::with_capacity(1024 + points.len() * 4 * 16);
-    let _ = write!(
-        out,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {w} {h}" font-family="sans-serif" font-size="12" data-points="{}">"#,
-        points.len()
-    );
-    let _ = write!(out, r#"<rect width="{w}" height="{h}" fill="white"/>"#);
-    let _ = write!(out, r#"<text x="{left}" y="20" font-size="14" font-weight="bold">{}</text>"#, escape(title));
-    // Grid and axes.
-    for t in ticks(y_min, y_max) {
-        let y = sy(t);
-        let _ = write!(
-            out,
-            r##"<line x1="{left}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="#e4e4e4"/><text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"##,
-            left + pw,
-            left - 6.0,
-            y + 4.0,
-            label(t)
-        );
-    }
-    for t in ticks(x_min, x_max) {
-        let x = sx(t);
-        let _ = write!(
-            out,
-            r##"<line x1="{x:.1}" y1="{top}" x2="{x:.1}" y2="{:.1}" stroke="#e4e4e4"/><text x="{x:.1}" y="{:.1}" text-anchor="middle">{}</text>"##,
-            top + ph,
-            top + ph + 16.0,
-            label(t)
-        );
-    }
-    let _ = write!(
-        out,
-        r##"<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="none" stroke="#555"/><text x="{:.1}" y="{:.1}" text-anchor="middle">evaluations</text><text x="14" y="{:.1}" text-anchor="middle" transform="rotate(-90 14 {:.1})">fitness</text>"##,
-        left + pw / 2.0,
-        h - 8.0,
-        top + ph / 2.0,
-        top + ph / 2.0
-    );
+    frame.draw(&mut out, (width, height, points.len()), title, ("evaluations", "fitness"));
     // The series, then the legend.
     for (class, _, colour, dashed) in SERIES {
         let _ = write!(
@@ -153,6 +184,37 @@ pub fn svg(points: &[Point], title: &str, width: u32, height: u32) -> String {
             x + 18.0,
             if *dashed { r#" stroke-dasharray="4 3""# } else { "" },
             x + 22.0,
+        );
+    }
+    out.push_str("</svg>\n");
+    out
+}
+
+/// A two-objective front as a standalone SVG scatter plot: one `<circle class="point">` per
+/// point, first objective across, second up (both minimised), scaled to the points.
+pub fn front_svg(points: &[[f64; 2]], title: &str, width: u32, height: u32) -> String {
+    let (w, h) = (f64::from(width.max(200)), f64::from(height.max(150)));
+    let (left, right, top, bottom) = (64.0, 16.0, 36.0, 44.0);
+    let (pw, ph) = (w - left - right, h - top - bottom);
+    let finite: Vec<[f64; 2]> = points.iter().copied().filter(|p| p[0].is_finite() && p[1].is_finite()).collect();
+    let range = |k: usize| {
+        let (lo, hi) = finite.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| (a.min(p[k]), b.max(p[k])));
+        if lo.is_finite() && hi > lo {
+            (lo - (hi - lo) * 0.03, hi + (hi - lo) * 0.03)
+        } else {
+            (lo.min(0.0), lo.max(0.0) + 1.0)
+        }
+    };
+    let ((x0, x1), (y0, y1)) = (range(0), range(1));
+    let frame = Frame { w, h, left, top, pw, ph, x: (x0, x1), y: (y0, y1) };
+    let mut out = String::with_capacity(1024 + finite.len() * 64);
+    frame.draw(&mut out, (width, height, finite.len()), title, ("objective 1", "objective 2"));
+    for p in &finite {
+        let _ = write!(
+            out,
+            r##"<circle class="point" cx="{:.1}" cy="{:.1}" r="2.5" fill="#1f5fbf"/>"##,
+            frame.sx(p[0]),
+            frame.sy(p[1])
         );
     }
     out.push_str("</svg>\n");
@@ -229,6 +291,23 @@ mod tests {
         let svg = svg(&p, "t", 400, 300);
         roxmltree::Document::parse(&svg).unwrap();
         assert!(!svg.contains("NaN"));
+    }
+
+    #[test]
+    fn a_front_is_one_circle_a_point_inside_the_plot() {
+        let front: Vec<[f64; 2]> = (0..=20).map(|i| f64::from(i) / 20.0).map(|x| [x, 1.0 - x.sqrt()]).collect();
+        let svg = front_svg(&front, "zdt1", 700, 500);
+        let doc = roxmltree::Document::parse(&svg).unwrap();
+        let circles: Vec<(f64, f64)> = doc
+            .descendants()
+            .filter(|n| n.attribute("class") == Some("point"))
+            .map(|n| (n.attribute("cx").unwrap().parse().unwrap(), n.attribute("cy").unwrap().parse().unwrap()))
+            .collect();
+        assert_eq!(circles.len(), 21);
+        assert!(circles.iter().all(|&(x, y)| (64.0..=684.0).contains(&x) && (36.0..=456.0).contains(&y)));
+        // Lower second objective is drawn lower on the page... higher y: the front falls.
+        assert!(circles.first().unwrap().1 < circles.last().unwrap().1);
+        roxmltree::Document::parse(&front_svg(&[], "empty", 10, 10)).unwrap();
     }
 
     #[test]

@@ -65,4 +65,8 @@ impl MultiObjective for Zdt {
         };
         Evaluation { objectives: vec![f1, g * h], violation: 0.0 }
     }
+
+    fn reference(&self) -> Option<[f64; 2]> {
+        Some([1.1, 1.1])
+    }
 }
