@@ -26,6 +26,11 @@ trait Entry: Send + Sync {
     fn run(&self, config: &RunConfig) -> Result<(), RunError>;
     /// A worker's shard of a run of it.
     fn shard(&self, config: GaConfig, shard: u32, shards: u32) -> Result<Job, WorkError>;
+    /// A worker's part of an NSGA-II run of it (multi-objective problems only).
+    fn evaluator(&self, size: Option<usize>) -> Result<Job, WorkError> {
+        let _ = size;
+        Err(WorkError::Invalid { what: "NSGA-II configuration", why: format!("{} has one objective", self.name()) })
+    }
 }
 
 struct Typed<P> {
@@ -76,7 +81,7 @@ struct TypedMulti<P> {
 impl<P> Entry for TypedMulti<P>
 where
     P: MultiObjective + 'static,
-    P::Genome: Serialize,
+    P::Genome: Serialize + DeserializeOwned,
 {
     fn name(&self) -> &str {
         &self.name
@@ -97,8 +102,12 @@ where
     fn shard(&self, _: GaConfig, _: u32, _: u32) -> Result<Job, WorkError> {
         Err(WorkError::Invalid {
             what: "GA configuration",
-            why: format!("{} is multi-objective: NSGA-II runs in process only", self.name),
+            why: format!("{} is multi-objective: it runs as NSGA-II's job", self.name),
         })
+    }
+
+    fn evaluator(&self, size: Option<usize>) -> Result<Job, WorkError> {
+        Ok(uow::moo::shard((self.make)(size.unwrap_or(self.default_size))))
     }
 }
 
@@ -155,7 +164,7 @@ impl Catalog {
     pub fn multi<P, F>(mut self, name: &str, about: &str, default_size: usize, make: F) -> Self
     where
         P: MultiObjective + 'static,
-        P::Genome: Serialize,
+        P::Genome: Serialize + DeserializeOwned,
         F: Fn(usize) -> P + Send + Sync + 'static,
     {
         self.entries.retain(|e| e.name() != name);
@@ -244,6 +253,18 @@ impl Catalog {
 
 impl Registry for Catalog {
     fn create(&self, job: &str, config: &[u8], shard: u32, shards: u32) -> Result<Job, WorkError> {
+        if job == uow::moo::JOB {
+            let config = uow::moo::MooConfig::decode(config)?;
+            let entry =
+                self.find(&config.problem).map_err(|why| WorkError::Invalid { what: "NSGA-II configuration", why })?;
+            if config.size.is_some_and(|s| !(1..=MAX_SIZE).contains(&s)) {
+                return Err(WorkError::Invalid {
+                    what: "NSGA-II configuration",
+                    why: format!("size {:?} out of range (1 to {MAX_SIZE})", config.size),
+                });
+            }
+            return entry.evaluator(config.size);
+        }
         if job != ga::JOB {
             return match &self.jobs {
                 Some(jobs) => jobs.create(job, config, shard, shards),
@@ -264,7 +285,7 @@ impl Registry for Catalog {
     }
 
     fn jobs(&self) -> Vec<String> {
-        let mut jobs = vec![ga::JOB.to_string()];
+        let mut jobs = vec![ga::JOB.to_string(), uow::moo::JOB.to_string()];
         jobs.extend(self.jobs.iter().flat_map(|j| j.jobs()));
         jobs
     }

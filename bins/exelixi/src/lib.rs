@@ -188,7 +188,7 @@ impl<W: Write> ga_core::Observer for Printer<W> {
 pub(crate) fn run_multi<P>(problem: &P, config: &RunConfig) -> Result<(), RunError>
 where
     P: ga_core::moo::MultiObjective,
-    P::Genome: Serialize,
+    P::Genome: Serialize + DeserializeOwned,
 {
     let refuse = |name: &'static str, value: &str| {
         Err(RunError::Usage(ga_core::Error::InvalidParam {
@@ -197,8 +197,8 @@ where
             expected: "not with a multi-objective problem: NSGA-II runs in process only, so far",
         }))
     };
-    if let Some(n) = config.workers {
-        return refuse("workers", &n.to_string());
+    if config.mesos.is_some() {
+        return refuse("master", "given");
     }
     if let Some(addr) = &config.status {
         return refuse("status", addr);
@@ -235,7 +235,27 @@ where
             failed = Some(e);
         }
     };
-    let (population, evaluations) = settings.run_observed(problem, &mut observer).map_err(RunError::Usage)?;
+    let (population, evaluations) = match config.workers {
+        None => settings.run_observed(problem, &mut observer).map_err(RunError::Usage)?,
+        Some(n) => {
+            // Each worker evaluates a slice of every generation; the framework breeds and
+            // selects. No recovery yet: a lost worker ends the run with its error.
+            let mut workers = local_workers()?;
+            let moo = uow::moo::MooConfig { problem: config.problem.clone(), size: config.size };
+            let mut job = uow::moo::Nsga2Job::new(problem, moo, settings, &mut observer);
+            let options = uow::RunOptions {
+                phase_timeout: Some(config.phase_timeout),
+                handle_signals: true,
+                max_recoveries: 0,
+                on_recovery: None,
+                watch: None,
+            };
+            uow::run(&mut job, &mut workers, n, &options).map_err(|e| match e {
+                uow::RunError::Interrupted => RunError::Interrupted,
+                other => RunError::Workers(other.to_string()),
+            })?
+        }
+    };
     if let Some(e) = failed {
         return Err(RunError::Output(e));
     }
@@ -434,6 +454,16 @@ where
     engine.run_checkpointed(observer, ga_core::Checkpoints { resume, every, keep: &mut keep }).map_err(RunError::Engine)
 }
 
+/// Worker processes of this very binary (`worker`) on 127.0.0.1, started by the run.
+fn local_workers() -> Result<uow::LocalProcesses<impl Fn(u32) -> std::process::Command>, RunError> {
+    let exe = std::env::current_exe().map_err(|e| RunError::Workers(format!("cannot find this executable: {e}")))?;
+    Ok(uow::LocalProcesses::new(move |_| {
+        let mut worker = std::process::Command::new(&exe);
+        worker.args(["worker", "--port", "0", "--host", "127.0.0.1", "--exit-with-parent"]);
+        worker
+    }))
+}
+
 /// Runs the GA over `n` workers: processes on this machine (none outlives the run), or
 /// executors placed on Mesos agents when the run is `exelixi mesos`.
 fn over_workers<P>(
@@ -451,13 +481,7 @@ where
 {
     let watch = board.map(|b| b.clone() as Arc<dyn uow::RunWatch>);
     let Some(m) = &config.mesos else {
-        let exe =
-            std::env::current_exe().map_err(|e| RunError::Workers(format!("cannot find this executable: {e}")))?;
-        let mut workers = uow::LocalProcesses::new(|_| {
-            let mut worker = std::process::Command::new(&exe);
-            worker.args(["worker", "--port", "0", "--host", "127.0.0.1", "--exit-with-parent"]);
-            worker
-        });
+        let mut workers = local_workers()?;
         // The cores are shared by the workers: each gets its part unless told otherwise.
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         let threads = if config.threads == 0 { (cores / n as usize).max(1) } else { config.threads };

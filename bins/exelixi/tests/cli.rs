@@ -311,8 +311,14 @@ fn a_multi_objective_problem_runs_nsga2_and_prints_its_front() {
     assert_eq!(last["result"]["evaluations"], 1000);
     assert!(last["result"]["front"][0]["objectives"].as_array().unwrap().len() == 2);
 
+    // Over worker processes (they evaluate, the framework breeds and selects): the same run.
+    let here = stdout(&exelixi(&["run", "--problem", "zdt3", "--gens", "15", "--size", "10", "--seed", "6"]));
+    let over = exelixi(&["run", "--problem", "zdt3", "--gens", "15", "--size", "10", "--seed", "6", "--workers", "3"]);
+    assert!(over.status.success(), "{over:?}");
+    assert_eq!(stdout(&over), here);
+    assert_usage_error(&["run", "--problem", "zdt1", "--status", "127.0.0.1:0"], "invalid status");
     assert_usage_error(
-        &["run", "--problem", "zdt1", "--workers", "2"],
-        "invalid workers: 2 (expected not with a multi-objective problem",
+        &["mesos", "--master", "127.0.0.1:1", "--workers", "2", "--problem", "zdt1"],
+        "invalid master: given (expected not with a multi-objective problem",
     );
 }

@@ -12,6 +12,7 @@ use crate::{Error, Result};
 
 /// What a problem with several objectives gives for one genome.
 #[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Evaluation {
     /// The objectives, all to be minimised.
     pub objectives: Vec<f64>,
@@ -41,6 +42,10 @@ pub trait MultiObjective: Send + Sync {
         None
     }
 }
+
+/// What evaluates a generation's genomes for [`Nsga2::run_evaluated`]: one evaluation per
+/// genome, in order.
+pub type Evaluate<'a, G> = dyn FnMut(&[G]) -> Result<Vec<Evaluation>> + 'a;
 
 /// One NSGA-II generation, as an observer sees it.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -199,6 +204,20 @@ impl Nsga2 {
         problem: &P,
         observer: &mut dyn FnMut(&FrontStats),
     ) -> Result<(Vec<Solution<P::Genome>>, u64)> {
+        let mut here = |genomes: &[P::Genome]| Ok(genomes.iter().map(|g| problem.evaluate(g)).collect());
+        self.run_evaluated(problem, &mut here, observer)
+    }
+
+    /// [`Nsga2::run_observed`], each generation's genomes evaluated together by `evaluate`
+    /// (which must return one evaluation per genome, in order: e.g. by worker processes).
+    /// A generation is bred whole before any of it is evaluated, so where the evaluations
+    /// are made changes nothing in a seed's run.
+    pub fn run_evaluated<P: MultiObjective>(
+        &self,
+        problem: &P,
+        evaluate: &mut Evaluate<'_, P::Genome>,
+        observer: &mut dyn FnMut(&FrontStats),
+    ) -> Result<(Vec<Solution<P::Genome>>, u64)> {
         if self.population < 4 || self.population % 2 != 0 {
             return Err(Error::InvalidParam {
                 name: "pop",
@@ -216,23 +235,36 @@ impl Nsga2 {
         let n = self.population;
         // Path-derived streams, as the GA's: [NSGA-II's purpose word, generation].
         const PURPOSE: u64 = 0x4e53_4741_3200_0000; // "NSGA2"
-        let evaluate = |genome: P::Genome| -> Result<Solution<P::Genome>> {
-            let evaluation = problem.evaluate(&genome);
-            if evaluation.objectives.len() != problem.objectives()
-                || evaluation.objectives.iter().any(|v| !v.is_finite())
-                || evaluation.violation.is_nan()
-                || evaluation.violation < 0.0
-            {
+        let mut solutions = |genomes: Vec<P::Genome>| -> Result<Vec<Solution<P::Genome>>> {
+            let evaluations = evaluate(&genomes)?;
+            if evaluations.len() != genomes.len() {
                 return Err(Error::Population(format!(
-                    "an evaluation must give {} finite objectives and a violation of at least 0, not {:?}",
-                    problem.objectives(),
-                    evaluation
+                    "{} evaluations for {} genomes",
+                    evaluations.len(),
+                    genomes.len()
                 )));
             }
-            Ok(Solution { genome, evaluation, rank: 0, crowding: 0.0 })
+            genomes
+                .into_iter()
+                .zip(evaluations)
+                .map(|(genome, evaluation)| {
+                    if evaluation.objectives.len() != problem.objectives()
+                        || evaluation.objectives.iter().any(|v| !v.is_finite())
+                        || evaluation.violation.is_nan()
+                        || evaluation.violation < 0.0
+                    {
+                        return Err(Error::Population(format!(
+                            "an evaluation must give {} finite objectives and a violation of at least 0, not {:?}",
+                            problem.objectives(),
+                            evaluation
+                        )));
+                    }
+                    Ok(Solution { genome, evaluation, rank: 0, crowding: 0.0 })
+                })
+                .collect()
         };
         let mut rng = Rng::stream(self.seed, &[PURPOSE, 0]);
-        let mut population = (0..n).map(|_| evaluate(problem.random_genome(&mut rng))).collect::<Result<Vec<_>>>()?;
+        let mut population = solutions((0..n).map(|_| problem.random_genome(&mut rng)).collect())?;
         let mut evaluations = n as u64;
         assign(&mut population);
         let tell = |population: &[Solution<P::Genome>], generation: u32, evaluations: u64| {
@@ -247,8 +279,8 @@ impl Nsga2 {
         observer(&tell(&population, 0, evaluations));
         for generation in 1..=u64::from(self.generations) {
             let mut rng = Rng::stream(self.seed, &[PURPOSE, generation]);
-            let mut offspring = Vec::with_capacity(n);
-            while offspring.len() < n {
+            let mut children = Vec::with_capacity(n);
+            while children.len() < n {
                 let a = crowded_tournament(&population, &mut rng);
                 let b = crowded_tournament(&population, &mut rng);
                 let mut child = if rng.chance(self.crossover_rate) {
@@ -257,10 +289,10 @@ impl Nsga2 {
                     population[a].genome.clone()
                 };
                 problem.mutate(&mut child, &mut rng);
-                offspring.push(evaluate(child)?);
+                children.push(child);
             }
             evaluations += n as u64;
-            population.extend(offspring);
+            population.extend(solutions(children)?);
             population = survivors(population, n);
             observer(&tell(&population, generation as u32, evaluations));
         }

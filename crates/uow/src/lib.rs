@@ -15,6 +15,7 @@ pub mod checkpoint;
 pub mod ga;
 mod local;
 pub mod memory;
+pub mod moo;
 mod observe;
 mod remote;
 pub mod run;
