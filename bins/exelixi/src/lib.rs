@@ -197,9 +197,6 @@ where
             expected: "not with a multi-objective problem: NSGA-II runs in process only, so far",
         }))
     };
-    if config.mesos.is_some() {
-        return refuse("master", "given");
-    }
     if let Some(addr) = &config.status {
         return refuse("status", addr);
     }
@@ -240,7 +237,6 @@ where
         Some(n) => {
             // Each worker evaluates a slice of every generation; the framework breeds and
             // selects. No recovery yet: a lost worker ends the run with its error.
-            let mut workers = local_workers()?;
             let moo = uow::moo::MooConfig { problem: config.problem.clone(), size: config.size };
             let mut job = uow::moo::Nsga2Job::new(problem, moo, settings, &mut observer);
             let options = uow::RunOptions {
@@ -250,7 +246,18 @@ where
                 on_recovery: None,
                 watch: None,
             };
-            uow::run(&mut job, &mut workers, n, &options).map_err(|e| match e {
+            let outcome = match &config.mesos {
+                None => uow::run(&mut job, &mut local_workers()?, n, &options),
+                Some(m) => {
+                    let credential = mesos_client::scheduler::Credential::from_env()
+                        .map_err(|e| RunError::Workers(e.to_string()))?;
+                    let mut workers = mesos::workers(m, credential);
+                    let outcome = uow::run(&mut job, &mut workers, n, &options);
+                    say_placement(&workers, m, n);
+                    outcome
+                }
+            };
+            outcome.map_err(|e| match e {
                 uow::RunError::Interrupted => RunError::Interrupted,
                 other => RunError::Workers(other.to_string()),
             })?
@@ -504,7 +511,12 @@ where
     }
     let outcome =
         distributed(problem, config, params, Workers { n, threads, watch }, &mut workers, checkpoints, observer);
-    // What the original logged: the framework, and each agent's telemetry.
+    say_placement(&workers, m, n);
+    outcome
+}
+
+/// What the original logged after a Mesos run: the framework, and each agent's telemetry.
+fn say_placement(workers: &scheduler::MesosWorkers, m: &cli::MesosConfig, n: u32) {
     if let Some(id) = workers.framework_id() {
         progress::say(&format!("mesos: framework {id} on master {}", m.master));
     }
@@ -518,7 +530,6 @@ where
             slot.shard, slot.agent_id, slot.hostname
         ));
     }
-    outcome
 }
 
 /// How many workers a run has, each one's fitness threads, and who watches them.

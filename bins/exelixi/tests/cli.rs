@@ -317,8 +317,5 @@ fn a_multi_objective_problem_runs_nsga2_and_prints_its_front() {
     assert!(over.status.success(), "{over:?}");
     assert_eq!(stdout(&over), here);
     assert_usage_error(&["run", "--problem", "zdt1", "--status", "127.0.0.1:0"], "invalid status");
-    assert_usage_error(
-        &["mesos", "--master", "127.0.0.1:1", "--workers", "2", "--problem", "zdt1"],
-        "invalid master: given (expected not with a multi-objective problem",
-    );
+    assert_usage_error(&["run", "--problem", "zdt2", "--checkpoint", "/tmp/x"], "invalid checkpoint");
 }

@@ -566,3 +566,17 @@ fn the_status_page_of_a_mesos_run_shows_both_agents_and_their_telemetry() {
     assert_eq!(status.code(), Some(130), "{}", stderr_of(&mut run));
     assert_none_left();
 }
+
+#[test]
+fn nsga2_on_mesos_prints_what_the_run_in_process_prints() {
+    let _serial = lock();
+    let flags = ["--problem", "zdt1", "--gens", "25", "--size", "12", "--seed", "3"];
+    let here = exelixi(&[&["run"][..], &flags].concat());
+    assert!(here.status.success());
+    let on_mesos = exelixi(&[&["mesos", "--master", &master(), "--workers", "2"][..], &flags].concat());
+    let err = String::from_utf8_lossy(&on_mesos.stderr).to_string();
+    assert!(on_mesos.status.success(), "{err}");
+    assert_eq!(String::from_utf8_lossy(&on_mesos.stdout), String::from_utf8_lossy(&here.stdout), "{err}");
+    assert_eq!(err.lines().filter(|l| l.starts_with("mesos: shard ")).count(), 2, "{err}");
+    assert_none_left();
+}
