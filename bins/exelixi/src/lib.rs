@@ -236,14 +236,15 @@ where
         None => settings.run_observed(problem, &mut observer).map_err(RunError::Usage)?,
         Some(n) => {
             // Each worker evaluates a slice of every generation; the framework breeds and
-            // selects. No recovery yet: a lost worker ends the run with its error.
+            // selects. A lost worker is replaced and the run starts again (the same run:
+            // workers hold nothing), printing only what it had not printed.
             let moo = uow::moo::MooConfig { problem: config.problem.clone(), size: config.size };
             let mut job = uow::moo::Nsga2Job::new(problem, moo, settings, &mut observer);
             let options = uow::RunOptions {
                 phase_timeout: Some(config.phase_timeout),
                 handle_signals: true,
-                max_recoveries: 0,
-                on_recovery: None,
+                max_recoveries: config.max_recoveries,
+                on_recovery: Some(Arc::new(|r: &uow::Recovery| progress::say(&format!("exelixi: {r}")))),
                 watch: None,
             };
             let outcome = match &config.mesos {

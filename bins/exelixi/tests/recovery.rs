@@ -269,3 +269,22 @@ fn the_status_page_and_metrics_count_a_loss_and_its_recovery() {
     assert!(status.success(), "{err}");
     assert_no_workers_left();
 }
+
+#[test]
+fn an_nsga2_run_that_loses_a_worker_prints_what_it_would_have() {
+    let _serial = serial();
+    let flags = ["--problem", "zdt1", "--pop", "2000", "--gens", "40", "--seed", "5"];
+    let mut args: Vec<String> = ["run"].iter().chain(&flags).map(|s| s.to_string()).collect();
+    let here = Command::new(env!("CARGO_BIN_EXE_exelixi")).args(&args).output().unwrap();
+    assert!(here.status.success());
+    args.extend(["--workers".to_string(), "3".to_string()]);
+    let run = watch(&args);
+    run.at_generation(10);
+    let victim = hit_worker(&run, "-KILL");
+    let (status, out, err) = run.finish(Duration::from_secs(120));
+    assert!(status.success(), "{err}");
+    assert_eq!(out, String::from_utf8(here.stdout).unwrap(), "{err}");
+    assert!(err.contains(&format!("recovery 1 of 3: lost the worker of shard 1 (pid {victim}")), "{err}");
+    assert!(err.contains("NSGA-II starts again from generation 0"), "{err}");
+    assert_no_workers_left();
+}

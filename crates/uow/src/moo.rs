@@ -73,13 +73,16 @@ pub struct Nsga2Job<'a, P> {
     config: MooConfig,
     settings: Nsga2,
     observer: &'a mut dyn FnMut(&FrontStats),
+    /// The last generation told to the observer: after a recovery the run starts again
+    /// and the generations told already are not told again.
+    told: Option<u32>,
 }
 
 impl<'a, P> Nsga2Job<'a, P> {
     /// NSGA-II as `settings` say on `problem` (named and sized for the workers by `config`),
     /// telling `observer` of every generation.
     pub fn new(problem: &'a P, config: MooConfig, settings: Nsga2, observer: &'a mut dyn FnMut(&FrontStats)) -> Self {
-        Self { problem, config, settings, observer }
+        Self { problem, config, settings, observer, told: None }
     }
 }
 
@@ -123,11 +126,23 @@ where
             }
             Ok(all)
         };
-        let outcome = self.settings.run_evaluated(self.problem, &mut evaluate, self.observer);
+        let (told, observer) = (&mut self.told, &mut *self.observer);
+        let mut tell = |s: &FrontStats| {
+            if told.is_none_or(|t| s.generation > t) {
+                observer(s);
+                *told = Some(s.generation);
+            }
+        };
+        let outcome = self.settings.run_evaluated(self.problem, &mut evaluate, &mut tell);
         match (outcome, failure) {
             (Ok(done), _) => Ok(done),
             (Err(_), Some(cluster)) => Err(cluster),
             (Err(e), None) => Err(UowError::Job(e.to_string())),
         }
+    }
+
+    fn recover(&mut self) -> Option<String> {
+        // Workers hold nothing and a seed fixes the run: it starts again, the same.
+        Some("NSGA-II starts again from generation 0 (its workers only evaluate); the generations printed are not printed again".into())
     }
 }
