@@ -18,10 +18,11 @@ use crate::cli::RunConfig;
 /// A named problem, with its genome type erased: what the command line and the workers do
 /// with it, monomorphised when it is added.
 trait Entry: Send + Sync {
-    fn name(&self) -> &str;
-    fn about(&self) -> &str;
-    /// `Some(default)` when the problem takes `--size`.
-    fn default_size(&self) -> Option<usize>;
+    /// Its name, description and size.
+    fn named(&self) -> &Named;
+    fn name(&self) -> &str {
+        &self.named().name
+    }
     /// Runs it as `config` says (in process, over workers or on Mesos) and prints.
     fn run(&self, config: &RunConfig) -> Result<(), RunError>;
     /// A worker's shard of a run of it.
@@ -33,11 +34,23 @@ trait Entry: Send + Sync {
     }
 }
 
-struct Typed<P> {
+/// What every entry has, whatever its kind.
+struct Named {
     name: String,
     about: String,
+    /// `Some(default)` when the problem takes `--size`.
     default_size: Option<usize>,
+}
+
+struct Typed<P> {
+    named: Named,
     make: Box<dyn Fn(Option<usize>) -> P + Send + Sync>,
+}
+
+impl Named {
+    fn new(name: &str, about: &str, default_size: Option<usize>) -> Self {
+        Named { name: name.into(), about: about.into(), default_size }
+    }
 }
 
 impl<P> Entry for Typed<P>
@@ -45,16 +58,8 @@ where
     P: Problem + 'static,
     P::Genome: Serialize + DeserializeOwned,
 {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn about(&self) -> &str {
-        &self.about
-    }
-
-    fn default_size(&self) -> Option<usize> {
-        self.default_size
+    fn named(&self) -> &Named {
+        &self.named
     }
 
     fn run(&self, config: &RunConfig) -> Result<(), RunError> {
@@ -70,12 +75,10 @@ where
     }
 }
 
-/// A multi-objective problem: NSGA-II, in process only for now.
+/// A multi-objective problem, run by NSGA-II (`uow::moo` over workers).
 struct TypedMulti<P> {
-    name: String,
-    about: String,
-    default_size: usize,
-    make: Box<dyn Fn(usize) -> P + Send + Sync>,
+    named: Named,
+    make: Box<dyn Fn(Option<usize>) -> P + Send + Sync>,
 }
 
 impl<P> Entry for TypedMulti<P>
@@ -83,31 +86,23 @@ where
     P: MultiObjective + 'static,
     P::Genome: Serialize + DeserializeOwned,
 {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn about(&self) -> &str {
-        &self.about
-    }
-
-    fn default_size(&self) -> Option<usize> {
-        Some(self.default_size)
+    fn named(&self) -> &Named {
+        &self.named
     }
 
     fn run(&self, config: &RunConfig) -> Result<(), RunError> {
-        crate::run_multi(&(self.make)(config.size.unwrap_or(self.default_size)), config)
+        crate::run_multi(&(self.make)(config.size), config)
     }
 
     fn shard(&self, _: GaConfig, _: u32, _: u32) -> Result<Job, WorkError> {
         Err(WorkError::Invalid {
             what: "GA configuration",
-            why: format!("{} is multi-objective: it runs as NSGA-II's job", self.name),
+            why: format!("{} is multi-objective: it runs as NSGA-II's job", self.name()),
         })
     }
 
     fn evaluator(&self, size: Option<usize>) -> Result<Job, WorkError> {
-        Ok(uow::moo::shard((self.make)(size.unwrap_or(self.default_size))))
+        Ok(uow::moo::shard((self.make)(size)))
     }
 }
 
@@ -161,20 +156,14 @@ impl Catalog {
 
     /// Adds the multi-objective problem `name`, run by NSGA-II (in process only for now),
     /// with `--size N` (`default_size` without it): `make(N)` builds it.
-    pub fn multi<P, F>(mut self, name: &str, about: &str, default_size: usize, make: F) -> Self
+    pub fn multi<P, F>(self, name: &str, about: &str, default_size: usize, make: F) -> Self
     where
         P: MultiObjective + 'static,
         P::Genome: Serialize + DeserializeOwned,
         F: Fn(usize) -> P + Send + Sync + 'static,
     {
-        self.entries.retain(|e| e.name() != name);
-        self.entries.push(Arc::new(TypedMulti {
-            name: name.into(),
-            about: about.into(),
-            default_size,
-            make: Box::new(make),
-        }));
-        self
+        let make = Box::new(move |size: Option<usize>| make(size.unwrap_or(default_size)));
+        self.with(Arc::new(TypedMulti { named: Named::new(name, about, Some(default_size)), make }))
     }
 
     /// Adds the problem `name` (described by `about` in `--help`) that takes `--size N`
@@ -187,7 +176,7 @@ impl Catalog {
         F: Fn(usize) -> P + Send + Sync + 'static,
     {
         let make = Box::new(move |size: Option<usize>| make(size.unwrap_or(default_size)));
-        self.with(Typed { name: name.into(), about: about.into(), default_size: Some(default_size), make })
+        self.with(Arc::new(Typed { named: Named::new(name, about, Some(default_size)), make }))
     }
 
     /// Adds the problem `name` that has no size: `make()` builds it.
@@ -198,7 +187,7 @@ impl Catalog {
         F: Fn() -> P + Send + Sync + 'static,
     {
         let make = Box::new(move |_: Option<usize>| make());
-        self.with(Typed { name: name.into(), about: about.into(), default_size: None, make })
+        self.with(Arc::new(Typed { named: Named::new(name, about, None), make }))
     }
 
     /// Also serves the jobs of `registry` in this binary's workers (a UnitOfWork of one's
@@ -208,13 +197,9 @@ impl Catalog {
         self
     }
 
-    fn with<P>(mut self, entry: Typed<P>) -> Self
-    where
-        P: Problem + 'static,
-        P::Genome: Serialize + DeserializeOwned,
-    {
-        self.entries.retain(|e| e.name() != entry.name);
-        self.entries.push(Arc::new(entry));
+    fn with(mut self, entry: Arc<dyn Entry>) -> Self {
+        self.entries.retain(|e| e.name() != entry.name());
+        self.entries.push(entry);
         self
     }
 
@@ -230,7 +215,7 @@ impl Catalog {
 
     /// One line per problem, for `--help`.
     pub(crate) fn describe(&self) -> String {
-        self.entries.iter().map(|e| format!("{}: {}", e.name(), e.about())).collect::<Vec<_>>().join("; ")
+        self.entries.iter().map(|e| format!("{}: {}", e.name(), e.named().about)).collect::<Vec<_>>().join("; ")
     }
 
     fn find(&self, name: &str) -> Result<&dyn Entry, String> {
@@ -243,7 +228,7 @@ impl Catalog {
 
     /// Whether `name` takes `--size` (`Err` naming the choices when there is no such problem).
     pub(crate) fn sized_problem(&self, name: &str) -> Result<bool, String> {
-        self.find(name).map(|e| e.default_size().is_some())
+        self.find(name).map(|e| e.named().default_size.is_some())
     }
 
     pub(crate) fn run(&self, config: &RunConfig) -> Result<(), RunError> {
@@ -274,7 +259,7 @@ impl Registry for Catalog {
         let invalid = |why: String| WorkError::Invalid { what: "GA configuration", why };
         let config = GaConfig::decode(config)?;
         let entry = self.find(&config.problem).map_err(invalid)?;
-        match (config.size, entry.default_size()) {
+        match (config.size, entry.named().default_size) {
             (Some(s), Some(_)) if !(1..=MAX_SIZE).contains(&s) => {
                 return Err(invalid(format!("size {s} out of range (1 to {MAX_SIZE})")));
             }

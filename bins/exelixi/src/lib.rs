@@ -240,28 +240,17 @@ where
             // workers hold nothing), printing only what it had not printed.
             let moo = uow::moo::MooConfig { problem: config.problem.clone(), size: config.size };
             let mut job = uow::moo::Nsga2Job::new(problem, moo, settings, &mut observer);
-            let options = uow::RunOptions {
-                phase_timeout: Some(config.phase_timeout),
-                handle_signals: true,
-                max_recoveries: config.max_recoveries,
-                on_recovery: Some(Arc::new(|r: &uow::Recovery| progress::say(&format!("exelixi: {r}")))),
-                watch: None,
-            };
+            let options = run_options(config, None);
             let outcome = match &config.mesos {
                 None => uow::run(&mut job, &mut local_workers()?, n, &options),
                 Some(m) => {
-                    let credential = mesos_client::scheduler::Credential::from_env()
-                        .map_err(|e| RunError::Workers(e.to_string()))?;
-                    let mut workers = mesos::workers(m, credential);
+                    let mut workers = mesos_workers(m)?;
                     let outcome = uow::run(&mut job, &mut workers, n, &options);
                     say_placement(&workers, m, n);
                     outcome
                 }
             };
-            outcome.map_err(|e| match e {
-                uow::RunError::Interrupted => RunError::Interrupted,
-                other => RunError::Workers(other.to_string()),
-            })?
+            outcome.map_err(run_error)?
         }
     };
     if let Some(e) = failed {
@@ -276,11 +265,7 @@ where
             .fold(std::cmp::Ordering::Equal, |o, (x, y)| o.then(x.total_cmp(y)))
     });
     if let Some(path) = &config.plot {
-        let points: Vec<[f64; 2]> = front
-            .iter()
-            .filter(|s| s.evaluation.objectives.len() >= 2)
-            .map(|s| [s.evaluation.objectives[0], s.evaluation.objectives[1]])
-            .collect();
+        let points = ga_core::moo::front_points(front.iter().copied());
         let title = format!("{}, seed {}: the last front ({} points)", config.problem, config.seed, points.len());
         std::fs::write(path, status::plot::front_svg(&points, &title, 700, 500)).map_err(|e| {
             RunError::Output(io::Error::new(e.kind(), format!("cannot write the plot {}: {e}", path.display())))
@@ -503,8 +488,7 @@ where
             observer,
         );
     };
-    let credential = mesos_client::scheduler::Credential::from_env().map_err(|e| RunError::Workers(e.to_string()))?;
-    let mut workers = mesos::workers(m, credential);
+    let mut workers = mesos_workers(m)?;
     // Each worker's fitness threads: its task's CPUs (the output does not depend on them).
     let threads = if config.threads == 0 { (m.cpus.floor() as usize).max(1) } else { config.threads };
     if let Some(board) = board {
@@ -565,15 +549,30 @@ where
     if let Some(c) = resume {
         job = job.resume_from(c);
     }
-    let options = uow::RunOptions {
+    uow::run(&mut job, workers, n, &run_options(config, watch)).map_err(run_error)
+}
+
+/// How a run over workers goes: the phase timeout and recoveries of `config`, Ctrl-C
+/// handled, each recovery said on stderr, `watch` told.
+fn run_options(config: &RunConfig, watch: Option<Arc<dyn uow::RunWatch>>) -> uow::RunOptions {
+    uow::RunOptions {
         phase_timeout: Some(config.phase_timeout),
         handle_signals: true,
         max_recoveries: config.max_recoveries,
         on_recovery: Some(Arc::new(|r: &uow::Recovery| progress::say(&format!("exelixi: {r}")))),
         watch,
-    };
-    uow::run(&mut job, workers, n, &options).map_err(|e| match e {
+    }
+}
+
+fn run_error(e: uow::RunError) -> RunError {
+    match e {
         uow::RunError::Interrupted => RunError::Interrupted,
         other => RunError::Workers(other.to_string()),
-    })
+    }
+}
+
+/// The workers of an `exelixi mesos` run, with the credentials of the environment.
+fn mesos_workers(m: &cli::MesosConfig) -> Result<scheduler::MesosWorkers, RunError> {
+    let credential = mesos_client::scheduler::Credential::from_env().map_err(|e| RunError::Workers(e.to_string()))?;
+    Ok(mesos::workers(m, credential))
 }

@@ -1,7 +1,7 @@
 //! Hypervolume (reference 1.1, 1.1) of NSGA-II's last front on ZDT1–3, population 100:
 //! `cargo run --release -p ga-core --example zdt_hv [GENERATIONS [SEEDS]]` (defaults 249
 //! and 11: 25 000 evaluations, seeds 0–10). One JSON line per run, then the medians.
-use ga_core::moo::{Nsga2, hypervolume_2d};
+use ga_core::moo::{Nsga2, front_points, hypervolume_2d};
 use ga_core::problems::{Zdt, ZdtKind};
 
 fn main() {
@@ -13,12 +13,7 @@ fn main() {
         for seed in 0..seeds {
             let settings = Nsga2 { population: 100, generations, crossover_rate: 0.9, seed };
             let (population, evaluations) = settings.run(&Zdt::new(kind)).expect("a valid run");
-            let front: Vec<[f64; 2]> = population
-                .iter()
-                .filter(|s| s.rank == 0)
-                .map(|s| [s.evaluation.objectives[0], s.evaluation.objectives[1]])
-                .collect();
-            let hv = hypervolume_2d(&front, [1.1, 1.1]);
+            let hv = hypervolume_2d(&front_points(&population), [1.1, 1.1]);
             println!(r#"{{"problem": "{kind:?}", "seed": {seed}, "evaluations": {evaluations}, "hypervolume": {hv}}}"#);
             hvs.push(hv);
         }

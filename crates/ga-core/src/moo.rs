@@ -178,6 +178,16 @@ pub fn hypervolume_2d(points: &[[f64; 2]], reference: [f64; 2]) -> f64 {
     volume
 }
 
+/// The points of the non-dominated members (rank 0) among `solutions`, in their order:
+/// their first two objectives (members with fewer are left out).
+pub fn front_points<'a, G: 'a>(solutions: impl IntoIterator<Item = &'a Solution<G>>) -> Vec<[f64; 2]> {
+    solutions
+        .into_iter()
+        .filter(|s| s.rank == 0 && s.evaluation.objectives.len() >= 2)
+        .map(|s| [s.evaluation.objectives[0], s.evaluation.objectives[1]])
+        .collect()
+}
+
 /// NSGA-II's settings.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Nsga2 {
@@ -268,13 +278,12 @@ impl Nsga2 {
         let mut evaluations = n as u64;
         assign(&mut population);
         let tell = |population: &[Solution<P::Genome>], generation: u32, evaluations: u64| {
-            let front: Vec<&Solution<P::Genome>> = population.iter().filter(|s| s.rank == 0).collect();
-            let hypervolume = problem.reference().filter(|_| problem.objectives() == 2).map(|r| {
-                let points: Vec<[f64; 2]> =
-                    front.iter().map(|s| [s.evaluation.objectives[0], s.evaluation.objectives[1]]).collect();
-                hypervolume_2d(&points, r)
-            });
-            FrontStats { generation, size: population.len(), evaluations, front: front.len(), hypervolume }
+            let front = population.iter().filter(|s| s.rank == 0).count();
+            let hypervolume = problem
+                .reference()
+                .filter(|_| problem.objectives() == 2)
+                .map(|r| hypervolume_2d(&front_points(population), r));
+            FrontStats { generation, size: population.len(), evaluations, front, hypervolume }
         };
         observer(&tell(&population, 0, evaluations));
         for generation in 1..=u64::from(self.generations) {
@@ -403,12 +412,7 @@ mod tests {
         for (kind, at_least) in [(ZdtKind::Zdt1, 0.86), (ZdtKind::Zdt2, 0.52), (ZdtKind::Zdt3, 1.31)] {
             let (population, evaluations) = settings.run(&Zdt::new(kind)).unwrap();
             assert_eq!(evaluations, 100 * 251);
-            let front: Vec<[f64; 2]> = population
-                .iter()
-                .filter(|s| s.rank == 0)
-                .map(|s| [s.evaluation.objectives[0], s.evaluation.objectives[1]])
-                .collect();
-            let hv = hypervolume_2d(&front, [1.1, 1.1]);
+            let hv = hypervolume_2d(&front_points(&population), [1.1, 1.1]);
             assert!(hv >= at_least, "{kind:?}: hypervolume {hv} below {at_least}");
         }
         let again = |seed| {

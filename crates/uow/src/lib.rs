@@ -7,7 +7,8 @@
 //! Two clusters implement the seam: [`LocalCluster`] (every shard in this process, for
 //! tests and single-machine runs) and [`RemoteCluster`] (worker services over gRPC). A
 //! job's worker side is a [`worker_service::ShardWork`], so the same job code runs in
-//! both. The genetic algorithm is one job ([`ga`]); `examples/pi-uow` is another.
+//! both. The genetic algorithm is one job ([`ga`]), NSGA-II another ([`moo`]: the framework
+//! breeds and selects, workers evaluate); `examples/pi-uow` is a third.
 //!
 //! **Boundary:** knows workers only through `worker-service`; never depends on Mesos types.
 

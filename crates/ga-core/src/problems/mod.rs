@@ -16,7 +16,8 @@ pub use zdt::{Zdt, ZdtKind};
 
 use crate::params::{Params, Selection};
 
-/// The names `exelixi run --problem` accepts.
+/// The single-objective built-in problems' names (the command line also offers zdt1–zdt3,
+/// run by NSGA-II; its catalog is `exelixi::Catalog::builtin`).
 pub const NAMES: &[&str] = &["sum231", "onemax", "rastrigin", "knapsack", "tsp"];
 
 /// Parameters for the built-in problems but sum231: population 100, tournaments of 3,
