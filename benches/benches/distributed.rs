@@ -5,7 +5,8 @@
 //! interleaved, median of several runs; the coordination overhead per generation with a
 //! near-free fitness (OneMax-100); the wire bytes per individual; and the cost of
 //! checkpoints (Rastrigin-30, population 400, 2 workers: none, a snapshot every generation
-//! kept in memory, and one written to disk every generation) with the time a run takes to
+//! kept in memory, one written to disk every generation or every 10, and a snapshot every
+//! generation with the members in the answers as remote workers send them) with the time a run takes to
 //! recover from a SIGKILLed worker; large genomes (Rastrigin-4000, population 100: in
 //! process on one and two threads, and over 2 workers); and what a status board costs
 //! (`-- status`: fed by the run, served, its page and metrics polled).
@@ -57,6 +58,9 @@ enum Checkpoints<'a> {
     None,
     /// Every generation, kept in memory (what recovery uses).
     InMemory,
+    /// Every generation, kept in memory, the members in the admit answers as remote
+    /// workers (Mesos) send them, not spilled through memory files as local ones do.
+    InAnswers,
     /// Every so many generations, and written into this folder.
     OnDisk(u32, &'a std::path::Path),
 }
@@ -85,11 +89,16 @@ where
     };
     let every = match checkpoints {
         Checkpoints::None => 0,
-        Checkpoints::InMemory => 1,
+        Checkpoints::InMemory | Checkpoints::InAnswers => 1,
         Checkpoints::OnDisk(every, _) => every,
     };
     // Through the same path as `exelixi run --workers`; only orchestration is timed.
-    let job = GaJob::new(problem, config, observer).with_checkpoints(every, writer.as_ref());
+    // Local workers spill their snapshots' members, as under `exelixi run --workers`.
+    let spill = uow::spill::SpillDir::new().expect("a spill folder");
+    let mut job = GaJob::new(problem, config, observer).with_checkpoints(every, writer.as_ref());
+    if !matches!(checkpoints, Checkpoints::InAnswers) {
+        job = job.with_spill(&spill);
+    }
     let mut job = Timed { job, took: Duration::ZERO };
     let mut fleet = LocalProcesses::new(|_| Command::new(env!("CARGO_BIN_EXE_bench-worker")));
     let options = RunOptions { phase_timeout: None, handle_signals: false, watch, ..RunOptions::default() };
@@ -274,9 +283,11 @@ fn checkpoint_cost() {
         ("snapshot every generation, in memory", Checkpoints::InMemory),
         ("checkpoint every generation, on disk", Checkpoints::OnDisk(1, &dir)),
         ("checkpoint every 10 (the default), disk", Checkpoints::OnDisk(10, &dir)),
+        ("every generation, members in the answers", Checkpoints::InAnswers),
     ];
     let mut rates: Vec<Vec<f64>> = vec![Vec::new(); kinds.len()];
     let mut written = Vec::new();
+    let mut files: u64 = 0;
     for _ in 0..CHECKPOINT_REPEATS {
         for (i, (_, kind)) in kinds.iter().enumerate() {
             let _ = std::fs::remove_dir_all(&dir);
@@ -290,11 +301,12 @@ fn checkpoint_cost() {
             rates[i].push(e as f64 / s);
             if matches!(kind, Checkpoints::OnDisk(1, _)) {
                 written.push(w as f64);
+                files = std::fs::read_dir(&dir)
+                    .map(|d| d.flatten().map(|e| e.metadata().map_or(0, |m| m.len())).sum())
+                    .unwrap_or(0);
             }
         }
     }
-    let files: u64 =
-        std::fs::read_dir(&dir).map(|d| d.flatten().map(|e| e.metadata().map_or(0, |m| m.len())).sum()).unwrap_or(0);
     let _ = std::fs::remove_dir_all(&dir);
     println!(
         "checkpoints: Rastrigin-30, population 400, {CHECKPOINT_GENERATIONS} generations, 2 workers, median of {CHECKPOINT_REPEATS}:"

@@ -475,6 +475,13 @@ where
     let watch = board.map(|b| b.clone() as Arc<dyn uow::RunWatch>);
     let Some(m) = &config.mesos else {
         let mut workers = local_workers()?;
+        // Workers on this host hand their snapshots' members over through memory files.
+        let spill = match config.checkpoint_every {
+            0 => None,
+            _ => uow::spill::SpillDir::new()
+                .inspect_err(|e| tracing::warn!(error = %e, "no spill folder: snapshots travel in the answers"))
+                .ok(),
+        };
         // The cores are shared by the workers: each gets its part unless told otherwise.
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         let threads = if config.threads == 0 { (cores / n as usize).max(1) } else { config.threads };
@@ -482,7 +489,7 @@ where
             problem,
             config,
             params,
-            Workers { n, threads, watch },
+            Workers { n, threads, watch, spill: spill.as_ref() },
             &mut workers,
             checkpoints,
             observer,
@@ -494,8 +501,15 @@ where
     if let Some(board) = board {
         board.set_mesos(workers.viewer());
     }
-    let outcome =
-        distributed(problem, config, params, Workers { n, threads, watch }, &mut workers, checkpoints, observer);
+    let outcome = distributed(
+        problem,
+        config,
+        params,
+        Workers { n, threads, watch, spill: None },
+        &mut workers,
+        checkpoints,
+        observer,
+    );
     say_placement(&workers, m, n);
     outcome
 }
@@ -517,11 +531,13 @@ fn say_placement(workers: &scheduler::MesosWorkers, m: &cli::MesosConfig, n: u32
     }
 }
 
-/// How many workers a run has, each one's fitness threads, and who watches them.
-struct Workers {
+/// How many workers a run has, each one's fitness threads, who watches them, and where
+/// they spill snapshots when they share this host.
+struct Workers<'s> {
     n: u32,
     threads: usize,
     watch: Option<Arc<dyn uow::RunWatch>>,
+    spill: Option<&'s uow::spill::SpillDir>,
 }
 
 /// Runs the GA over `n` workers from `workers`, each with `threads` fitness threads.
@@ -529,7 +545,7 @@ fn distributed<P>(
     problem: &P,
     config: &RunConfig,
     params: Params,
-    Workers { n, threads, watch }: Workers,
+    Workers { n, threads, watch, spill }: Workers<'_>,
     workers: &mut dyn uow::Workers,
     (writer, resume): Checkpointing<'_>,
     observer: &mut dyn ga_core::Observer,
@@ -546,6 +562,9 @@ where
         threads,
     };
     let mut job = GaJob::new(problem, job_config, observer).with_checkpoints(config.checkpoint_every, writer);
+    if let Some(dir) = spill {
+        job = job.with_spill(dir);
+    }
     if let Some(c) = resume {
         job = job.resume_from(c);
     }

@@ -36,6 +36,7 @@ use serde::{Deserialize, Serialize};
 use worker_service::{BatchDecoder, Job, Outbox, ShardWork, WorkError};
 
 use crate::checkpoint::{Checkpoint, RunIdentity, Writer};
+use crate::spill::{SlotWriter, Spilled};
 use crate::{Bytes, Cluster, UnitOfWork, UowError, decode, encode};
 
 /// The job's name on workers.
@@ -82,6 +83,18 @@ struct DeltaHead {
     emitted: Vec<Key>,
     admitted: u64,
     duplicates: u64,
+    /// Where the members went, when not after this head ([`crate::spill`]).
+    spilled: Option<Spilled>,
+}
+
+/// An admit request that asks for the shard's delta since a snapshot's key counts, its
+/// members into a spill slot if `spill` names one.
+#[derive(Serialize, Deserialize)]
+struct AdmitRequest {
+    seen: u64,
+    emitted: u64,
+    /// The spill folder and slot.
+    spill: Option<(String, u8)>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -130,6 +143,9 @@ pub struct GaShard<P: Problem> {
     placement: Placement,
     /// The size of the last admit answer that carried the members.
     members_bytes: usize,
+    /// The members' encoding when they go to a spill slot (kept: its capacity is reused).
+    spill_buffer: Vec<u8>,
+    slots: SlotWriter,
 }
 
 /// Creates shard `shard` of `shards` of a GA job over `problem` (decoded with
@@ -156,7 +172,16 @@ where
     let core = Shard::new(problem.clone(), config.params, config.seed, shard, shards, pool)
         .map_err(|e| invalid(e.to_string()))?;
     let decoder = GaDecoder { problem, placement: placement.clone(), shard, islands };
-    Ok(Job::new(GaShard { shard: core, placement, members_bytes: 0 }, decoder))
+    Ok(Job::new(
+        GaShard { shard: core, placement, members_bytes: 0, spill_buffer: Vec::new(), slots: SlotWriter::default() },
+        decoder,
+    ))
+}
+
+/// `v`, emptied (its capacity kept).
+fn clear(mut v: Vec<u8>) -> Vec<u8> {
+    v.clear();
+    v
 }
 
 fn failed(e: impl std::fmt::Display) -> WorkError {
@@ -255,15 +280,23 @@ where
             "admit" => {
                 // A request may ask for the shard's delta since a snapshot's key counts: a
                 // checkpoint rides on the admit answer, with no round trip of its own.
-                let since: Option<(u64, u64)> =
+                let since: Option<AdmitRequest> =
                     if payload.is_empty() { None } else { Some(decode("admit request", payload).map_err(invalid)?) };
                 self.shard.admit().map_err(failed)?;
-                let Some((seen, emitted)) = since else {
+                let Some(since) = since else {
                     return encode("admitted", &(self.shard_census(), None::<DeltaHead>)).map_err(failed);
                 };
-                // The members go last, as their own encoding, which the framework keeps as
-                // it is (it never decodes them).
-                let d = self.shard.delta_with(seen, emitted, ());
+                let d = self.shard.delta_with(since.seen, since.emitted, ());
+                let spilled = match &since.spill {
+                    None => None,
+                    Some((dir, slot)) => {
+                        let buffer = std::mem::take(&mut self.spill_buffer);
+                        let buffer = postcard::to_extend(&self.shard.members(), clear(buffer)).map_err(failed)?;
+                        let written = self.slots.write(std::path::Path::new(dir), self.shard.index(), *slot, &buffer);
+                        self.spill_buffer = buffer;
+                        Some(written.map_err(|why| WorkError::Failed(format!("snapshot not spilled: {why}")))?)
+                    }
+                };
                 let head = DeltaHead {
                     seen_from: d.seen_from,
                     seen: d.seen,
@@ -271,9 +304,16 @@ where
                     emitted: d.emitted,
                     admitted: d.admitted,
                     duplicates: d.duplicates,
+                    spilled,
                 };
-                let mut answer = encode("admitted", &(self.shard_census(), Some(head))).map_err(failed)?;
-                // Sized for last time's members, then encoded in place: no growth, no copy.
+                let answer = encode("admitted", &(self.shard_census(), Some(head))).map_err(failed)?;
+                if spilled.is_some() {
+                    return Ok(answer);
+                }
+                // Otherwise the members go last, as their own encoding, which the framework
+                // keeps as it is (it never decodes them). Sized for last time's members,
+                // then encoded in place: no growth, no copy.
+                let mut answer = answer;
                 answer.reserve(self.members_bytes + 64);
                 let answer = postcard::to_extend(&self.shard.members(), answer).map_err(failed)?;
                 self.members_bytes = answer.len();
@@ -340,6 +380,8 @@ pub struct GaJob<'a, P: Problem> {
     /// Generations between snapshots (0: none).
     every: u32,
     writer: Option<&'a Writer>,
+    /// The spill folder's path, when the workers share this host.
+    spill: Option<&'a str>,
     /// A checkpoint to start from, as given (decoded at the orchestration).
     resume: Option<Checkpoint>,
     /// What the next orchestration starts from (`None`: the beginning).
@@ -360,6 +402,7 @@ impl<'a, P: Problem> GaJob<'a, P> {
             observer,
             every: 0,
             writer: None,
+            spill: None,
             resume: None,
             restart: None,
             last: None,
@@ -372,6 +415,14 @@ impl<'a, P: Problem> GaJob<'a, P> {
     pub fn with_checkpoints(mut self, every: u32, writer: Option<&'a Writer>) -> Self {
         self.every = every;
         self.writer = writer;
+        self
+    }
+
+    /// Has the workers, which must run on this host, put their snapshots' members into
+    /// `dir` rather than their answers ([`crate::spill`]); a folder whose path is not
+    /// UTF-8 is not used.
+    pub fn with_spill(mut self, dir: &'a crate::spill::SpillDir) -> Self {
+        self.spill = dir.path().to_str();
         self
     }
 
@@ -446,6 +497,7 @@ where
             last: &mut self.last,
             pending: None,
             handed_over: None,
+            spill: self.spill,
             islands: params.migration.is_some(),
             per_step: params.generations_per_step(),
             _genome: PhantomData,
@@ -498,12 +550,44 @@ struct Snapshot {
 struct Book {
     index: u32,
     count: u32,
-    /// `Vec<Individual<G>>`, postcard-encoded.
-    members: Bytes,
+    members: Members,
     seen: KeyLog,
     emitted: KeyLog,
     admitted: u64,
     duplicates: u64,
+}
+
+/// A shard's members in a snapshot: `Vec<Individual<G>>`, postcard-encoded, held here or
+/// in a spill slot ([`crate::spill`]).
+#[derive(Clone)]
+enum Members {
+    Here(Bytes),
+    Spilled { path: Arc<std::path::Path>, spilled: Spilled },
+}
+
+impl Members {
+    fn len(&self) -> u64 {
+        match self {
+            Members::Here(b) => b.len() as u64,
+            Members::Spilled { spilled, .. } => spilled.len,
+        }
+    }
+
+    /// The bytes, read from their slot if they are in one.
+    fn load(&self) -> Result<Bytes, String> {
+        match self {
+            Members::Here(b) => Ok(b.clone()),
+            Members::Spilled { path, spilled } => crate::spill::read(path, spilled),
+        }
+    }
+
+    /// The slot the next snapshot of this shard goes to: the other one.
+    fn next_slot(&self) -> u8 {
+        match self {
+            Members::Spilled { spilled, .. } => 1 - spilled.slot.min(1),
+            Members::Here(_) => 0,
+        }
+    }
 }
 
 /// Keys in arrival order, append-only: full chunks of [`KeyLog::CHUNK`] keys, shared by
@@ -552,7 +636,7 @@ impl Book {
         Self {
             index,
             count,
-            members: encode("members", &Vec::<()>::new()).unwrap_or_default().into(),
+            members: Members::Here(encode("members", &Vec::<()>::new()).unwrap_or_default().into()),
             seen: KeyLog::default(),
             emitted: KeyLog::default(),
             admitted: 0,
@@ -569,8 +653,9 @@ impl Book {
             emitted: s.emitted,
             admitted: s.admitted,
             duplicates: s.duplicates,
+            spilled: None,
         };
-        book.apply(head, encode("members", &s.members)?.into()).map_err(UowError::Job)?;
+        book.apply(head, Members::Here(encode("members", &s.members)?.into())).map_err(UowError::Job)?;
         Ok(book)
     }
 
@@ -591,7 +676,7 @@ impl Book {
         Ok(())
     }
 
-    fn apply(&mut self, d: DeltaHead, members: Bytes) -> Result<(), String> {
+    fn apply(&mut self, d: DeltaHead, members: Members) -> Result<(), String> {
         self.check(&d)?;
         self.members = members;
         self.seen.extend(&d.seen);
@@ -612,7 +697,7 @@ impl Book {
         let keys = |log: &KeyLog| varint_len(8 * log.len()) + 8 * log.len();
         varint_len(u64::from(self.index))
             + varint_len(u64::from(self.count))
-            + self.members.len() as u64
+            + self.members.len()
             + keys(&self.seen)
             + keys(&self.emitted)
             + varint_len(self.admitted)
@@ -625,9 +710,10 @@ impl Book {
     /// one block, `ga_core::packed_keys`), so the members' own encoding goes in as it came
     /// and the keys straight from the logs (tested against encoding the whole).
     fn write_state(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        let members = self.members.load().map_err(std::io::Error::other)?;
         write_varint(out, u64::from(self.index))?;
         write_varint(out, u64::from(self.count))?;
-        out.write_all(&self.members)?;
+        out.write_all(&members)?;
         for log in [&self.seen, &self.emitted] {
             write_varint(out, 8 * log.len())?;
             let mut words = [0u8; 8 * 512];
@@ -699,8 +785,8 @@ impl Snapshot {
 /// A snapshot on its way: each shard's delta since the last one.
 type Pending = Vec<Option<Delta>>;
 
-/// A shard's delta as an admit answer brings it: its head, and its members' encoding.
-type Delta = (DeltaHead, Bytes);
+/// A shard's delta as an admit answer brings it: its head, and its members.
+type Delta = (DeltaHead, Members);
 
 /// The shards of a cluster as `ga_core::evolve` drives them.
 struct ClusterPopulation<'c, G> {
@@ -718,6 +804,8 @@ struct ClusterPopulation<'c, G> {
     pending: Option<Pending>,
     /// The generation of the last snapshot handed to the writer.
     handed_over: Option<u32>,
+    /// Where shards spill their snapshots' members (`None`: in their admit answers).
+    spill: Option<&'c str>,
     /// Whether the run has islands (its steps are phase `island`, not `next`).
     islands: bool,
     /// Generations one step makes ([`Params::generations_per_step`]).
@@ -734,7 +822,14 @@ impl<G> ClusterPopulation<'_, G> {
     /// the books (which shares their keys and members).
     fn hand_over(&mut self) -> ga_core::Result<()> {
         let (Some(writer), Some(last)) = (self.writer, self.last.as_ref()) else { return Ok(()) };
-        let (identity, copy) = (self.identity.clone(), last.clone());
+        let (identity, mut copy) = (self.identity.clone(), last.clone());
+        // Spilled members are read now: their slots are written over two snapshots on,
+        // perhaps before the writer is done.
+        for book in &mut copy.books {
+            if let Members::Spilled { .. } = book.members {
+                book.members = Members::Here(book.members.load().map_err(population_error)?);
+            }
+        }
         let generation = copy.progress.generation;
         let payload = Box::new(move |out: &mut dyn Write| copy.write_checkpoint(&identity, out));
         writer.submit_payload(generation, payload).map_err(ga_core::Error::Checkpoint)?;
@@ -794,7 +889,7 @@ impl<G: Genome + Serialize + DeserializeOwned> ClusterPopulation<'_, G> {
     fn admit_with(
         &mut self,
         (first, request): (&str, &[u8]),
-        since: Option<&[(u64, u64)]>,
+        since: Option<&[AdmitRequest]>,
     ) -> ga_core::Result<(u64, Vec<Option<Delta>>)> {
         let requests: Vec<Vec<u8>> = match since {
             None => Vec::new(),
@@ -802,12 +897,13 @@ impl<G: Genome + Serialize + DeserializeOwned> ClusterPopulation<'_, G> {
                 since.iter().map(|s| encode("admit request", s)).collect::<Result<_, _>>().map_err(population_error)?
             }
         };
+        let slot_of = |i: usize| since.and_then(|s| s.get(i)).and_then(|r| r.spill.as_ref()).map(|(_, slot)| *slot);
         let mut admit_request = |i: u32| requests.get(i as usize).cloned().unwrap_or_default();
         // One round trip: each shard admits as soon as its peers' batches are in.
         let answers = self.step_phases((first, &mut |_| request.to_vec()), ("admit", &mut admit_request))?;
         let mut censuses = Vec::with_capacity(answers.len());
         let mut deltas = Vec::with_capacity(answers.len());
-        for a in answers {
+        for (i, a) in answers.into_iter().enumerate() {
             let ((census, head), members) = match postcard::take_from_bytes::<(ShardCensus, Option<DeltaHead>)>(&a) {
                 Ok(parts) => parts,
                 Err(e) => {
@@ -818,10 +914,32 @@ impl<G: Genome + Serialize + DeserializeOwned> ClusterPopulation<'_, G> {
                 }
             };
             censuses.push(census);
-            // Copied out, exactly sized: a slice would keep the whole receive buffer alive
-            // until the next snapshot, and the framework would touch fresh pages each step.
-            let members = Bytes::copy_from_slice(members);
-            deltas.push(head.map(|h| (h, members)));
+            let Some(head) = head else {
+                deltas.push(None);
+                continue;
+            };
+            let members = match (head.spilled, slot_of(i), self.spill) {
+                (None, None, _) => {
+                    // Copied out, exactly sized: a slice would keep the whole receive buffer
+                    // alive until the next snapshot, and the framework would touch fresh
+                    // pages each step.
+                    Members::Here(Bytes::copy_from_slice(members))
+                }
+                (Some(spilled), Some(slot), Some(dir)) if spilled.slot == slot => Members::Spilled {
+                    path: crate::spill::slot_path(std::path::Path::new(dir), i as u32, slot).into(),
+                    spilled,
+                },
+                (spilled, asked, _) => {
+                    let e = UowError::Job(format!(
+                        "shard {i} spilled its snapshot to slot {:?}, asked for {asked:?}",
+                        spilled.map(|s| s.slot)
+                    ));
+                    let engine = population_error(&e);
+                    self.failure.get_or_insert(e);
+                    return Err(engine);
+                }
+            };
+            deltas.push(Some((head, members)));
         }
         Ok((self.merge_censuses(censuses), deltas))
     }
@@ -885,10 +1003,14 @@ impl<G: Genome + Serialize + DeserializeOwned> Population for ClusterPopulation<
         }
         // The snapshot of the generation this step makes comes with its admit answers.
         let shards = self.cluster.shards() as usize;
-        let since: Vec<(u64, u64)> = match self.last.as_ref() {
-            Some(last) => last.books.iter().map(Book::since).collect(),
-            None => vec![(0, 0); shards],
-        };
+        let since: Vec<AdmitRequest> = (0..shards)
+            .map(|i| {
+                let book = self.last.as_ref().and_then(|l| l.books.get(i));
+                let (seen, emitted) = book.map_or((0, 0), Book::since);
+                let slot = book.map_or(0, |b| b.members.next_slot());
+                AdmitRequest { seen, emitted, spill: self.spill.map(|dir| (dir.to_string(), slot)) }
+            })
+            .collect();
         let (admitted, deltas) = self.admit_with((first, &request), Some(&since))?;
         self.pending = Some(deltas);
         Ok(admitted)
@@ -982,15 +1104,23 @@ mod tests {
             emitted: vec![],
             admitted: 5,
             duplicates: 1,
+            spilled: None,
         };
-        book.apply(head, encode("members", &members).unwrap().into()).unwrap();
+        book.apply(head, Members::Here(encode("members", &members).unwrap().into())).unwrap();
         let now =
             ShardState { members, seen: vec![Key(1), Key(u64::MAX), Key(9)], admitted: 5, duplicates: 1, ..first };
         assert_eq!(book.encoded_state().unwrap(), encode("state", &now).unwrap());
         assert_eq!(book.state_len(), encode("state", &now).unwrap().len() as u64);
-        let stale =
-            DeltaHead { seen_from: 0, seen: vec![], emitted_from: 0, emitted: vec![], admitted: 0, duplicates: 0 };
-        assert!(book.apply(stale, Bytes::new()).unwrap_err().contains("not at 3 and 1"));
+        let stale = DeltaHead {
+            seen_from: 0,
+            seen: vec![],
+            emitted_from: 0,
+            emitted: vec![],
+            admitted: 0,
+            duplicates: 0,
+            spilled: None,
+        };
+        assert!(book.apply(stale, Members::Here(Bytes::new())).unwrap_err().contains("not at 3 and 1"));
     }
 
     #[test]

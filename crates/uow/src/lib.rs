@@ -20,6 +20,7 @@ pub mod moo;
 mod observe;
 mod remote;
 pub mod run;
+pub mod spill;
 
 pub use local::LocalCluster;
 pub use observe::RunWatch;

@@ -114,3 +114,54 @@ fn islands_over_real_workers_compute_what_local_islands_compute() {
     cfg.params.migration = Some(Migration { every: 5, migrants: 0, topology: Topology::Ring });
     assert_ne!(local(&om, cfg, 3), local3);
 }
+
+/// The run of `local`, with a snapshot every generation written by a checkpoint writer
+/// into `dir`, its members spilled into `spill` if given; the output and the last
+/// checkpoint file's bytes.
+fn checkpointed<P>(
+    problem: &P,
+    cfg: GaConfig,
+    shards: u32,
+    dir: &std::path::Path,
+    spill: Option<&uow::spill::SpillDir>,
+) -> (String, Vec<u8>)
+where
+    P: Problem,
+    P::Genome: Serialize + DeserializeOwned,
+{
+    let writer = uow::checkpoint::Writer::new(dir).unwrap();
+    let mut lines = Vec::new();
+    let mut observer = |s: &GenerationStats| lines.push(format!("{s:?}"));
+    let mut job = GaJob::new(problem, cfg, &mut observer).with_checkpoints(1, Some(&writer));
+    if let Some(s) = spill {
+        job = job.with_spill(s);
+    }
+    let mut cluster = LocalCluster::new(&job, &TestJobs, shards).unwrap();
+    let outcome = job.orchestrate(&mut cluster).unwrap();
+    drop(job);
+    writer.flush().unwrap();
+    let (path, _, _) = uow::checkpoint::newest(dir).unwrap();
+    (trace(lines, &outcome), std::fs::read(path).unwrap())
+}
+
+#[test]
+fn spilled_snapshots_make_the_same_run_and_the_same_checkpoint_file() {
+    let om = OneMax { bits: 64 };
+    let mut cfg = config("onemax", &om, 5);
+    cfg.size = Some(64);
+    cfg.params.max_indiv = 5_000;
+    let scratch = std::env::temp_dir().join(format!("uow-spill-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&scratch);
+    std::fs::create_dir_all(&scratch).unwrap();
+    let spill = uow::spill::SpillDir::new_in(&scratch).unwrap();
+    let (spilled, file) = checkpointed(&om, cfg.clone(), 3, &scratch.join("a"), Some(&spill));
+    // Each shard wrote its slots.
+    let slots = std::fs::read_dir(spill.path()).unwrap().count();
+    assert_eq!(slots, 6, "two slots for each of 3 shards");
+    let (in_answers, file_in_answers) = checkpointed(&om, cfg.clone(), 3, &scratch.join("b"), None);
+    assert_eq!(spilled, in_answers);
+    assert_eq!(spilled, local(&om, cfg, 3), "snapshots change nothing in the run");
+    assert_eq!(file, file_in_answers, "the checkpoint file does not depend on how the members travelled");
+    drop(spill);
+    let _ = std::fs::remove_dir_all(&scratch);
+}
