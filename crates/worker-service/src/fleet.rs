@@ -58,8 +58,13 @@ impl Fleet {
     /// inherited.
     pub fn start(n: u32, token: &str, command: impl Fn(u32) -> Command) -> Result<Self, FleetError> {
         let fleet = Fleet { members: Arc::new(Mutex::new(Vec::new())) };
+        // Every process is started before any is waited for: they start side by side.
+        let mut starting = Vec::with_capacity(n as usize);
         for shard in 0..n {
-            fleet.launch(shard, token, &command)?;
+            starting.push(fleet.spawn(shard, token, &command)?);
+        }
+        for (shard, (pid, stdout)) in (0..n).zip(starting) {
+            fleet.await_endpoint(shard, pid, stdout)?;
         }
         Ok(fleet)
     }
@@ -78,6 +83,18 @@ impl Fleet {
     /// Starts the worker of `shard` in its slot (a new one at the end, or in place of the
     /// old one, killed first), and waits for its endpoint.
     fn launch(&self, shard: u32, token: &str, command: &dyn Fn(u32) -> Command) -> Result<String, FleetError> {
+        let (pid, stdout) = self.spawn(shard, token, command)?;
+        self.await_endpoint(shard, pid, stdout)
+    }
+
+    /// Starts the worker of `shard` in its slot (a new one at the end, or in place of the
+    /// old one, killed first); its pid and stdout.
+    fn spawn(
+        &self,
+        shard: u32,
+        token: &str,
+        command: &dyn Fn(u32) -> Command,
+    ) -> Result<(u32, Option<std::process::ChildStdout>), FleetError> {
         let mut child = command(shard)
             .env(TOKEN_ENV, token)
             .stdin(Stdio::piped())
@@ -100,7 +117,16 @@ impl Fleet {
             }
             None => members.push(member),
         }
-        drop(members);
+        Ok((pid, stdout))
+    }
+
+    /// Reads the endpoint the worker of `shard` announces on `stdout`, and records it.
+    fn await_endpoint(
+        &self,
+        shard: u32,
+        pid: u32,
+        stdout: Option<std::process::ChildStdout>,
+    ) -> Result<String, FleetError> {
         let Some(stdout) = stdout else {
             return Err(FleetError::NoStart { shard, pid, reason: "its stdout was not captured".into() });
         };
@@ -178,12 +204,16 @@ impl Fleet {
     /// Waits up to `grace` for every worker to exit by itself, then kills the rest.
     pub fn finish(self, grace: Duration) {
         let deadline = Instant::now() + grace;
+        // Workers told to stop exit within a few milliseconds: looked at often at first
+        // (a run's end waits for this), then less.
+        let mut pause = Duration::from_micros(250);
         while Instant::now() < deadline {
             let running = lock(&self.members).iter_mut().any(|m| matches!(m.child.try_wait(), Ok(None)));
             if !running {
                 break;
             }
-            std::thread::sleep(Duration::from_millis(10));
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(10));
         }
         // Drop kills and reaps what is left.
     }
