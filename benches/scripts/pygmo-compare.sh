@@ -96,7 +96,7 @@ def main(what, exelixi):
         rates, bests, sync_rates, sync_bests, island_rates, island_bests, island_evolve = [], [], [], [], [], [], []
         # Both exelixi runs go the whole 1 000 generations: no target, and a histogram fine
         # enough that the population never reads as converged.
-        common = ["--workers", "2", "--problem", "rastrigin", "--size", "30", "--pop", "200", "--gens", "1000",
+        common = ["--workers", "2", "--problem", "rastrigin", "--size", "30", "--pop", "200", "--gens", "1000", "--offspring", "1",
                   "--target", "1", "--term-limit", "0", "--hist-granularity", "9"]
         for s in SEEDS:
             archi = pg.archipelago(n=2, t=pg.topology(pg.ring()), algo=sga(100, s),

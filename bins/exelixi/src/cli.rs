@@ -270,6 +270,10 @@ pub struct ParamFlags {
     /// Probability that a child is bred from two parents (tournament selection).
     #[arg(long, value_name = "X", allow_hyphen_values = true, value_parser = real("a number in [0, 1]"))]
     pub(crate) crossover_rate: Option<f64>,
+    /// Children bred each generation as a fraction of the population, in (0, 1] (plus
+    /// selection; the built-in problems breed 0.2).
+    #[arg(long, value_name = "X", allow_hyphen_values = true, value_parser = real("a fraction in (0, 1]"))]
+    offspring: Option<f64>,
     /// Stop as soon as an individual reaches this fitness.
     #[arg(long, value_name = "X", allow_hyphen_values = true, value_parser = real("a number in [0, 1]"))]
     target: Option<f64>,
@@ -333,15 +337,17 @@ impl ParamFlags {
         if self.target.is_some() {
             p.target_fitness = self.target;
         }
-        let (size, elites, crossover_rate) = match p.selection {
-            Selection::Tournament { size, elites, crossover_rate } => (size, elites, crossover_rate),
-            Selection::Plus { size, crossover_rate } => (size, 1, crossover_rate),
-            Selection::Cutoff => (3, 1, 0.9),
+        let (size, elites, crossover_rate, offspring) = match p.selection {
+            Selection::Tournament { size, elites, crossover_rate } => {
+                (size, elites, crossover_rate, ga_core::PLUS_OFFSPRING)
+            }
+            Selection::Plus { size, crossover_rate, offspring } => (size, 1, crossover_rate, offspring),
+            Selection::Cutoff => (3, 1, 0.9, ga_core::PLUS_OFFSPRING),
         };
         let size = self.tournament_size.unwrap_or(size);
         let crossover_rate = self.crossover_rate.unwrap_or(crossover_rate);
         let tournament = Selection::Tournament { size, elites: self.elites.unwrap_or(elites), crossover_rate };
-        let plus = Selection::Plus { size, crossover_rate };
+        let plus = Selection::Plus { size, crossover_rate, offspring: self.offspring.unwrap_or(offspring) };
         p.selection = match (self.selection, p.selection) {
             (Some(SelectionName::Cutoff), _) => Selection::Cutoff,
             (Some(SelectionName::Tournament), _) => tournament,
@@ -366,6 +372,13 @@ impl ParamFlags {
                 });
             }
             (None, None, None) => {}
+        }
+        if let (Some(offspring), Selection::Tournament { .. } | Selection::Cutoff) = (self.offspring, p.selection) {
+            return Err(ga_core::Error::InvalidParam {
+                name: "offspring",
+                value: offspring.to_string(),
+                expected: "--offspring with plus selection only (tournament selection breeds every slot but the elites)",
+            });
         }
         if let (Some(elites), Selection::Plus { .. }) = (self.elites, p.selection) {
             return Err(ga_core::Error::InvalidParam {

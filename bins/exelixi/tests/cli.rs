@@ -128,6 +128,15 @@ fn bad_input_gets_one_clear_line_and_exit_code_2() {
         ),
         (&["run", "--problem", "onemax", "--elites", "2"], "invalid elites: 2 (expected no --elites under plus"),
         (&["run", "--selection", "plus", "--tournament-size", "0"], "invalid tournament-size: 0"),
+        (
+            &["run", "--problem", "onemax", "--offspring", "0"],
+            "invalid offspring: 0 (expected a fraction of the population in (0, 1]",
+        ),
+        (
+            &["run", "--problem", "onemax", "--offspring", "0.5", "--selection", "tournament"],
+            "invalid offspring: 0.5 (expected --offspring with plus selection only",
+        ),
+        (&["run", "--offspring", "0.5"], "invalid offspring: 0.5 (expected --offspring with plus selection only"),
         (&["run", "--problem", "onemax", "--migrants", "2"], "--migrants and --topology go with --migrate-every K"),
         (&["run", "--problem", "onemax", "--topology", "full"], "--migrants and --topology go with --migrate-every K"),
         (&["run", "--migrate-every", "5"], "invalid selection: cutoff (expected tournament or plus with islands"),
@@ -318,4 +327,23 @@ fn a_multi_objective_problem_runs_nsga2_and_prints_its_front() {
     assert_eq!(stdout(&over), here);
     assert_usage_error(&["run", "--problem", "zdt1", "--status", "127.0.0.1:0"], "invalid status");
     assert_usage_error(&["run", "--problem", "zdt2", "--checkpoint", "/tmp/x"], "invalid checkpoint");
+}
+
+#[test]
+fn plus_selection_breeds_the_offspring_fraction_of_the_population_a_generation() {
+    // Population 100: the first population's 100 evaluations, then 20 children a
+    // generation by default (fewer only when some are duplicates), 100 with --offspring 1.
+    let total_at_gen_1 = |extra: &[&str]| {
+        let mut args = vec!["run", "--problem", "onemax", "--size", "1000", "--gens", "2", "--seed", "3"];
+        args.extend(extra);
+        let o = exelixi(&args);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let out = String::from_utf8_lossy(&o.stdout).to_string();
+        let line = out.lines().find(|l| l.starts_with("gen\t1\t")).expect("a gen 1 line").to_string();
+        let fields: Vec<&str> = line.split('\t').collect();
+        fields[fields.iter().position(|f| *f == "total").expect("a total field") + 1].parse::<u64>().unwrap()
+    };
+    assert_eq!(total_at_gen_1(&[]), 120);
+    assert_eq!(total_at_gen_1(&["--offspring", "1"]), 200);
+    assert_eq!(total_at_gen_1(&["--offspring", "0.05"]), 105);
 }

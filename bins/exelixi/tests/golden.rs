@@ -22,13 +22,15 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 /// polynomial mutation of index 1 to 100, never forced, its powers as exp(y ln x);
 /// SBX takes whole powers by repeated squaring, of 1/β computed in one division.
 /// Rastrigin's digest also pins the platform's `cos` (glibc's libm on x86_64 Linux, where
-/// these were measured); another libm may print another last digit.
+/// these were measured); another libm may print another last digit. Re-pinned for the
+/// four again the same evening: (μ+λ) breeds a fifth of the population a generation
+/// (`ga_core::PLUS_OFFSPRING`), where it bred all of it.
 const GOLDEN: &[(&str, u64, u64)] = &[
     ("sum231", 0xd7c5_8c26_b6d4_0431, 0x273d_bdc2_d2f3_783b),
-    ("onemax", 0xa76a_cf66_5ca2_6773, 0x64b7_0c24_1884_7191),
-    ("rastrigin", 0xe6c3_4112_93ee_eebd, 0xe405_b326_b64d_159a),
-    ("knapsack", 0x881a_f9f9_6e5b_b77a, 0xbbed_2b3c_cb55_a360),
-    ("tsp", 0xe4b4_8bd0_5449_1f98, 0xdcc1_bb08_0900_a7ea),
+    ("onemax", 0x69e5_c9c9_b47e_978e, 0xe2fa_ad3d_1b61_0393),
+    ("rastrigin", 0xd235_5d98_490d_bcbb, 0xe9af_4d45_4e02_e3e2),
+    ("knapsack", 0x1163_1ab4_3e9f_543b, 0x44df_c7d0_5bf0_2235),
+    ("tsp", 0x5338_b004_29b3_eed1, 0x4083_c378_ef10_bb76),
 ];
 
 #[test]

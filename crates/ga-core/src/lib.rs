@@ -42,7 +42,7 @@ pub use individual::{Individual, key_of, sort_report};
 pub use key::packed_keys;
 pub use key::{Key, KeySet};
 pub use memory::estimate_bytes;
-pub use params::{MAX_POP, Migration, Neighbours, Params, Selection, StopReason, Topology};
+pub use params::{MAX_POP, Migration, Neighbours, PLUS_OFFSPRING, Params, Selection, StopReason, Topology};
 pub use problem::{Measure, Problem};
 pub use rng::Rng;
 pub use shard::{Candidate, Origin, Shard, ShardDelta, ShardState};

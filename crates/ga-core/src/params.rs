@@ -34,14 +34,28 @@ pub enum Selection {
     /// before a parent of equal fitness (so a population on a plateau keeps moving). No
     /// good individual is lost, as with elites, but every improvement stays, not only the
     /// best; pagmo's `sga` reinserts the same way. Sharded, each shard keeps the best of
-    /// its own parents and the children routed to it, up to its quota.
+    /// its own parents and the children routed to it, up to its quota. Only a fraction
+    /// `offspring` of the population is bred each generation (λ = `offspring` × μ, at least
+    /// one child per shard): a smaller λ puts each good child to use sooner, at the cost
+    /// of more generations per evaluation ([`PLUS_OFFSPRING`] is the built-ins' choice).
     Plus {
         /// Contestants per tournament (at least 1).
         size: usize,
         /// Probability that a child is bred from two parents rather than copied.
         crossover_rate: f64,
+        /// Children bred each generation, as a fraction of the population, in (0, 1].
+        offspring: f64,
     },
 }
+
+/// The built-in problems' offspring fraction under [`Selection::Plus`]: 20 children a
+/// generation for a population of 100. Chosen over 1.0, 0.8, 0.6, 0.5, 0.4, 0.3, 0.2 and
+/// 0.1 by `exelixi-benches`' quality example (seeds 0–20): against breeding the whole
+/// population, OneMax-100 needs 1 420 evaluations (2 000), OneMax-1000 15 400 (16 500),
+/// knapsack P07 2 320 (2 900), Rastrigin-10 10 300 (11 500), and TSP berlin52's median tour
+/// is 7 830 (7 734, within its seed-to-seed spread 7 542–8 135). Table in
+/// docs/PERFORMANCE.md.
+pub const PLUS_OFFSPRING: f64 = 0.2;
 
 /// The island model: each shard evolves alone for `every` generations (no routing, no
 /// barrier between them), then sends copies of its `migrants` best individuals to its
@@ -244,11 +258,14 @@ impl Params {
                 ));
             }
         }
-        if let Selection::Plus { size, crossover_rate } = self.selection {
+        if let Selection::Plus { size, crossover_rate, offspring } = self.selection {
             if size == 0 {
                 return Err(invalid("tournament-size", size, "at least 1"));
             }
             unit("crossover-rate", crossover_rate)?;
+            if !(offspring > 0.0 && offspring <= 1.0) {
+                return Err(invalid("offspring", offspring, "a fraction of the population in (0, 1]"));
+            }
         }
         Ok(())
     }
@@ -329,17 +346,21 @@ mod tests {
         assert!(bad(|p| p.n_gen = 0).contains("gens"));
         assert!(bad(|p| p.max_indiv = 0).contains("max-indiv"));
         assert!(bad(|p| p.target_fitness = Some(2.0)).contains("target"));
-        assert!(
-            bad(|p| p.selection = Selection::Tournament { size: 0, elites: 0, crossover_rate: 0.5 })
-                .contains("tournament-size")
-        );
-        assert!(
-            bad(|p| p.selection = Selection::Tournament { size: 2, elites: 23, crossover_rate: 0.5 })
-                .contains("elites")
-        );
-        assert!(bad(|p| p.selection = Selection::Plus { size: 0, crossover_rate: 0.5 }).contains("tournament-size"));
+        let selections = [
+            (Selection::Tournament { size: 0, elites: 0, crossover_rate: 0.5 }, "tournament-size"),
+            (Selection::Tournament { size: 2, elites: 23, crossover_rate: 0.5 }, "elites"),
+            (Selection::Plus { size: 0, crossover_rate: 0.5, offspring: 1.0 }, "tournament-size"),
+            (Selection::Plus { size: 2, crossover_rate: 0.5, offspring: 0.0 }, "offspring"),
+            (Selection::Plus { size: 2, crossover_rate: 0.5, offspring: 1.5 }, "offspring"),
+            (Selection::Plus { size: 2, crossover_rate: 0.5, offspring: f64::NAN }, "offspring"),
+        ];
+        for (selection, name) in selections {
+            let p = Params { selection, ..Params::default() };
+            let err = p.validate().unwrap_err().to_string();
+            assert!(err.starts_with(&format!("invalid {name}")), "{selection:?}: {err}");
+        }
         fn islands(p: &mut Params, every: u32, migrants: usize) {
-            p.selection = Selection::Plus { size: 3, crossover_rate: 0.9 };
+            p.selection = Selection::Plus { size: 3, crossover_rate: 0.9, offspring: PLUS_OFFSPRING };
             p.migration = Some(Migration { every, migrants, topology: Topology::Ring });
         }
         assert!(
@@ -348,6 +369,9 @@ mod tests {
         );
         assert!(bad(|p| islands(p, 0, 1)).contains("migrate-every: 0"));
         assert!(bad(|p| islands(p, 5, 24)).contains("migrants: 24"));
-        assert!(bad(|p| p.selection = Selection::Plus { size: 2, crossover_rate: 1.5 }).contains("crossover-rate"));
+        assert!(
+            bad(|p| p.selection = Selection::Plus { size: 2, crossover_rate: 1.5, offspring: 1.0 })
+                .contains("crossover-rate")
+        );
     }
 }

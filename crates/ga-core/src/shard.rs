@@ -397,9 +397,11 @@ impl<P: Problem> Shard<P> {
         match self.params.selection {
             Selection::Cutoff => self.next_by_cutoff(generation, cutoff_bin),
             Selection::Tournament { size, elites, crossover_rate } => {
-                self.next_by_tournament(generation, size, Some(elites), crossover_rate)
+                self.next_by_tournament(generation, size, Ok(elites), crossover_rate)
             }
-            Selection::Plus { size, crossover_rate } => self.next_by_tournament(generation, size, None, crossover_rate),
+            Selection::Plus { size, crossover_rate, offspring } => {
+                self.next_by_tournament(generation, size, Err(offspring), crossover_rate)
+            }
         }
     }
 
@@ -567,11 +569,16 @@ impl<P: Problem> Shard<P> {
         &mut self,
         generation: u32,
         size: usize,
-        elites: Option<usize>,
+        elites_or_offspring: std::result::Result<usize, f64>,
         crossover_rate: f64,
     ) -> Vec<Candidate<P::Genome>> {
-        self.plus_step = elites.is_none();
-        let elites = elites.unwrap_or(0);
+        // Generational: `elites` carried over, every other slot a child; (μ+λ): a fraction
+        // `offspring` of the quota bred (at least one), the parents all in reserve.
+        self.plus_step = elites_or_offspring.is_err();
+        let (elites, offspring) = match elites_or_offspring {
+            Ok(elites) => (elites, 1.0),
+            Err(offspring) => (0, offspring),
+        };
         let (seed, index, mutation_rate) = (self.seed, self.index, self.params.mutation_rate);
         let problem = &self.problem;
         let members = std::mem::take(&mut self.members);
@@ -594,6 +601,8 @@ impl<P: Problem> Shard<P> {
         };
         let elites = elites.min(members.len()).min(self.quota);
         let slots = self.quota - elites;
+        let slots =
+            if offspring < 1.0 { ((slots as f64 * offspring).round() as usize).max(1).min(slots) } else { slots };
         let gen64 = u64::from(generation);
         let streams = Rng::family(seed, &[STREAM_CHILD, gen64, u64::from(index)]);
         let bred = self.breed_cost.map(self.pool.as_deref(), slots, |i| {

@@ -35,8 +35,9 @@ use serde::{Deserialize, Serialize};
 
 /// The payload format this build writes and reads. 2: `Params` gained `migration`
 /// (islands), and the built-in problems' default selection and Rastrigin's operators
-/// changed (the version should have risen with that change, one commit earlier).
-pub const FORMAT_VERSION: u32 = 2;
+/// changed (the version should have risen with that change, one commit earlier). 3:
+/// `Selection::Plus` gained `offspring`.
+pub const FORMAT_VERSION: u32 = 3;
 
 const MAGIC: &[u8; 8] = b"EXLXCKPT";
 /// A retired checkpoint file that the next write overwrites (readers list only

@@ -63,7 +63,7 @@ impl Problem for Queens {
             mutation_rate: 0.3,
             max_indiv: 1_000_000,
             target_fitness: Some(1.0),
-            selection: Selection::Plus { size: 3, crossover_rate: 0.9 },
+            selection: Selection::Plus { size: 3, crossover_rate: 0.9, offspring: ga_core::PLUS_OFFSPRING },
             ..Params::default()
         }
     }

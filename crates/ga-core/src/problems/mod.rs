@@ -30,7 +30,7 @@ fn plus(max_indiv: u64) -> Params {
         term_limit: 0.0,
         mutation_rate: 1.0,
         max_indiv,
-        selection: Selection::Plus { size: 3, crossover_rate: 0.9 },
+        selection: Selection::Plus { size: 3, crossover_rate: 0.9, offspring: crate::PLUS_OFFSPRING },
         target_fitness: Some(1.0),
         ..Params::default()
     }

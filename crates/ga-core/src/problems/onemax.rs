@@ -44,7 +44,10 @@ impl Problem for OneMax {
     }
 
     fn params(&self) -> Params {
-        Params { selection: Selection::Plus { size: 3, crossover_rate: 1.0 }, ..super::plus(1_000_000) }
+        Params {
+            selection: Selection::Plus { size: 3, crossover_rate: 1.0, offspring: crate::PLUS_OFFSPRING },
+            ..super::plus(1_000_000)
+        }
     }
 
     fn measure(&self, genome: &Bits) -> Option<Measure> {
