@@ -232,7 +232,7 @@ fn main() {
         let b: Vec<Candidate<Vec<f64>>> = (0..50u32)
             .map(|seq| {
                 let g = problem(&mut rng);
-                Candidate { key: key_of(&g), genome: g, born: 7, origin: Origin { shard: 1, seq } }
+                Candidate { key: key_of(&g), genome: g, born: 7, origin: Origin { shard: 1, seq }, fitness: None }
             })
             .collect();
         uow::encode("batch", &b).unwrap().len() as f64 / 50.0
@@ -242,7 +242,7 @@ fn main() {
     let bits: Vec<Candidate<ga_core::Bits>> = (0..50u32)
         .map(|seq| {
             let g = om.random_genome(&mut rng);
-            Candidate { key: key_of(&g), genome: g, born: 7, origin: Origin { shard: 1, seq } }
+            Candidate { key: key_of(&g), genome: g, born: 7, origin: Origin { shard: 1, seq }, fitness: None }
         })
         .collect();
     let per = uow::encode("batch", &bits).unwrap().len() as f64 / 50.0;

@@ -54,6 +54,11 @@ pub struct Candidate<G> {
     pub born: u32,
     /// Where it was made.
     pub origin: Origin,
+    /// Its fitness, when the shard that bred it evaluated it (tournament and (μ+λ)
+    /// children: each shard evaluates exactly what it breeds, whatever the ring routes
+    /// where); else the owner evaluates it at admission. Fitness is a function of the
+    /// genome, so where it is computed changes nothing else.
+    pub fitness: Option<f64>,
 }
 
 /// Everything a shard carries from one complete generation to the next: what a checkpoint
@@ -421,7 +426,10 @@ impl<P: Problem> Shard<P> {
             self.duplicates += refused as u64;
         }
         let problem = &self.problem;
-        let fitness = self.eval_cost.map(self.pool.as_deref(), inbox.len(), |i| problem.fitness(&inbox[i].genome));
+        // Candidates their breeder evaluated keep that fitness (checked below as any).
+        let fitness = self.eval_cost.map(self.pool.as_deref(), inbox.len(), |i| {
+            inbox[i].fitness.unwrap_or_else(|| problem.fitness(&inbox[i].genome))
+        });
         let admitted = inbox.len() as u64;
         self.admitted += admitted;
         for (c, f) in inbox.into_iter().zip(fitness) {
@@ -485,6 +493,8 @@ impl<P: Problem> Shard<P> {
                     key: m.key,
                     born,
                     origin: Origin { shard: self.index, seq: seq as u32 },
+                    // Evaluated again by the island that admits it, as the model says.
+                    fitness: None,
                 }
             })
             .collect()
@@ -629,6 +639,14 @@ impl<P: Problem> Shard<P> {
         }
         self.duplicates += out.refused;
         self.shortfall = slots - out.candidates.len();
+        // Evaluated here, once the emission is unique: the breeding shard's load is its
+        // quota, where the owners' share of the keys varies from step to step.
+        let mut candidates = out.candidates;
+        let fitness_of =
+            self.eval_cost.map(self.pool.as_deref(), candidates.len(), |i| problem.fitness(&candidates[i].genome));
+        for (c, f) in candidates.iter_mut().zip(fitness_of) {
+            c.fitness = Some(f);
+        }
         // Elites ranked by fitness, ties by position (a total order, so the choice is
         // deterministic); the rest stay in member order as the reserve.
         let elite_idx = best_indices(&fitness, elites);
@@ -636,7 +654,7 @@ impl<P: Problem> Shard<P> {
         self.members = Vec::with_capacity(self.quota);
         self.members.extend(elite_idx.iter().filter_map(|&i| by_index[i].take()));
         self.reserve = by_index.into_iter().flatten().collect();
-        out.candidates
+        candidates
     }
 }
 
@@ -661,7 +679,7 @@ impl<'a, G> Emission<'a, G> {
             return false;
         }
         let origin = Origin { shard: self.shard, seq: self.candidates.len() as u32 };
-        self.candidates.push(Candidate { genome, key, born: self.born, origin });
+        self.candidates.push(Candidate { genome, key, born: self.born, origin, fitness: None });
         true
     }
 }

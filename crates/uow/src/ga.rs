@@ -7,7 +7,7 @@
 //! statistics and the termination test are the very ones of an in-process run.
 //!
 //! Phases: `init` (fresh genomes, routed), `next` (selection and variation with the
-//! framework's cutoff, routed), `admit` (the owner's queue admitted, evaluated; answers
+//! framework's cutoff, routed), `admit` (the owner's queue admitted, evaluated unless its breeder did; answers
 //! the shard's partial histogram, and when asked its `ShardDelta` since a snapshot, the
 //! members last as their own encoding),
 //! `report` (members at or above a cutoff), `restore` (the shard put back in a
@@ -361,6 +361,10 @@ where
                 .map_err(|why| invalid(format!("genome from shard {}: {why}", c.origin.shard)))?;
             if key_of(&c.genome) != c.key {
                 return Err(invalid(format!("key {} is not the digest of its genome", c.key)));
+            }
+            // A fitness its breeder computed is taken as it is: it must be one.
+            if let Some(f) = c.fitness.filter(|f| !(0.0..=1.0).contains(f)) {
+                return Err(invalid(format!("key {}: fitness {f} is not in [0, 1]", c.key)));
             }
             let owner = self.placement.owner(c.key);
             // Migrants go to an island whatever their key; candidates, to their owner.

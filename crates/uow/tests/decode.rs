@@ -18,7 +18,7 @@ fn valid_batch() -> Vec<u8> {
     let batch: Vec<Candidate<Vec<i64>>> = (0..40u32)
         .map(|seq| {
             let genome = p.random_genome(&mut rng);
-            Candidate { key: key_of(&genome), genome, born: 0, origin: Origin { shard: 1, seq } }
+            Candidate { key: key_of(&genome), genome, born: 0, origin: Origin { shard: 1, seq }, fitness: None }
         })
         .filter(|c| placement.owner(c.key) == 0)
         .collect();
@@ -65,15 +65,37 @@ fn a_valid_batch_is_accepted_and_tampering_is_named() {
     let job = ga::job(Sum231::default(), config(&Sum231::default()), 0, 2).unwrap();
     assert!(job.decoder().decode(&valid_batch()).is_ok());
 
-    let forged =
-        vec![Candidate { genome: vec![1i64, 2, 3, 4, 5], key: Key(42), born: 0, origin: Origin { shard: 1, seq: 0 } }];
+    let forged = vec![Candidate {
+        genome: vec![1i64, 2, 3, 4, 5],
+        key: Key(42),
+        born: 0,
+        origin: Origin { shard: 1, seq: 0 },
+        fitness: None,
+    }];
     let err = job.decoder().decode(&uow::encode("batch", &forged).unwrap()).err().unwrap();
     assert!(matches!(err, WorkError::Invalid { .. }) && err.to_string().contains("not the digest"), "{err}");
 
     let short = vec![1i64, 2];
-    let wrong = vec![Candidate { key: key_of(&short), genome: short, born: 0, origin: Origin { shard: 1, seq: 0 } }];
+    let wrong = vec![Candidate {
+        key: key_of(&short),
+        genome: short,
+        born: 0,
+        origin: Origin { shard: 1, seq: 0 },
+        fitness: None,
+    }];
     let err = job.decoder().decode(&uow::encode("batch", &wrong).unwrap()).err().unwrap();
     assert!(err.to_string().contains("2 genes, expected 5"), "{err}");
+
+    // A fitness the breeder computed must be one.
+    let mut batch: Vec<Candidate<Vec<i64>>> = uow::decode("batch", &valid_batch()).unwrap();
+    batch.truncate(1);
+    batch[0].fitness = Some(0.25);
+    assert!(job.decoder().decode(&uow::encode("batch", &batch).unwrap()).is_ok());
+    for bad in [1.5, -0.1, f64::NAN] {
+        batch[0].fitness = Some(bad);
+        let err = job.decoder().decode(&uow::encode("batch", &batch).unwrap()).err().unwrap();
+        assert!(err.to_string().contains("is not in [0, 1]"), "{bad}: {err}");
+    }
 
     let err = job.decoder().decode(&[0xff; 9]).err().unwrap();
     assert!(matches!(err, WorkError::Invalid { .. }), "{err}");
