@@ -294,7 +294,9 @@ where
                         let buffer = postcard::to_extend(&self.shard.members(), clear(buffer)).map_err(failed)?;
                         let written = self.slots.write(std::path::Path::new(dir), self.shard.index(), *slot, &buffer);
                         self.spill_buffer = buffer;
-                        Some(written.map_err(|why| WorkError::Failed(format!("snapshot not spilled: {why}")))?)
+                        // A slot that cannot be written (the folder gone, the memory full)
+                        // costs only speed: the members go in the answer, as without one.
+                        written.inspect_err(|why| tracing::warn!(%why, "snapshot not spilled; sent in the answer")).ok()
                     }
                 };
                 let head = DeltaHead {
@@ -923,8 +925,8 @@ impl<G: Genome + Serialize + DeserializeOwned> ClusterPopulation<'_, G> {
                 continue;
             };
             let members = match (head.spilled, slot_of(i), self.spill) {
-                (None, None, _) => {
-                    // Copied out, exactly sized: a slice would keep the whole receive buffer
+                (None, _, _) => {
+                    // In the answer (also when a worker could not write its slot). Copied out, exactly sized: a slice would keep the whole receive buffer
                     // alive until the next snapshot, and the framework would touch fresh
                     // pages each step.
                     Members::Here(Bytes::copy_from_slice(members))

@@ -14,7 +14,8 @@
 //! snapshot goes to, the other one than its last complete snapshot's, so the snapshot it
 //! holds is never written over while it holds it (one step is in flight at a time). A
 //! slot whose bytes do not match the length and checksum its answer gave is refused when
-//! read, naming the file.
+//! read, naming the file. A worker that cannot write its slot puts the members in its
+//! answer instead, as a worker without a spill folder does.
 
 use std::fs;
 use std::io::{Read, Seek, SeekFrom, Write};

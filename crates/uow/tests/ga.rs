@@ -144,24 +144,41 @@ where
     (trace(lines, &outcome), std::fs::read(path).unwrap())
 }
 
-#[test]
-fn spilled_snapshots_make_the_same_run_and_the_same_checkpoint_file() {
+/// A OneMax-64 run over `shards` local shards with a snapshot every generation, its
+/// members spilled into a fresh spill folder (removed before the run if `folder_gone`),
+/// checked against the same run with the members in the answers and without snapshots:
+/// the same output and the same last checkpoint file. Returns how many slot files the
+/// shards wrote (`None`: the folder is not there).
+fn spilled_against_in_answers(shards: u32, folder_gone: bool) -> Option<usize> {
     let om = OneMax { bits: 64 };
     let mut cfg = config("onemax", &om, 5);
     cfg.size = Some(64);
-    cfg.params.max_indiv = 5_000;
-    let scratch = std::env::temp_dir().join(format!("uow-spill-{}", std::process::id()));
+    cfg.params.max_indiv = 4_000;
+    let scratch = std::env::temp_dir().join(format!("uow-spill-{}-{folder_gone}", std::process::id()));
     let _ = std::fs::remove_dir_all(&scratch);
     std::fs::create_dir_all(&scratch).unwrap();
     let spill = uow::spill::SpillDir::new_in(&scratch).unwrap();
-    let (spilled, file) = checkpointed(&om, cfg.clone(), 3, &scratch.join("a"), Some(&spill));
-    // Each shard wrote its slots.
-    let slots = std::fs::read_dir(spill.path()).unwrap().count();
-    assert_eq!(slots, 6, "two slots for each of 3 shards");
-    let (in_answers, file_in_answers) = checkpointed(&om, cfg.clone(), 3, &scratch.join("b"), None);
+    if folder_gone {
+        std::fs::remove_dir_all(spill.path()).unwrap();
+    }
+    let (spilled, file) = checkpointed(&om, cfg.clone(), shards, &scratch.join("a"), Some(&spill));
+    let slots = std::fs::read_dir(spill.path()).ok().map(|d| d.count());
+    let (in_answers, file_in_answers) = checkpointed(&om, cfg.clone(), shards, &scratch.join("b"), None);
     assert_eq!(spilled, in_answers);
-    assert_eq!(spilled, local(&om, cfg, 3), "snapshots change nothing in the run");
+    assert_eq!(spilled, local(&om, cfg, shards), "snapshots change nothing in the run");
     assert_eq!(file, file_in_answers, "the checkpoint file does not depend on how the members travelled");
     drop(spill);
     let _ = std::fs::remove_dir_all(&scratch);
+    slots
+}
+
+#[test]
+fn spilled_snapshots_make_the_same_run_and_the_same_checkpoint_file() {
+    assert_eq!(spilled_against_in_answers(3, false), Some(6), "two slots for each of 3 shards");
+}
+
+#[test]
+fn a_spill_slot_that_cannot_be_written_sends_the_members_in_the_answer() {
+    // No worker can write a slot, and none creates the folder.
+    assert_eq!(spilled_against_in_answers(2, true), None);
 }
