@@ -50,9 +50,10 @@ fn screen(raw: &str) -> Vec<String> {
 #[test]
 fn in_a_terminal_no_report_line_shares_a_line_with_the_bar() {
     let exe = env!("CARGO_BIN_EXE_exelixi");
-    // Long enough for the bar to be redrawn many times (every 50 ms at most).
+    // Long enough for the bar to be redrawn many times (every 50 ms at most): the whole
+    // population bred every generation (--offspring 1), 180 000 evaluations.
     let command = format!(
-        "{exe} run --problem rastrigin --size 30 --pop 3000 --gens 60 --max-indiv 100000000 --threads 1 --seed 5"
+        "{exe} run --problem rastrigin --size 30 --pop 3000 --gens 60 --offspring 1 --max-indiv 100000000 --threads 1 --seed 5"
     );
     let out = Command::new("script")
         .args(["--quiet", "--return", "--flush", "--command", &command, "/dev/null"])
