@@ -475,13 +475,11 @@ where
     let watch = board.map(|b| b.clone() as Arc<dyn uow::RunWatch>);
     let Some(m) = &config.mesos else {
         let mut workers = local_workers()?;
-        // Workers on this host hand their snapshots' members over through memory files.
-        let spill = match config.checkpoint_every {
-            0 => None,
-            _ => uow::spill::SpillDir::new()
-                .inspect_err(|e| tracing::warn!(error = %e, "no spill folder: snapshots travel in the answers"))
-                .ok(),
-        };
+        // Workers on this host hand their snapshots' members over through memory files
+        // (a run over workers always takes snapshots: --checkpoint-every is at least 1).
+        let spill = uow::spill::SpillDir::new()
+            .inspect_err(|e| tracing::warn!(error = %e, "no spill folder: snapshots travel in the answers"))
+            .ok();
         // The cores are shared by the workers: each gets its part unless told otherwise.
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         let threads = if config.threads == 0 { (cores / n as usize).max(1) } else { config.threads };

@@ -27,17 +27,17 @@ pub enum Selection {
         /// Probability that a child is bred from two parents rather than copied.
         crossover_rate: f64,
     },
-    /// (μ+λ) survivor selection: every slot of the population gets a child bred as under
-    /// [`Selection::Tournament`] (parents by tournaments of `size`, crossover with
-    /// probability `crossover_rate`, mutation with probability `mutation_rate`), and the
-    /// next generation is the best `n_pop` of parents and children together, a child
-    /// before a parent of equal fitness (so a population on a plateau keeps moving). No
-    /// good individual is lost, as with elites, but every improvement stays, not only the
-    /// best; pagmo's `sga` reinserts the same way. Sharded, each shard keeps the best of
-    /// its own parents and the children routed to it, up to its quota. Only a fraction
-    /// `offspring` of the population is bred each generation (λ = `offspring` × μ, at least
-    /// one child per shard): a smaller λ puts each good child to use sooner, at the cost
-    /// of more generations per evaluation ([`PLUS_OFFSPRING`] is the built-ins' choice).
+    /// (μ+λ) survivor selection: λ = `offspring` × μ children are bred each generation (at
+    /// least one per shard) as under [`Selection::Tournament`] (parents by tournaments of
+    /// `size`, crossover with probability `crossover_rate`, mutation with probability
+    /// `mutation_rate`), and the next generation is the best `n_pop` of parents and
+    /// children together, a child before a parent of equal fitness (so a population on a
+    /// plateau keeps moving). No good individual is lost, as with elites, but every
+    /// improvement stays, not only the best; pagmo's `sga` reinserts the same way (with
+    /// λ = μ). Sharded, each shard keeps the best of its own parents and the children
+    /// routed to it, up to its quota. A smaller λ puts each good child to use sooner, at
+    /// the cost of more generations per evaluation ([`PLUS_OFFSPRING`] is the built-ins'
+    /// choice).
     Plus {
         /// Contestants per tournament (at least 1).
         size: usize,

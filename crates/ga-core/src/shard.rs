@@ -402,10 +402,10 @@ impl<P: Problem> Shard<P> {
         match self.params.selection {
             Selection::Cutoff => self.next_by_cutoff(generation, cutoff_bin),
             Selection::Tournament { size, elites, crossover_rate } => {
-                self.next_by_tournament(generation, size, Ok(elites), crossover_rate)
+                self.next_by_tournament(generation, size, Survivors::Elites(elites), crossover_rate)
             }
             Selection::Plus { size, crossover_rate, offspring } => {
-                self.next_by_tournament(generation, size, Err(offspring), crossover_rate)
+                self.next_by_tournament(generation, size, Survivors::Plus { offspring }, crossover_rate)
             }
         }
     }
@@ -579,16 +579,14 @@ impl<P: Problem> Shard<P> {
         &mut self,
         generation: u32,
         size: usize,
-        elites_or_offspring: std::result::Result<usize, f64>,
+        survivors: Survivors,
         crossover_rate: f64,
     ) -> Vec<Candidate<P::Genome>> {
-        // Generational: `elites` carried over, every other slot a child; (μ+λ): a fraction
-        // `offspring` of the quota bred (at least one), the parents all in reserve.
-        self.plus_step = elites_or_offspring.is_err();
-        let (elites, offspring) = match elites_or_offspring {
-            Ok(elites) => (elites, 1.0),
-            Err(offspring) => (0, offspring),
+        let (elites, offspring) = match survivors {
+            Survivors::Elites(elites) => (elites, 1.0),
+            Survivors::Plus { offspring } => (0, offspring),
         };
+        self.plus_step = matches!(survivors, Survivors::Plus { .. });
         let (seed, index, mutation_rate) = (self.seed, self.index, self.params.mutation_rate);
         let problem = &self.problem;
         let members = std::mem::take(&mut self.members);
@@ -610,9 +608,8 @@ impl<P: Problem> Shard<P> {
             g
         };
         let elites = elites.min(members.len()).min(self.quota);
-        let slots = self.quota - elites;
-        let slots =
-            if offspring < 1.0 { ((slots as f64 * offspring).round() as usize).max(1).min(slots) } else { slots };
+        let open = self.quota - elites;
+        let slots = ((open as f64 * offspring).round() as usize).max(1).min(open);
         let gen64 = u64::from(generation);
         let streams = Rng::family(seed, &[STREAM_CHILD, gen64, u64::from(index)]);
         let bred = self.breed_cost.map(self.pool.as_deref(), slots, |i| {
@@ -656,6 +653,15 @@ impl<P: Problem> Shard<P> {
         self.reserve = by_index.into_iter().flatten().collect();
         candidates
     }
+}
+
+/// Who survives a tournament step: generational (`elites` carried over, every other slot
+/// a child), or (μ+λ) (a fraction `offspring` of the quota bred, at least one, the
+/// parents all kept in reserve for the best-of-both cut at admission).
+#[derive(Clone, Copy)]
+enum Survivors {
+    Elites(usize),
+    Plus { offspring: f64 },
 }
 
 /// The candidates one shard emits in one step, never a key it emitted before.

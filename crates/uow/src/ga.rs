@@ -7,18 +7,20 @@
 //! statistics and the termination test are the very ones of an in-process run.
 //!
 //! Phases: `init` (fresh genomes, routed), `next` (selection and variation with the
-//! framework's cutoff, routed), `admit` (the owner's queue admitted, evaluated unless its breeder did; answers
-//! the shard's partial histogram, and when asked its `ShardDelta` since a snapshot, the
-//! members last as their own encoding),
-//! `report` (members at or above a cutoff), `restore` (the shard put back in a
+//! framework's cutoff; tournament and (μ+λ) children evaluated here; routed), `admit` (the
+//! owner's queue admitted, what came without a fitness evaluated; answers the shard's
+//! partial histogram, and when asked its `ShardDelta` since a snapshot, the members last
+//! as their own encoding or in a spill slot), `report` (members at or above a cutoff), `restore` (the shard put back in a
 //! `ShardState`; answers its census). `init` and `next` each run with `admit` as one step
 //! ([`Cluster::step`]): a generation is one round trip.
 //!
 //! Checkpoints and recovery: every `every` generations the framework takes a snapshot of
 //! every shard, riding on that step's admit answers (no round trip of its own: each shard
-//! sends its members and the keys it learnt since the last snapshot), kept in memory and,
-//! if a [`Writer`] is given, encoded into a [`Checkpoint`] on the writer's thread. After a lost worker is replaced, [`UnitOfWork::recover`] makes the next
-//! orchestration restore every shard from the last snapshot and go on; the generations
+//! sends its members, or writes them to a spill slot when its worker shares the framework's
+//! host ([`crate::spill`], [`GaJob::with_spill`]), and the keys it learnt since the last
+//! snapshot), kept in memory and, if a [`Writer`] is given, encoded into a [`Checkpoint`]
+//! on the writer's thread. After a lost worker is replaced, [`UnitOfWork::recover`] makes
+//! the next orchestration restore every shard from the last snapshot and go on; the generations
 //! replayed up to the last one reported are not reported again, so the output is the
 //! uninterrupted run's.
 

@@ -30,9 +30,7 @@ impl Problem for Queens {
     type Genome = Vec<u32>;
 
     fn random_genome(&self, rng: &mut Rng) -> Vec<u32> {
-        let mut cols: Vec<u32> = (0..self.n as u32).collect();
-        rng.shuffle(&mut cols);
-        cols
+        ops::random_permutation(self.n, rng)
     }
 
     fn mutate(&self, genome: &mut Vec<u32>, rng: &mut Rng) {
@@ -49,10 +47,7 @@ impl Problem for Queens {
     }
 
     fn check(&self, genome: &Vec<u32>) -> Result<(), String> {
-        let mut seen = vec![false; self.n];
-        let ok = genome.len() == self.n
-            && genome.iter().all(|&c| (c as usize) < self.n && !std::mem::replace(&mut seen[c as usize], true));
-        if ok { Ok(()) } else { Err(format!("not a permutation of 0..{}", self.n)) }
+        if ops::is_permutation(genome, self.n) { Ok(()) } else { Err(format!("not a permutation of 0..{}", self.n)) }
     }
 
     fn params(&self) -> Params {

@@ -120,9 +120,7 @@ impl Problem for Tsp {
     type Genome = Vec<u32>;
 
     fn random_genome(&self, rng: &mut Rng) -> Vec<u32> {
-        let mut tour: Vec<u32> = (0..self.n as u32).collect();
-        rng.shuffle(&mut tour);
-        tour
+        ops::random_permutation(self.n, rng)
     }
 
     /// Reverses a random segment (a 2-opt move).
@@ -135,13 +133,7 @@ impl Problem for Tsp {
     }
 
     fn check(&self, genome: &Vec<u32>) -> Result<(), String> {
-        let mut seen = vec![false; self.n];
-        if genome.len() != self.n
-            || !genome.iter().all(|&c| (c as usize) < self.n && !std::mem::replace(&mut seen[c as usize], true))
-        {
-            return Err(format!("not a tour of the {} cities", self.n));
-        }
-        Ok(())
+        if ops::is_permutation(genome, self.n) { Ok(()) } else { Err(format!("not a tour of the {} cities", self.n)) }
     }
 
     fn fitness(&self, genome: &Vec<u32>) -> f64 {
