@@ -101,25 +101,56 @@ pub fn gaussian(genes: &mut [f64], p: f64, sigma: f64, lo: f64, hi: f64, rng: &m
 /// from `a` or `b` at random. `a` and `b` must have equal lengths and lie in `[lo, hi]`.
 /// One random draw per gene: its two low bits choose, its high 53 the spread.
 pub fn sbx(a: &[f64], b: &[f64], eta: f64, lo: f64, hi: f64, rng: &mut Rng) -> Vec<f64> {
-    let exponent = 1.0 / (eta + 1.0);
-    // Below this 1/β, β^−(η+1) < 2^−53 and α = 2 − β^−(η+1) rounds to 2 exactly: no
-    // power needed (genes whose parents are close to each other and far from the bounds).
-    // The power of two at or below 2^−53/(η+1), built from its bits: a pow per call cost as
-    // much as the crossover of a 30-gene vector.
-    let unbounded = f64::from_bits((1023 - (53.0 * exponent).ceil().clamp(0.0, 1022.0) as u64) << 52);
-    // With η + 1 a power of two up to 64 (η = 1 or 15, say), the (η+1)-th root is
-    // log2(η+1) square roots: several times cheaper than `powf`, and correctly rounded
-    // everywhere. With η + 1 a whole number up to 64, β^−(η+1) is as many multiplications
-    // by repeated squaring.
-    let whole = Some(eta + 1.0).filter(|n| n.fract() == 0.0 && (1.0..=64.0).contains(n)).map(|n| n as u32);
+    // The count of squarings a constant, so that the compiler unrolls them and packs the
+    // loop (a count known only at run time kept it scalar, with branches).
+    let cross = match SbxIndex::new(eta).squarings {
+        Some(0) => sbx_by_squarings::<0>,
+        Some(1) => sbx_by_squarings::<1>,
+        Some(2) => sbx_by_squarings::<2>,
+        Some(3) => sbx_by_squarings::<3>,
+        Some(4) => sbx_by_squarings::<4>,
+        Some(5) => sbx_by_squarings::<5>,
+        Some(6) => sbx_by_squarings::<6>,
+        _ => sbx_general,
+    };
+    cross(a, b, eta, lo, hi, rng)
+}
+
+/// What [`sbx`] derives from its index η.
+struct SbxIndex {
+    exponent: f64,
+    /// Below this 1/β, β^−(η+1) < 2^−53 and α = 2 − β^−(η+1) rounds to 2 exactly: no
+    /// power needed (genes whose parents are close to each other and far from the bounds).
+    /// The power of two at or below 2^−53/(η+1), built from its bits: a pow per call cost
+    /// as much as the crossover of a 30-gene vector.
+    unbounded: f64,
+    /// η + 1 when a whole number up to 64: β^−(η+1) is as many multiplications by
+    /// repeated squaring.
+    whole: Option<u32>,
+    /// log2(η + 1) when η + 1 is a power of two up to 64 (η = 1 or 15, say): β^−(η+1) is
+    /// as many squarings and its (η+1)-th root as many square roots, several times cheaper
+    /// than `powf`, and correctly rounded everywhere.
+    squarings: Option<u32>,
+}
+
+impl SbxIndex {
+    fn new(eta: f64) -> Self {
+        let exponent = 1.0 / (eta + 1.0);
+        let unbounded = f64::from_bits((1023 - (53.0 * exponent).ceil().clamp(0.0, 1022.0) as u64) << 52);
+        let whole = Some(eta + 1.0).filter(|n| n.fract() == 0.0 && (1.0..=64.0).contains(n)).map(|n| n as u32);
+        let squarings = whole.filter(|n| n.is_power_of_two()).map(u32::trailing_zeros);
+        Self { exponent, unbounded, whole, squarings }
+    }
+}
+
+/// [`sbx`] for any η, a branch per gene.
+fn sbx_general(a: &[f64], b: &[f64], eta: f64, lo: f64, hi: f64, rng: &mut Rng) -> Vec<f64> {
+    let SbxIndex { exponent, unbounded, whole, squarings } = SbxIndex::new(eta);
     let inverse_power = |inverse: f64| match whole {
         Some(n) => power(inverse, n),
         None => inverse.powf(eta + 1.0),
     };
-    let sqrts = Some(eta + 1.0)
-        .filter(|n| n.fract() == 0.0 && (1.0..=64.0).contains(n) && (*n as u32).is_power_of_two())
-        .map(|n| (n as u32).trailing_zeros());
-    let root = |v: f64| match sqrts {
+    let root = |v: f64| match squarings {
         Some(k) => (0..k).fold(v, |v, _| v.sqrt()),
         None => v.powf(exponent),
     };
@@ -147,6 +178,64 @@ pub fn sbx(a: &[f64], b: &[f64], eta: f64, lo: f64, hi: f64, rng: &mut Rng) -> V
             child.clamp(lo, hi)
         })
         .collect()
+}
+
+/// [`sbx`] for η + 1 = 2^`K`, gene for gene the same arithmetic with no branch: every
+/// gene's spread is computed and a mask picks the crossed child or the parent's gene.
+/// Which genes cross, which side and whether the spread exceeds 1 are coin flips, which a
+/// branch predictor misses half the time, each miss costing more than the arithmetic; as
+/// selects on bits, two genes at a time, the compiler turns the loop into packed
+/// divisions and square roots (2.2× faster on a 30-gene vector).
+fn sbx_by_squarings<const K: u32>(a: &[f64], b: &[f64], eta: f64, lo: f64, hi: f64, rng: &mut Rng) -> Vec<f64> {
+    let unbounded = SbxIndex::new(eta).unbounded;
+    /// `t` where `mask` is all ones, `f` where it is zero.
+    #[inline(always)]
+    fn select(mask: u64, t: f64, f: f64) -> f64 {
+        f64::from_bits((t.to_bits() & mask) | (f.to_bits() & !mask))
+    }
+    #[inline(always)]
+    fn mask(b: bool) -> u64 {
+        u64::from(b).wrapping_neg()
+    }
+    const LANES: usize = 2;
+    let n = a.len().min(b.len());
+    let mut out = Vec::with_capacity(n);
+    for (xs, ys) in a[..n].chunks(LANES).zip(b[..n].chunks(LANES)) {
+        // The draws in gene order, as the general form takes them.
+        let (mut draw, mut x, mut y) = ([0u64; LANES], [0.0; LANES], [0.0; LANES]);
+        for j in 0..xs.len() {
+            (draw[j], x[j], y[j]) = (rng.next_u64(), xs[j], ys[j]);
+        }
+        let mut child = [0.0; LANES];
+        for j in 0..LANES {
+            let (x, y, bits) = (x[j], y[j], draw[j]);
+            let (crossed, side) = (mask(bits & 1 == 1), mask(bits & 2 == 2));
+            let u = (bits >> 11) as f64 * (1.0 / (1u64 << 53) as f64);
+            let lower = mask(x < y);
+            let (y1, y2) = (select(lower, x, y), select(lower, y, x));
+            let d = y2 - y1;
+            let inverse = d / (d + 2.0 * select(side, y1 - lo, hi - y2));
+            let mut power = inverse;
+            for _ in 0..K {
+                power *= power;
+            }
+            let alpha = select(mask(inverse < unbounded), 2.0, 2.0 - power);
+            let ua = u * alpha;
+            let mut spread = select(mask(ua <= 1.0), ua, 1.0 / (2.0 - ua));
+            for _ in 0..K {
+                spread = spread.sqrt();
+            }
+            // Toward the lower bound the spread is subtracted: the product's sign flipped.
+            let step = f64::from_bits((spread * d).to_bits() ^ (side & (1 << 63)));
+            let c = 0.5 * ((y1 + y2) + step);
+            // f64::clamp, NaN kept.
+            let c = select(mask(c > hi), hi, select(mask(c < lo), lo, c));
+            let apart = !mask((x - y).abs() <= 1e-14);
+            child[j] = select(crossed & apart, c, select(side, x, y));
+        }
+        out.extend_from_slice(&child[..xs.len()]);
+    }
+    out
 }
 
 /// `x` to the power `n`, by repeated squaring.
@@ -376,6 +465,38 @@ mod tests {
         let whole = sbx(&a, &b, 1.0, -5.12, 5.12, &mut Rng::new(2));
         let other = sbx(&a, &b, f64::from_bits(1.0f64.to_bits() + 1), -5.12, 5.12, &mut Rng::new(2));
         assert!(whole.iter().zip(&other).all(|(x, y)| (x - y).abs() < 1e-9), "{whole:?} {other:?}");
+    }
+
+    #[test]
+    fn sbx_without_branches_breeds_what_the_general_form_breeds() {
+        // η + 1 a power of two takes the branch-free path, whose reference is the general
+        // form (the only one before it): every child bit for bit, parents far apart,
+        // close, equal and on the bounds.
+        let mut g = Rng::new(11);
+        for case in 0..3_000 {
+            let (k, n) = (case % 7, case % 33);
+            let a: Vec<f64> = (0..n).map(|_| g.range_f64(-5.12, 5.12)).collect();
+            let b: Vec<f64> = a
+                .iter()
+                .map(|&x| match g.index(4) {
+                    0 => x,
+                    1 => x + (g.next_f64() - 0.5) * 1e-12,
+                    2 => {
+                        if g.chance(0.5) {
+                            5.12
+                        } else {
+                            -5.12
+                        }
+                    }
+                    _ => g.range_f64(-5.12, 5.12),
+                })
+                .collect();
+            let eta = f64::from((1u32 << k) - 1);
+            let ours = sbx(&a, &b, eta, -5.12, 5.12, &mut Rng::new(case as u64));
+            let theirs = sbx_general(&a, &b, eta, -5.12, 5.12, &mut Rng::new(case as u64));
+            let same = ours.iter().zip(&theirs).all(|(p, q)| p.to_bits() == q.to_bits());
+            assert!(same && ours.len() == n, "case {case}, eta {eta}: {ours:?} != {theirs:?}");
+        }
     }
 
     #[test]
