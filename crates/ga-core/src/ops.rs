@@ -188,26 +188,11 @@ fn sbx_general(a: &[f64], b: &[f64], eta: f64, lo: f64, hi: f64, rng: &mut Rng) 
 /// divisions and square roots (2.2× faster on a 30-gene vector).
 fn sbx_by_squarings<const K: u32>(a: &[f64], b: &[f64], eta: f64, lo: f64, hi: f64, rng: &mut Rng) -> Vec<f64> {
     let unbounded = SbxIndex::new(eta).unbounded;
-    /// `t` where `mask` is all ones, `f` where it is zero.
-    #[inline(always)]
-    fn select(mask: u64, t: f64, f: f64) -> f64 {
-        f64::from_bits((t.to_bits() & mask) | (f.to_bits() & !mask))
-    }
-    #[inline(always)]
-    fn mask(b: bool) -> u64 {
-        u64::from(b).wrapping_neg()
-    }
-    const LANES: usize = 2;
-    let n = a.len().min(b.len());
-    let mut out = Vec::with_capacity(n);
-    for (xs, ys) in a[..n].chunks(LANES).zip(b[..n].chunks(LANES)) {
-        // The draws in gene order, as the general form takes them.
-        let (mut draw, mut x, mut y) = ([0u64; LANES], [0.0; LANES], [0.0; LANES]);
-        for j in 0..xs.len() {
-            (draw[j], x[j], y[j]) = (rng.next_u64(), xs[j], ys[j]);
-        }
-        let mut child = [0.0; LANES];
-        for j in 0..LANES {
+    // Two genes at a time, each from its own draw (in gene order, as the general form
+    // takes them).
+    let pair = |x: [f64; 2], y: [f64; 2], draw: [u64; 2]| {
+        let mut child = [0.0; 2];
+        for j in 0..2 {
             let (x, y, bits) = (x[j], y[j], draw[j]);
             let (crossed, side) = (mask(bits & 1 == 1), mask(bits & 2 == 2));
             let u = (bits >> 11) as f64 * (1.0 / (1u64 << 53) as f64);
@@ -233,9 +218,36 @@ fn sbx_by_squarings<const K: u32>(a: &[f64], b: &[f64], eta: f64, lo: f64, hi: f
             let apart = !mask((x - y).abs() <= 1e-14);
             child[j] = select(crossed & apart, c, select(side, x, y));
         }
-        out.extend_from_slice(&child[..xs.len()]);
+        child
+    };
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    // Written in place: no length to check and grow per pair.
+    let mut out = vec![0.0; n];
+    for ((o, x), y) in out.chunks_exact_mut(2).zip(a.chunks_exact(2)).zip(b.chunks_exact(2)) {
+        let draw = [rng.next_u64(), rng.next_u64()];
+        let child = pair([x[0], x[1]], [y[0], y[1]], draw);
+        (o[0], o[1]) = (child[0], child[1]);
+    }
+    if n % 2 == 1 {
+        let child = pair([a[n - 1], 0.0], [b[n - 1], 0.0], [rng.next_u64(), 0]);
+        out[n - 1] = child[0];
     }
     out
+}
+
+/// `t` where `mask` is all ones, `f` where it is zero: a select the compiler keeps as bit
+/// operations (packed, two lanes at a time), where an `if` on a coin flip may become a
+/// branch that is mispredicted half the time.
+#[inline(always)]
+pub(crate) fn select(mask: u64, t: f64, f: f64) -> f64 {
+    f64::from_bits((t.to_bits() & mask) | (f.to_bits() & !mask))
+}
+
+/// All ones if `b`, else zero.
+#[inline(always)]
+pub(crate) fn mask(b: bool) -> u64 {
+    u64::from(b).wrapping_neg()
 }
 
 /// `x` to the power `n`, by repeated squaring.
