@@ -35,16 +35,17 @@ impl Rastrigin {
         if !x.iter().all(|v| v.abs() < REDUCIBLE) {
             return n + x.iter().map(|&v| v * v - 10.0 * (TAU * v).cos()).sum::<f64>();
         }
+        let term = |v: f64| v * v - 10.0 * cos_tau(v);
         let mut sum = 0.0;
-        for pair in x.chunks(2) {
-            let (mut v, mut term) = ([0.0; 2], [0.0; 2]);
-            v[..pair.len()].copy_from_slice(pair);
-            for j in 0..2 {
-                term[j] = v[j] * v[j] - 10.0 * cos_tau(v[j]);
-            }
-            for t in &term[..pair.len()] {
-                sum += t;
-            }
+        let pairs = x.chunks_exact(2);
+        let last = pairs.remainder().first().copied();
+        for pair in pairs {
+            let (t0, t1) = (term(pair[0]), term(pair[1]));
+            sum += t0;
+            sum += t1;
+        }
+        if let Some(v) = last {
+            sum += term(v);
         }
         n + sum
     }
