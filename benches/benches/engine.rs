@@ -4,13 +4,18 @@
 //! - `onemax1000/zero_cost_fitness`: the same run with a free fitness: the engine's share.
 //! - `onemax1000/fitness_only`: the fitness alone, per genome.
 //! - `rastrigin30_1e6/threads_{1,2}`: one batch of 10⁶ evaluations on 1 and 2 threads.
+//! - `rastrigin30/run`: offspring bred, deduplicated and evaluated per second by a
+//!   Rastrigin-30 run of the built-in defaults breeding the whole population (the island
+//!   benchmark's per-island work), one thread; `rastrigin30/sbx`: one child of SBX η = 1;
+//!   `rastrigin30/value` and `value_textbook`: the function by the engine's cosine and by
+//!   libm's, side by side.
 
 use std::hint::black_box;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use exelixi_benches::{ZeroCostOneMax, onemax_protocol};
+use exelixi_benches::{ZeroCostOneMax, onemax_protocol, textbook_rastrigin};
 use ga_core::problems::{OneMax, Rastrigin};
-use ga_core::{Engine, Problem, Rng};
+use ga_core::{Engine, Params, Problem, Rng, Selection, ops};
 
 const GENERATIONS: u32 = 200;
 
@@ -54,5 +59,34 @@ fn rastrigin_million(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, onemax, rastrigin_million);
+fn rastrigin(c: &mut Criterion) {
+    let problem = Rastrigin { dims: 30 };
+    let mut g = c.benchmark_group("rastrigin30");
+    g.sample_size(20);
+    let mut params = Params { n_gen: 200, target_fitness: None, term_limit: 0.0, ..problem.params() };
+    if let Selection::Plus { offspring, .. } = &mut params.selection {
+        *offspring = 1.0;
+    }
+    let engine = Engine::new(&problem).params(params).seed(1);
+    g.throughput(Throughput::Elements(engine.run(&mut |_: &_| {}).unwrap().evaluations));
+    g.bench_function("run", |b| b.iter(|| black_box(engine.run(&mut |_: &_| {}).unwrap().evaluations)));
+
+    let mut rng = Rng::new(3);
+    let genomes: Vec<Vec<f64>> = (0..100).map(|_| problem.random_genome(&mut rng)).collect();
+    // Children of each genome and the next: 99.
+    g.throughput(Throughput::Elements(genomes.len() as u64 - 1));
+    g.bench_function("sbx", |b| {
+        b.iter(|| {
+            genomes.windows(2).map(|w| ops::sbx(black_box(&w[0]), &w[1], 1.0, -5.12, 5.12, &mut rng)[0]).sum::<f64>()
+        })
+    });
+    g.throughput(Throughput::Elements(genomes.len() as u64));
+    g.bench_function("value", |b| b.iter(|| genomes.iter().map(|x| problem.value(black_box(x))).sum::<f64>()));
+    g.bench_function("value_textbook", |b| {
+        b.iter(|| genomes.iter().map(|x| textbook_rastrigin(black_box(x))).sum::<f64>())
+    });
+    g.finish();
+}
+
+criterion_group!(benches, onemax, rastrigin_million, rastrigin);
 criterion_main!(benches);

@@ -38,8 +38,17 @@ impl Problem for ZeroCostOneMax {
     }
 }
 
+/// Rastrigin's function as written in the textbooks and in pygmo: `10n + Σ (x² − 10 cos 2πx)`
+/// with libm's cosine of the rounded product 2π·x.
+pub fn textbook_rastrigin(x: &[f64]) -> f64 {
+    10.0 * x.len() as f64 + x.iter().map(|&v| v * v - 10.0 * (std::f64::consts::TAU * v).cos()).sum::<f64>()
+}
+
 /// Rastrigin-30 made costly: the fitness repeats the function `rounds` times, so that one
-/// evaluation costs about 50 µs (the distributed benchmark's "expensive fitness").
+/// evaluation costs about 50 µs (the distributed benchmark's "expensive fitness"). It
+/// computes the textbook formula with libm's cosine, not [`Rastrigin::value`], so that its
+/// cost stays what the benchmark's figures were measured with when the engine's own
+/// Rastrigin gets faster (its cosine did, 1.65×); its fitness is the same to 1e-14.
 #[derive(Clone, Debug)]
 pub struct SlowRastrigin {
     /// The function.
@@ -50,7 +59,7 @@ pub struct SlowRastrigin {
 
 impl Default for SlowRastrigin {
     fn default() -> Self {
-        // Measured here: 292 ns per Rastrigin-30 evaluation, so 171 rounds ≈ 50 µs (the
+        // Measured here: 292 ns per textbook Rastrigin-30 evaluation, so 171 rounds ≈ 50 µs (the
         // benchmark prints the cost it sees).
         Self { inner: Rastrigin { dims: 30 }, rounds: 171 }
     }
@@ -70,7 +79,7 @@ impl Problem for SlowRastrigin {
     fn fitness(&self, genome: &Vec<f64>) -> f64 {
         let mut f = 0.0;
         for _ in 0..self.rounds {
-            f = self.inner.fitness(black_box(genome));
+            f = 1.0 / (1.0 + textbook_rastrigin(black_box(genome)).max(0.0));
         }
         f
     }
