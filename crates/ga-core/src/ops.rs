@@ -185,7 +185,7 @@ fn sbx_general(a: &[f64], b: &[f64], eta: f64, lo: f64, hi: f64, rng: &mut Rng) 
 /// Which genes cross, which side and whether the spread exceeds 1 are coin flips, which a
 /// branch predictor misses half the time, each miss costing more than the arithmetic; as
 /// selects on bits, two genes at a time, the compiler turns the loop into packed
-/// divisions and square roots (2.2× faster on a 30-gene vector).
+/// divisions and square roots (a Rastrigin-30 run 15% faster: docs/PERFORMANCE.md).
 fn sbx_by_squarings<const K: u32>(a: &[f64], b: &[f64], eta: f64, lo: f64, hi: f64, rng: &mut Rng) -> Vec<f64> {
     let unbounded = SbxIndex::new(eta).unbounded;
     // Two genes at a time, each from its own draw (in gene order, as the general form

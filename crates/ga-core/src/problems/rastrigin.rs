@@ -28,8 +28,10 @@ const ETA_CROSSOVER: f64 = 1.0;
 const ETA_MUTATION: f64 = 1.0;
 
 impl Rastrigin {
-    /// The function's value (lower is better). Its cosines are [`cos_tau`]'s, two
-    /// coordinates at a time; the terms are summed in coordinate order.
+    /// The function's value (lower is better). Each cos 2πx is computed by an exact
+    /// reduction and a polynomial (absolute error below 4e-16 on [-5.12, 5.12]; libm's
+    /// cosine for coordinates of 2^51 and more), two coordinates at a time; the terms are
+    /// summed in coordinate order.
     pub fn value(&self, x: &[f64]) -> f64 {
         let n = 10.0 * x.len() as f64;
         if !x.iter().all(|v| v.abs() < REDUCIBLE) {
@@ -60,8 +62,9 @@ const REDUCIBLE: f64 = 2_251_799_813_685_248.0;
 /// a polynomial of degree 8 in t², fitted on [0, 1/16] (Chebyshev, by mpmath's `chebyfit`;
 /// error of the fit 3.9e-18). Absolute error below 4e-16 on Rastrigin's [-5.12, 5.12]
 /// (checked against mpmath at 10⁵ points); `(2π · x).cos()` errs by up to 3.3e-15 there,
-/// its argument rounded before the cosine. A third of the time of glibc's `cos` on a
-/// 30-coordinate genome, as the compiler packs two coordinates at a time.
+/// its argument rounded before the cosine. Several times cheaper than libm's `cos`, as
+/// the compiler packs two coordinates at a time (the engine benchmark's
+/// `rastrigin30/value` against `value_textbook`; docs/PERFORMANCE.md).
 #[inline(always)]
 fn cos_tau(x: f64) -> f64 {
     const COEFFICIENTS: [f64; 9] = [
