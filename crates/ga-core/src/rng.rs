@@ -197,8 +197,10 @@ impl Rng {
     #[inline]
     pub fn geometric_ln(&mut self, g: Geometric) -> u64 {
         let u = 1.0 - self.next_f64();
-        let k = (u.ln() / g.ln_q).floor();
-        if k >= u64::MAX as f64 { u64::MAX } else { k as u64 }
+        // ln(u) ≤ 0 and ln(1 − p) < 0: the quotient is at least 0 (or −0), where floor is
+        // truncation, which the saturating cast does (u64::MAX from 2^64 up) without the
+        // libm call `floor` is on x86-64's baseline (2% of a OneMax run).
+        (u.ln() / g.ln_q) as u64
     }
 
     /// A family of streams sharing a path prefix: `Rng::family(seed, prefix).stream(i)` equals
@@ -281,6 +283,21 @@ mod tests {
         let mean = (0..n).map(|_| r.geometric(p) as f64).sum::<f64>() / n as f64;
         let expected = (1.0 - p) / p; // 99
         assert!((mean - expected).abs() < 5.0, "mean {mean}");
+    }
+
+    #[test]
+    fn geometric_gaps_are_the_floor_of_the_quotient() {
+        // The cast replaced `floor` then a saturating check: the same gap for every draw,
+        // from a gap of 0 to past 2^64 (saturated).
+        for p in [1e-300f64, 1e-18, 1e-9, 0.001, 0.5, 0.999_999] {
+            let (mut a, mut b) = (Rng::new(7), Rng::new(7));
+            let ln_q = (-p).ln_1p();
+            for _ in 0..10_000 {
+                let k = ((1.0 - b.next_f64()).ln() / ln_q).floor();
+                let expected = if k >= u64::MAX as f64 { u64::MAX } else { k as u64 };
+                assert_eq!(a.geometric(p), expected, "p = {p}");
+            }
+        }
     }
 
     #[test]
