@@ -88,12 +88,24 @@ impl Genome for Vec<f64> {
 
 /// A bit string packed 64 to a word: crossover, mutation, fitness and digest work on whole
 /// words. Bits past `len` in the last word are always zero.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "serde", serde(try_from = "wire::BitsWire"))]
 pub struct Bits {
     words: Vec<u64>,
     len: usize,
+}
+
+impl Clone for Bits {
+    fn clone(&self) -> Self {
+        Self { words: self.words.clone(), len: self.len }
+    }
+
+    /// Reuses this bit string's storage (a retired genome becoming a copy of a parent).
+    fn clone_from(&mut self, source: &Self) {
+        self.words.clone_from(&source.words);
+        self.len = source.len;
+    }
 }
 
 impl Bits {
@@ -173,18 +185,21 @@ impl Bits {
     /// Uniform crossover: each bit from `self` or `other` with equal chance, 64 bits per
     /// random draw. Both parents must have the same length.
     pub fn uniform_crossover(&self, other: &Self, rng: &mut Rng) -> Self {
+        let mut child = Self { words: Vec::with_capacity(self.words.len()), len: 0 };
+        self.uniform_crossover_into(other, rng, &mut child);
+        child
+    }
+
+    /// [`Bits::uniform_crossover`] into `child`, reusing its storage.
+    pub fn uniform_crossover_into(&self, other: &Self, rng: &mut Rng, child: &mut Self) {
         assert_eq!(self.len, other.len, "crossover of bit strings of different lengths");
-        let mut words: Vec<u64> = self
-            .words
-            .iter()
-            .zip(&other.words)
-            .map(|(&a, &b)| {
-                let m = rng.next_u64();
-                (a & m) | (b & !m)
-            })
-            .collect();
-        mask_tail(&mut words, self.len);
-        Self { words, len: self.len }
+        child.words.clear();
+        child.words.extend(self.words.iter().zip(&other.words).map(|(&a, &b)| {
+            let m = rng.next_u64();
+            (a & m) | (b & !m)
+        }));
+        mask_tail(&mut child.words, self.len);
+        child.len = self.len;
     }
 
     /// One-point crossover: bits before a random cut from `self`, the rest from `other`.

@@ -101,6 +101,13 @@ pub fn gaussian(genes: &mut [f64], p: f64, sigma: f64, lo: f64, hi: f64, rng: &m
 /// from `a` or `b` at random. `a` and `b` must have equal lengths and lie in `[lo, hi]`.
 /// One random draw per gene: its two low bits choose, its high 53 the spread.
 pub fn sbx(a: &[f64], b: &[f64], eta: f64, lo: f64, hi: f64, rng: &mut Rng) -> Vec<f64> {
+    let mut child = Vec::with_capacity(a.len().min(b.len()));
+    sbx_into(a, b, eta, lo, hi, rng, &mut child);
+    child
+}
+
+/// [`sbx`] into `child`, reusing its storage (whatever it held is replaced).
+pub fn sbx_into(a: &[f64], b: &[f64], eta: f64, lo: f64, hi: f64, rng: &mut Rng, child: &mut Vec<f64>) {
     // The count of squarings a constant, so that the compiler unrolls them and packs the
     // loop (a count known only at run time kept it scalar, with branches).
     let cross = match SbxIndex::new(eta).squarings {
@@ -113,7 +120,7 @@ pub fn sbx(a: &[f64], b: &[f64], eta: f64, lo: f64, hi: f64, rng: &mut Rng) -> V
         Some(6) => sbx_by_squarings::<6>,
         _ => sbx_general,
     };
-    cross(a, b, eta, lo, hi, rng)
+    cross(a, b, eta, lo, hi, rng, child)
 }
 
 /// What [`sbx`] derives from its index η.
@@ -144,7 +151,7 @@ impl SbxIndex {
 }
 
 /// [`sbx`] for any η, a branch per gene.
-fn sbx_general(a: &[f64], b: &[f64], eta: f64, lo: f64, hi: f64, rng: &mut Rng) -> Vec<f64> {
+fn sbx_general(a: &[f64], b: &[f64], eta: f64, lo: f64, hi: f64, rng: &mut Rng, child: &mut Vec<f64>) {
     let SbxIndex { exponent, unbounded, whole, squarings } = SbxIndex::new(eta);
     let inverse_power = |inverse: f64| match whole {
         Some(n) => power(inverse, n),
@@ -154,30 +161,27 @@ fn sbx_general(a: &[f64], b: &[f64], eta: f64, lo: f64, hi: f64, rng: &mut Rng) 
         Some(k) => (0..k).fold(v, |v, _| v.sqrt()),
         None => v.powf(exponent),
     };
-    a.iter()
-        .zip(b)
-        .map(|(&x, &y)| {
-            let bits = rng.next_u64();
-            let (crossed, side) = (bits & 1 == 1, bits & 2 == 2);
-            if !crossed || (x - y).abs() <= 1e-14 {
-                return if side { x } else { y };
-            }
-            let u = (bits >> 11) as f64 * (1.0 / (1u64 << 53) as f64);
-            let (y1, y2) = if x < y { (x, y) } else { (y, x) };
-            let d = y2 - y1;
-            // 1/β, β being 1 + twice the distance to the nearer bound in units of the
-            // parents' distance: one division.
-            let spread = |to_bound: f64| {
-                let inverse = d / (d + 2.0 * to_bound);
-                let alpha = if inverse < unbounded { 2.0 } else { 2.0 - inverse_power(inverse) };
-                let ua = u * alpha;
-                if ua <= 1.0 { root(ua) } else { root(1.0 / (2.0 - ua)) }
-            };
-            let child =
-                if side { 0.5 * ((y1 + y2) - spread(y1 - lo) * d) } else { 0.5 * ((y1 + y2) + spread(hi - y2) * d) };
-            child.clamp(lo, hi)
-        })
-        .collect()
+    child.clear();
+    child.extend(a.iter().zip(b).map(|(&x, &y)| {
+        let bits = rng.next_u64();
+        let (crossed, side) = (bits & 1 == 1, bits & 2 == 2);
+        if !crossed || (x - y).abs() <= 1e-14 {
+            return if side { x } else { y };
+        }
+        let u = (bits >> 11) as f64 * (1.0 / (1u64 << 53) as f64);
+        let (y1, y2) = if x < y { (x, y) } else { (y, x) };
+        let d = y2 - y1;
+        // 1/β, β being 1 + twice the distance to the nearer bound in units of the
+        // parents' distance: one division.
+        let spread = |to_bound: f64| {
+            let inverse = d / (d + 2.0 * to_bound);
+            let alpha = if inverse < unbounded { 2.0 } else { 2.0 - inverse_power(inverse) };
+            let ua = u * alpha;
+            if ua <= 1.0 { root(ua) } else { root(1.0 / (2.0 - ua)) }
+        };
+        let c = if side { 0.5 * ((y1 + y2) - spread(y1 - lo) * d) } else { 0.5 * ((y1 + y2) + spread(hi - y2) * d) };
+        c.clamp(lo, hi)
+    }));
 }
 
 /// [`sbx`] for η + 1 = 2^`K`, gene for gene the same arithmetic with no branch: every
@@ -186,7 +190,7 @@ fn sbx_general(a: &[f64], b: &[f64], eta: f64, lo: f64, hi: f64, rng: &mut Rng) 
 /// branch predictor misses half the time, each miss costing more than the arithmetic; as
 /// selects on bits, two genes at a time, the compiler turns the loop into packed
 /// divisions and square roots (a Rastrigin-30 run 15% faster: docs/PERFORMANCE.md).
-fn sbx_by_squarings<const K: u32>(a: &[f64], b: &[f64], eta: f64, lo: f64, hi: f64, rng: &mut Rng) -> Vec<f64> {
+fn sbx_by_squarings<const K: u32>(a: &[f64], b: &[f64], eta: f64, lo: f64, hi: f64, rng: &mut Rng, out: &mut Vec<f64>) {
     let unbounded = SbxIndex::new(eta).unbounded;
     // Two genes at a time, each from its own draw (in gene order, as the general form
     // takes them).
@@ -223,7 +227,8 @@ fn sbx_by_squarings<const K: u32>(a: &[f64], b: &[f64], eta: f64, lo: f64, hi: f
     let n = a.len().min(b.len());
     let (a, b) = (&a[..n], &b[..n]);
     // Written in place: no length to check and grow per pair.
-    let mut out = vec![0.0; n];
+    out.clear();
+    out.resize(n, 0.0);
     for ((o, x), y) in out.chunks_exact_mut(2).zip(a.chunks_exact(2)).zip(b.chunks_exact(2)) {
         let draw = [rng.next_u64(), rng.next_u64()];
         let child = pair([x[0], x[1]], [y[0], y[1]], draw);
@@ -233,7 +238,6 @@ fn sbx_by_squarings<const K: u32>(a: &[f64], b: &[f64], eta: f64, lo: f64, hi: f
         let child = pair([a[n - 1], 0.0], [b[n - 1], 0.0], [rng.next_u64(), 0]);
         out[n - 1] = child[0];
     }
-    out
 }
 
 /// `t` where `mask` is all ones, `f` where it is zero: a select the compiler keeps as bit
@@ -505,7 +509,8 @@ mod tests {
                 .collect();
             let eta = f64::from((1u32 << k) - 1);
             let ours = sbx(&a, &b, eta, -5.12, 5.12, &mut Rng::new(case as u64));
-            let theirs = sbx_general(&a, &b, eta, -5.12, 5.12, &mut Rng::new(case as u64));
+            let mut theirs = vec![7.0; 3];
+            sbx_general(&a, &b, eta, -5.12, 5.12, &mut Rng::new(case as u64), &mut theirs);
             let same = ours.iter().zip(&theirs).all(|(p, q)| p.to_bits() == q.to_bits());
             assert!(same && ours.len() == n, "case {case}, eta {eta}: {ours:?} != {theirs:?}");
         }

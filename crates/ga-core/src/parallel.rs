@@ -30,11 +30,24 @@ impl Cost {
         n: usize,
         f: impl Fn(usize) -> R + Sync + Send,
     ) -> Vec<R> {
+        // A vector of units is no allocation.
+        self.map_owned(pool, vec![(); n], |i, ()| f(i))
+    }
+
+    /// `f(0, items[0]), …`, in order, on `pool` when the batch is worth it: each call owns
+    /// its item (a retired genome to breed into, say).
+    pub(crate) fn map_owned<T: Send, R: Send>(
+        &mut self,
+        pool: Option<&rayon::ThreadPool>,
+        items: Vec<T>,
+        f: impl Fn(usize, T) -> R + Sync + Send,
+    ) -> Vec<R> {
+        let n = items.len();
         let pool = match pool {
             Some(pool) if n > 1 && self.ns_per_item * n as f64 >= PARALLEL_MIN_NS => pool,
             _ => {
                 let start = Instant::now();
-                let out: Vec<R> = (0..n).map(f).collect();
+                let out: Vec<R> = items.into_iter().enumerate().map(|(i, t)| f(i, t)).collect();
                 self.observe(start, n, 1);
                 return out;
             }
@@ -45,7 +58,8 @@ impl Cost {
             1
         };
         let start = Instant::now();
-        let out: Vec<R> = pool.install(|| (0..n).into_par_iter().with_min_len(min_len).map(f).collect());
+        let out: Vec<R> =
+            pool.install(|| items.into_par_iter().enumerate().with_min_len(min_len).map(|(i, t)| f(i, t)).collect());
         self.observe(start, n, pool.current_num_threads());
         out
     }

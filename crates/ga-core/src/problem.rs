@@ -21,6 +21,15 @@ pub trait Problem: Send + Sync {
     /// A child of two parents.
     fn breed(&self, mother: &Self::Genome, father: &Self::Genome, rng: &mut Rng) -> Self::Genome;
 
+    /// [`Problem::breed`] into `child`, a retired genome whose storage may be reused: the
+    /// engine hands the genomes of members it drops back here, so a run that implements
+    /// this allocates no genome once its first generations are done. It must leave in
+    /// `child` exactly what `breed` returns for the same draws (whatever `child` held). The
+    /// default breeds a new genome and drops the old one.
+    fn breed_into(&self, mother: &Self::Genome, father: &Self::Genome, rng: &mut Rng, child: &mut Self::Genome) {
+        *child = self.breed(mother, father, rng);
+    }
+
     /// Fitness in `[0, 1]`, higher is better. Called once per admitted genome, possibly on
     /// several threads at once. A value outside `[0, 1]` (or NaN) stops the run with
     /// [`Error::InvalidFitness`](crate::Error::InvalidFitness).
@@ -74,6 +83,9 @@ macro_rules! delegate_problem {
             }
             fn breed(&self, mother: &Self::Genome, father: &Self::Genome, rng: &mut Rng) -> Self::Genome {
                 (**self).breed(mother, father, rng)
+            }
+            fn breed_into(&self, mother: &Self::Genome, father: &Self::Genome, rng: &mut Rng, child: &mut Self::Genome) {
+                (**self).breed_into(mother, father, rng, child)
             }
             fn fitness(&self, genome: &Self::Genome) -> f64 {
                 (**self).fitness(genome)

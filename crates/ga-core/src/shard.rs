@@ -182,6 +182,9 @@ pub struct Shard<P: Problem> {
     /// new): padded from the reserve at admission, with the candidates refused there.
     shortfall: usize,
     inbox: Vec<Candidate<P::Genome>>,
+    /// Genomes of members dropped at admission, whose storage the next step's children
+    /// reuse ([`Problem::breed_into`]); at most a quota's worth.
+    spare: Vec<P::Genome>,
     /// Keys this shard owns that were ever admitted: the run-wide at-most-once rule.
     seen: Journal,
     /// Keys this shard ever emitted, wherever they went: it breeds again rather than send
@@ -231,6 +234,7 @@ impl<P: Problem> Shard<P> {
             plus_step: false,
             island_step: false,
             inbox: Vec::new(),
+            spare: Vec::new(),
             seen: Journal::with_capacity(if count > 1 { expected } else { 0 }),
             emitted: Journal::with_capacity(expected),
             admitted: 0,
@@ -454,12 +458,17 @@ impl<P: Problem> Shard<P> {
         } else if missing > 0 && !reserve.is_empty() {
             // Stable: ties keep member order.
             reserve.sort_by(|a, b| b.fitness.total_cmp(&a.fitness));
-            self.members.extend(reserve.into_iter().take(missing));
+            let kept = missing.min(reserve.len());
+            self.members.extend(reserve.drain(..kept));
         }
         if plus || immigrants {
             self.members.sort_by(|a, b| b.fitness.total_cmp(&a.fitness));
-            self.members.truncate(self.quota);
+            let cut = self.quota.min(self.members.len());
+            reserve.extend(self.members.drain(cut..));
         }
+        // What is dropped leaves its storage for the next step's children.
+        let room = self.quota.saturating_sub(self.spare.len());
+        self.spare.extend(reserve.into_iter().take(room).map(|m| m.genome));
         Ok(admitted)
     }
 
@@ -591,16 +600,26 @@ impl<P: Problem> Shard<P> {
         let problem = &self.problem;
         let members = std::mem::take(&mut self.members);
         let fitness: Vec<f64> = members.iter().map(|m| m.fitness).collect();
-        let child = |rng: &mut Rng| {
+        // A child, in a dropped member's storage when there is one (the same genome
+        // either way).
+        let child = |rng: &mut Rng, spare: Option<P::Genome>| {
             if members.is_empty() {
                 return problem.random_genome(rng);
             }
             let a = ops::tournament(&fitness, size, rng);
             let b = ops::tournament(&fitness, size, rng);
-            let mut g = if rng.chance(crossover_rate) {
-                problem.breed(&members[a].genome, &members[b].genome, rng)
-            } else {
-                members[a].genome.clone()
+            let (mother, father) = (&members[a].genome, &members[b].genome);
+            let mut g = match (rng.chance(crossover_rate), spare) {
+                (true, Some(mut g)) => {
+                    problem.breed_into(mother, father, rng, &mut g);
+                    g
+                }
+                (true, None) => problem.breed(mother, father, rng),
+                (false, Some(mut g)) => {
+                    g.clone_from(mother);
+                    g
+                }
+                (false, None) => mother.clone(),
             };
             if rng.chance(mutation_rate) {
                 problem.mutate(&mut g, rng);
@@ -612,8 +631,9 @@ impl<P: Problem> Shard<P> {
         let slots = ((open as f64 * offspring).round() as usize).max(1).min(open);
         let gen64 = u64::from(generation);
         let streams = Rng::family(seed, &[STREAM_CHILD, gen64, u64::from(index)]);
-        let bred = self.breed_cost.map(self.pool.as_deref(), slots, |i| {
-            let g = child(&mut streams.stream(i as u64));
+        let spares: Vec<Option<P::Genome>> = (0..slots).map(|_| self.spare.pop()).collect();
+        let bred = self.breed_cost.map_owned(self.pool.as_deref(), spares, |i, spare| {
+            let g = child(&mut streams.stream(i as u64), spare);
             let k = key_of(&g);
             (g, k)
         });
@@ -624,7 +644,7 @@ impl<P: Problem> Shard<P> {
             }
             let mut rng = Rng::stream(seed, &[STREAM_CHILD_RETRY, gen64, u64::from(index), i as u64]);
             let found = (0..RETRIES).any(|_| {
-                let g = child(&mut rng);
+                let g = child(&mut rng, None);
                 let k = key_of(&g);
                 out.push(g, k)
             });

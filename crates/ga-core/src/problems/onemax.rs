@@ -34,6 +34,10 @@ impl Problem for OneMax {
         mother.uniform_crossover(father, rng)
     }
 
+    fn breed_into(&self, mother: &Bits, father: &Bits, rng: &mut Rng, child: &mut Bits) {
+        mother.uniform_crossover_into(father, rng, child);
+    }
+
     fn check(&self, genome: &Bits) -> Result<(), String> {
         if genome.len() == self.bits { Ok(()) } else { Err(format!("{} bits, expected {}", genome.len(), self.bits)) }
     }

@@ -113,6 +113,10 @@ impl Problem for Rastrigin {
         ops::sbx(mother, father, ETA_CROSSOVER, -BOUND, BOUND, rng)
     }
 
+    fn breed_into(&self, mother: &Vec<f64>, father: &Vec<f64>, rng: &mut Rng, child: &mut Vec<f64>) {
+        ops::sbx_into(mother, father, ETA_CROSSOVER, -BOUND, BOUND, rng, child);
+    }
+
     fn check(&self, genome: &Vec<f64>) -> Result<(), String> {
         if genome.len() != self.dims {
             return Err(format!("{} dimensions, expected {}", genome.len(), self.dims));
