@@ -62,4 +62,37 @@ mod tests {
         assert!(t.check(&vec![0; 52]).is_err());
         assert!(t.check(&(0..51).collect()).is_err());
     }
+
+    /// `breed_into` leaves what `breed` returns for the same draws, whatever the storage
+    /// held before (shorter, longer, another genome), for every built-in problem.
+    #[test]
+    fn breeding_into_a_dropped_genome_breeds_the_same_child() {
+        fn same<P: Problem<Genome: PartialEq>>(p: &P, seed: u64) {
+            let mut rng = Rng::new(seed);
+            let (a, b) = (p.random_genome(&mut rng), p.random_genome(&mut rng));
+            let mut storage = p.random_genome(&mut rng);
+            for round in 0..50 {
+                let expected = p.breed(&a, &b, &mut Rng::new(round));
+                p.breed_into(&a, &b, &mut Rng::new(round), &mut storage);
+                assert!(storage == expected, "round {round}");
+            }
+        }
+        same(&OneMax { bits: 1000 }, 1);
+        same(&OneMax { bits: 3 }, 2);
+        same(&Rastrigin { dims: 30 }, 3);
+        same(&Rastrigin { dims: 7 }, 4);
+        same(&Knapsack::p07(), 5);
+        same(&Tsp::berlin52(), 6);
+        same(&Sum231::default(), 7);
+        // Storage of another length first: a genome of a different problem size.
+        let (small, large) = (OneMax { bits: 3 }, OneMax { bits: 1000 });
+        let mut rng = Rng::new(8);
+        let (a, b) = (large.random_genome(&mut rng), large.random_genome(&mut rng));
+        let mut storage = small.random_genome(&mut rng);
+        large.breed_into(&a, &b, &mut Rng::new(9), &mut storage);
+        assert_eq!(storage, large.breed(&a, &b, &mut Rng::new(9)));
+        let mut reals = vec![1.0; 90];
+        Rastrigin { dims: 30 }.breed_into(&vec![0.5; 30], &vec![-0.5; 30], &mut Rng::new(10), &mut reals);
+        assert_eq!(reals, Rastrigin { dims: 30 }.breed(&vec![0.5; 30], &vec![-0.5; 30], &mut Rng::new(10)));
+    }
 }
