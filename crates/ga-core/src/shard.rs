@@ -466,9 +466,12 @@ impl<P: Problem> Shard<P> {
             let cut = self.quota.min(self.members.len());
             reserve.extend(self.members.drain(cut..));
         }
-        // What is dropped leaves its storage for the next step's children.
-        let room = self.quota.saturating_sub(self.spare.len());
-        self.spare.extend(reserve.into_iter().take(room).map(|m| m.genome));
+        // What is dropped leaves its storage for the next step's children (tournament and
+        // (μ+λ) steps breed into it; the cutoff step breeds few, so it keeps none).
+        if !matches!(self.params.selection, Selection::Cutoff) {
+            let room = self.quota.saturating_sub(self.spare.len());
+            self.spare.extend(reserve.into_iter().take(room).map(|m| m.genome));
+        }
         Ok(admitted)
     }
 
