@@ -234,15 +234,8 @@ impl Bits {
             mask_tail(&mut self.words, self.len);
             return self.len;
         }
-        let gap = crate::rng::Geometric::new(p);
-        let mut flips = 0;
-        let mut i = rng.geometric_ln(gap);
-        while i < self.len as u64 {
-            self.words[i as usize / 64] ^= 1u64 << (i % 64);
-            flips += 1;
-            i = i.saturating_add(1).saturating_add(rng.geometric_ln(gap));
-        }
-        flips
+        let words = &mut self.words;
+        crate::rng::each_success(self.len, p, rng, |i, _| words[i / 64] ^= 1u64 << (i % 64))
     }
 }
 

@@ -348,15 +348,7 @@ fn each_with_probability(n: usize, p: f64, rng: &mut Rng, mut f: impl FnMut(usiz
         }
         return n;
     }
-    let gap = crate::rng::Geometric::new(p);
-    let mut count = 0;
-    let mut i = rng.geometric_ln(gap);
-    while i < n as u64 {
-        f(i as usize, rng);
-        count += 1;
-        i = i.saturating_add(1).saturating_add(rng.geometric_ln(gap));
-    }
-    count
+    crate::rng::each_success(n, p, rng, f)
 }
 
 #[cfg(test)]

@@ -78,6 +78,85 @@ impl Geometric {
     }
 }
 
+/// Calls `f(i, rng)` for each `i` in `0..n` whose own Bernoulli(`p`) trial succeeds, in
+/// order, for `0 < p < 1`: it draws the geometric gaps between successes, as
+/// [`Rng::geometric`] does (one draw per success and one that goes past `n`), so the cost is
+/// O(successes). Returns how many succeeded.
+///
+/// The draw that goes past the end is decided without its logarithm when `u` is clearly
+/// below (1 − p)^r, r the positions left: the gap ⌊ln u / ln(1 − p)⌋ is then at least r,
+/// by a margin (a relative 10⁻⁹ on u) that no rounding of the logarithm, the quotient or
+/// the power comes near, so the outcome is the one the logarithm would give, draw for
+/// draw. The powers are tabled per thread for the last (p, n) asked twice in a row (a
+/// mutation operator's, child after child), for n up to [`TABLED`] positions.
+pub(crate) fn each_success(n: usize, p: f64, rng: &mut Rng, mut f: impl FnMut(usize, &mut Rng)) -> usize {
+    let gap = Geometric::new(p);
+    let below = Overshoot::take(p, n, gap.ln_q);
+    let (mut start, mut count) = (0usize, 0);
+    loop {
+        let left = n - start;
+        let u = 1.0 - rng.next_f64();
+        if below.get(left).is_some_and(|&t| u < t) {
+            break;
+        }
+        // The gap as Rng::geometric_ln computes it from the same u.
+        let k = (u.ln() / gap.ln_q) as u64;
+        if k >= left as u64 {
+            break;
+        }
+        let i = start + k as usize;
+        f(i, rng);
+        count += 1;
+        start = i + 1;
+    }
+    Overshoot::put_back(p, n, below);
+    count
+}
+
+/// Genomes up to this many positions get a table of (1 − p)^r (8 bytes a position).
+pub(crate) const TABLED: usize = 1 << 16;
+
+/// One thread's table for [`each_success`]: (1 − p)^r · (1 − 10⁻⁹) for r in 0..=n.
+#[derive(Default)]
+struct Overshoot {
+    p: u64,
+    n: usize,
+    asked: u32,
+    below: Vec<f64>,
+}
+
+thread_local! {
+    static OVERSHOOT: std::cell::RefCell<Overshoot> = std::cell::RefCell::new(Overshoot::default());
+}
+
+impl Overshoot {
+    /// The table for (p, n), taken out of the thread's (empty: none yet, or not worth one).
+    fn take(p: f64, n: usize, ln_q: f64) -> Vec<f64> {
+        OVERSHOOT.with(|cell| {
+            let mut o = cell.borrow_mut();
+            if (o.p, o.n) != (p.to_bits(), n) {
+                *o = Overshoot { p: p.to_bits(), n, asked: 1, below: Vec::new() };
+                return Vec::new();
+            }
+            o.asked = o.asked.saturating_add(1);
+            if o.below.is_empty() && o.asked >= 2 && n <= TABLED {
+                o.below = (0..=n).map(|r| (r as f64 * ln_q).exp() * (1.0 - 1e-9)).collect();
+            }
+            std::mem::take(&mut o.below)
+        })
+    }
+
+    /// Returns a table taken for (p, n), unless the thread has moved on to another.
+    fn put_back(p: f64, n: usize, below: Vec<f64>) {
+        OVERSHOOT.with(|cell| {
+            let mut o = cell.borrow_mut();
+            if (o.p, o.n) == (p.to_bits(), n) && o.below.is_empty() {
+                o.below = below;
+            }
+        });
+    }
+}
+
 /// A xoshiro256++ generator. Cheap to create, so the engine makes one per unit of work.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rng {
@@ -297,6 +376,48 @@ mod tests {
                 let expected = if k >= u64::MAX as f64 { u64::MAX } else { k as u64 };
                 assert_eq!(a.geometric(p), expected, "p = {p}");
             }
+        }
+    }
+
+    #[test]
+    fn successes_are_those_of_the_geometric_gaps_draw_for_draw() {
+        // The reference: gaps from Rng::geometric_ln, as the operators drew them before the
+        // table; each (p, n) asked many times in a row (the table is built on the second).
+        let reference = |n: usize, p: f64, rng: &mut Rng| {
+            let gap = Geometric::new(p);
+            let (mut hits, mut i) = (Vec::new(), rng.geometric_ln(gap));
+            while i < n as u64 {
+                hits.push(i as usize);
+                i = i.saturating_add(1).saturating_add(rng.geometric_ln(gap));
+            }
+            hits
+        };
+        for (n, p) in [
+            (1000, 0.001),
+            (30, 1.0 / 30.0),
+            (0, 0.5),
+            (1, 0.5),
+            (64, 1e-12),
+            (5000, 0.3),
+            (200, 0.999),
+            (70_000, 1e-4),
+        ] {
+            let (mut a, mut b) = (Rng::new(n as u64), Rng::new(n as u64));
+            for call in 0..200 {
+                let mut hits = Vec::new();
+                let count = each_success(n, p, &mut a, |i, _| hits.push(i));
+                assert_eq!(hits, reference(n, p, &mut b), "n {n}, p {p}, call {call}");
+                assert_eq!(count, hits.len());
+                assert_eq!(a, b, "the same draws consumed");
+            }
+        }
+        // Alternating rates: the table follows the last (p, n), never a stale one.
+        let (mut a, mut b) = (Rng::new(1), Rng::new(1));
+        for call in 0..100 {
+            let p = if call % 3 == 0 { 0.01 } else { 0.002 };
+            let mut hits = Vec::new();
+            each_success(500, p, &mut a, |i, _| hits.push(i));
+            assert_eq!(hits, reference(500, p, &mut b), "call {call}");
         }
     }
 
