@@ -110,7 +110,8 @@ pub fn sbx(a: &[f64], b: &[f64], eta: f64, lo: f64, hi: f64, rng: &mut Rng) -> V
 pub fn sbx_into(a: &[f64], b: &[f64], eta: f64, lo: f64, hi: f64, rng: &mut Rng, child: &mut Vec<f64>) {
     // The count of squarings a constant, so that the compiler unrolls them and packs the
     // loop (a count known only at run time kept it scalar, with branches).
-    let cross = match SbxIndex::new(eta).squarings {
+    let index = SbxIndex::new(eta);
+    let cross = match index.squarings {
         Some(0) => sbx_by_squarings::<0>,
         Some(1) => sbx_by_squarings::<1>,
         Some(2) => sbx_by_squarings::<2>,
@@ -120,11 +121,13 @@ pub fn sbx_into(a: &[f64], b: &[f64], eta: f64, lo: f64, hi: f64, rng: &mut Rng,
         Some(6) => sbx_by_squarings::<6>,
         _ => sbx_general,
     };
-    cross(a, b, eta, lo, hi, rng, child)
+    cross(a, b, &index, lo, hi, rng, child)
 }
 
-/// What [`sbx`] derives from its index η.
+/// What [`sbx`] derives from its index η, once a call.
+#[derive(Clone, Copy)]
 struct SbxIndex {
+    eta: f64,
     exponent: f64,
     /// Below this 1/β, β^−(η+1) < 2^−53 and α = 2 − β^−(η+1) rounds to 2 exactly: no
     /// power needed (genes whose parents are close to each other and far from the bounds).
@@ -146,13 +149,13 @@ impl SbxIndex {
         let unbounded = f64::from_bits((1023 - (53.0 * exponent).ceil().clamp(0.0, 1022.0) as u64) << 52);
         let whole = Some(eta + 1.0).filter(|n| n.fract() == 0.0 && (1.0..=64.0).contains(n)).map(|n| n as u32);
         let squarings = whole.filter(|n| n.is_power_of_two()).map(u32::trailing_zeros);
-        Self { exponent, unbounded, whole, squarings }
+        Self { eta, exponent, unbounded, whole, squarings }
     }
 }
 
 /// [`sbx`] for any η, a branch per gene.
-fn sbx_general(a: &[f64], b: &[f64], eta: f64, lo: f64, hi: f64, rng: &mut Rng, child: &mut Vec<f64>) {
-    let SbxIndex { exponent, unbounded, whole, squarings } = SbxIndex::new(eta);
+fn sbx_general(a: &[f64], b: &[f64], index: &SbxIndex, lo: f64, hi: f64, rng: &mut Rng, child: &mut Vec<f64>) {
+    let SbxIndex { eta, exponent, unbounded, whole, squarings } = *index;
     let inverse_power = |inverse: f64| match whole {
         Some(n) => power(inverse, n),
         None => inverse.powf(eta + 1.0),
@@ -190,8 +193,16 @@ fn sbx_general(a: &[f64], b: &[f64], eta: f64, lo: f64, hi: f64, rng: &mut Rng, 
 /// branch predictor misses half the time, each miss costing more than the arithmetic; as
 /// selects on bits, two genes at a time, the compiler turns the loop into packed
 /// divisions and square roots (a Rastrigin-30 run 15% faster: docs/PERFORMANCE.md).
-fn sbx_by_squarings<const K: u32>(a: &[f64], b: &[f64], eta: f64, lo: f64, hi: f64, rng: &mut Rng, out: &mut Vec<f64>) {
-    let unbounded = SbxIndex::new(eta).unbounded;
+fn sbx_by_squarings<const K: u32>(
+    a: &[f64],
+    b: &[f64],
+    index: &SbxIndex,
+    lo: f64,
+    hi: f64,
+    rng: &mut Rng,
+    out: &mut Vec<f64>,
+) {
+    let unbounded = index.unbounded;
     // Two genes at a time, each from its own draw (in gene order, as the general form
     // takes them).
     let pair = |x: [f64; 2], y: [f64; 2], draw: [u64; 2]| {
@@ -502,7 +513,7 @@ mod tests {
             let eta = f64::from((1u32 << k) - 1);
             let ours = sbx(&a, &b, eta, -5.12, 5.12, &mut Rng::new(case as u64));
             let mut theirs = vec![7.0; 3];
-            sbx_general(&a, &b, eta, -5.12, 5.12, &mut Rng::new(case as u64), &mut theirs);
+            sbx_general(&a, &b, &SbxIndex::new(eta), -5.12, 5.12, &mut Rng::new(case as u64), &mut theirs);
             let same = ours.iter().zip(&theirs).all(|(p, q)| p.to_bits() == q.to_bits());
             assert!(same && ours.len() == n, "case {case}, eta {eta}: {ours:?} != {theirs:?}");
         }

@@ -114,14 +114,13 @@ pub(crate) fn each_success(n: usize, p: f64, rng: &mut Rng, mut f: impl FnMut(us
 }
 
 /// Genomes up to this many positions get a table of (1 − p)^r (8 bytes a position).
-pub(crate) const TABLED: usize = 1 << 16;
+const TABLED: usize = 1 << 16;
 
 /// One thread's table for [`each_success`]: (1 − p)^r · (1 − 10⁻⁹) for r in 0..=n.
 #[derive(Default)]
 struct Overshoot {
     p: u64,
     n: usize,
-    asked: u32,
     below: Vec<f64>,
 }
 
@@ -131,15 +130,15 @@ thread_local! {
 
 impl Overshoot {
     /// The table for (p, n), taken out of the thread's (empty: none yet, or not worth one).
+    /// The first call for a (p, n) only remembers it; a second in a row builds the table.
     fn take(p: f64, n: usize, ln_q: f64) -> Vec<f64> {
         OVERSHOOT.with(|cell| {
             let mut o = cell.borrow_mut();
             if (o.p, o.n) != (p.to_bits(), n) {
-                *o = Overshoot { p: p.to_bits(), n, asked: 1, below: Vec::new() };
+                *o = Overshoot { p: p.to_bits(), n, below: Vec::new() };
                 return Vec::new();
             }
-            o.asked = o.asked.saturating_add(1);
-            if o.below.is_empty() && o.asked >= 2 && n <= TABLED {
+            if o.below.is_empty() && n <= TABLED {
                 o.below = (0..=n).map(|r| (r as f64 * ln_q).exp() * (1.0 - 1e-9)).collect();
             }
             std::mem::take(&mut o.below)
