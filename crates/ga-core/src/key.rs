@@ -84,6 +84,11 @@ impl KeySet {
         self.keys.insert(key.0)
     }
 
+    /// Forgets `key`; `true` if it was there.
+    pub fn remove(&mut self, key: Key) -> bool {
+        self.keys.remove(&key.0)
+    }
+
     /// Whether `key` was seen.
     #[inline]
     pub fn contains(&self, key: Key) -> bool {

@@ -45,5 +45,5 @@ pub use memory::estimate_bytes;
 pub use params::{MAX_POP, Migration, Neighbours, PLUS_OFFSPRING, Params, Selection, StopReason, Topology};
 pub use problem::{Measure, Problem};
 pub use rng::Rng;
-pub use shard::{Candidate, Origin, Shard, ShardDelta, ShardState};
+pub use shard::{Ahead, Candidate, Origin, Shard, ShardDelta, ShardState};
 pub use stats::{GenerationStats, Histogram};

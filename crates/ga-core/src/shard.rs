@@ -154,6 +154,13 @@ impl Journal {
         new
     }
 
+    /// Forgets every key after the first `len`.
+    fn truncate(&mut self, len: usize) {
+        for key in self.order.drain(len.min(self.order.len())..) {
+            self.set.remove(key);
+        }
+    }
+
     fn from_order(order: Vec<Key>) -> Self {
         let set = order.iter().copied().collect();
         Self { set, order }
@@ -594,14 +601,76 @@ impl<P: Problem> Shard<P> {
         survivors: Survivors,
         crossover_rate: f64,
     ) -> Vec<Candidate<P::Genome>> {
+        let (bred, candidates) = self.breed_by_tournament(generation, size, survivors, crossover_rate);
+        self.take_up(bred);
+        candidates
+    }
+
+    /// The step [`Shard::next`] would take for `generation`, bred and evaluated without
+    /// making it this shard's yet: its candidates, to route as `next`'s, and the step
+    /// itself, for [`Shard::commit`] (which then does what `next` would have done to the
+    /// shard) or [`Shard::discard`] (which leaves the shard as it was). `None` for the
+    /// cutoff selection, whose step depends on the census of the generation before.
+    ///
+    /// What it is for: a worker breeds its next step while the framework is still deciding
+    /// whether there is one, and no phase other than the step sees the difference.
+    pub fn next_ahead(&mut self, generation: u32) -> Option<(Ahead, Vec<Candidate<P::Genome>>)> {
+        let (size, survivors, crossover_rate) = match self.params.selection {
+            Selection::Cutoff => return None,
+            Selection::Tournament { size, elites, crossover_rate } => (size, Survivors::Elites(elites), crossover_rate),
+            Selection::Plus { size, crossover_rate, offspring } => {
+                (size, Survivors::Plus { offspring }, crossover_rate)
+            }
+        };
+        let from = (self.emitted.order.len(), self.admitted, self.members.len());
+        let (step, candidates) = self.breed_by_tournament(generation, size, survivors, crossover_rate);
+        Some((Ahead { generation, from, to: self.emitted.order.len(), step }, candidates))
+    }
+
+    /// Makes a step bred by [`Shard::next_ahead`] this shard's, as [`Shard::next`] would
+    /// have: refused (and the shard left as it is) if the shard changed since.
+    pub fn commit(&mut self, ahead: Ahead) -> Result<()> {
+        self.check_unchanged(&ahead)?;
+        self.take_up(ahead.step);
+        Ok(())
+    }
+
+    /// Forgets a step bred by [`Shard::next_ahead`]: the shard is again as it was before,
+    /// its emitted keys included. Refused (and nothing changed) if the shard changed since.
+    pub fn discard(&mut self, ahead: Ahead) -> Result<()> {
+        self.check_unchanged(&ahead)?;
+        self.emitted.truncate(ahead.from.0);
+        Ok(())
+    }
+
+    /// Whether the shard is as `ahead` left it (no phase ran since).
+    fn check_unchanged(&self, ahead: &Ahead) -> Result<()> {
+        let now = (self.emitted.order.len(), self.admitted, self.members.len());
+        if now != (ahead.to, ahead.from.1, ahead.from.2) {
+            return Err(Error::InvalidState(format!(
+                "the step of generation {} was bred ahead of a shard that changed since",
+                ahead.generation
+            )));
+        }
+        Ok(())
+    }
+
+    /// Breeds and evaluates a tournament step's candidates; only the emitted keys (and
+    /// the spare genomes used) change here, the rest is [`Shard::take_up`]'s.
+    fn breed_by_tournament(
+        &mut self,
+        generation: u32,
+        size: usize,
+        survivors: Survivors,
+        crossover_rate: f64,
+    ) -> (Bred, Vec<Candidate<P::Genome>>) {
         let (elites, offspring) = match survivors {
             Survivors::Elites(elites) => (elites, 1.0),
             Survivors::Plus { offspring } => (0, offspring),
         };
-        self.plus_step = matches!(survivors, Survivors::Plus { .. });
         let (seed, index, mutation_rate) = (self.seed, self.index, self.params.mutation_rate);
         let problem = &self.problem;
-        let members = std::mem::take(&mut self.members);
+        let members = &self.members;
         let fitness: Vec<f64> = members.iter().map(|m| m.fitness).collect();
         // A child, in a dropped member's storage when there is one (the same genome
         // either way).
@@ -657,8 +726,8 @@ impl<P: Problem> Shard<P> {
                 out.push(g, k);
             }
         }
-        self.duplicates += out.refused;
-        self.shortfall = slots - out.candidates.len();
+        let refused = out.refused;
+        let shortfall = slots - out.candidates.len();
         // Evaluated here, once the emission is unique: the breeding shard's load is its
         // quota, where the owners' share of the keys varies from step to step.
         let mut candidates = out.candidates;
@@ -669,12 +738,54 @@ impl<P: Problem> Shard<P> {
         }
         // Elites ranked by fitness, ties by position (a total order, so the choice is
         // deterministic); the rest stay in member order as the reserve.
-        let elite_idx = best_indices(&fitness, elites);
+        let elites = best_indices(&fitness, elites);
+        let plus = matches!(survivors, Survivors::Plus { .. });
+        (Bred { elites, refused, shortfall, plus }, candidates)
+    }
+
+    /// What a tournament step does to the shard once its candidates are out: the elites
+    /// stay, the other members wait in the reserve, the counts of the step are kept.
+    fn take_up(&mut self, bred: Bred) {
+        self.duplicates += bred.refused;
+        self.shortfall = bred.shortfall;
+        self.plus_step = bred.plus;
+        let members = std::mem::take(&mut self.members);
         let mut by_index: Vec<Option<Individual<P::Genome>>> = members.into_iter().map(Some).collect();
         self.members = Vec::with_capacity(self.quota);
-        self.members.extend(elite_idx.iter().filter_map(|&i| by_index[i].take()));
+        self.members.extend(bred.elites.iter().filter_map(|&i| by_index[i].take()));
         self.reserve = by_index.into_iter().flatten().collect();
-        candidates
+    }
+}
+
+/// A tournament step's effect on its shard beyond the candidates it emitted.
+#[derive(Debug)]
+struct Bred {
+    /// The members that stay, by index, best first.
+    elites: Vec<usize>,
+    /// Children refused because the shard had emitted them before.
+    refused: u64,
+    /// Slots that got no candidate.
+    shortfall: usize,
+    /// Whether it was a (μ+λ) step.
+    plus: bool,
+}
+
+/// A step bred ahead of time ([`Shard::next_ahead`]), waiting for [`Shard::commit`] or
+/// [`Shard::discard`].
+#[derive(Debug)]
+pub struct Ahead {
+    generation: u32,
+    /// The shard when it was bred: emitted keys, admitted count, members.
+    from: (usize, u64, usize),
+    /// Emitted keys after it.
+    to: usize,
+    step: Bred,
+}
+
+impl Ahead {
+    /// The generation it is a step of.
+    pub fn generation(&self) -> u32 {
+        self.generation
     }
 }
 

@@ -241,3 +241,68 @@ fn a_shard_restored_in_the_middle_of_an_island_step_goes_on_as_a_fresh_one() {
     }
     assert_eq!(survivor.state(), replacement.state());
 }
+
+/// Steps bred ahead ([`Shard::next_ahead`]), whether taken up or forgotten first, change
+/// nothing: every candidate and every shard state is the one plain `next` steps give.
+#[test]
+fn a_step_bred_ahead_is_the_step_next_would_take() {
+    let problem = OneMax { bits: 64 };
+    let plus = Selection::Plus { size: 3, crossover_rate: 0.9, offspring: ga_core::PLUS_OFFSPRING };
+    for selection in [problem.params().selection, plus] {
+        let params = Params { n_pop: 30, selection, ..problem.params() };
+        let make = || -> Vec<Shard<&OneMax>> {
+            (0..SHARDS).map(|i| Shard::new(&problem, params.clone(), 11, i, SHARDS, None).unwrap()).collect()
+        };
+        let (mut plain, mut early) = (make(), make());
+        let deliver = |shards: &mut Vec<Shard<&OneMax>>, out: Vec<Vec<Candidate<Bits>>>| {
+            for c in out.into_iter().flatten() {
+                shards[owner(&c)].receive([c]);
+            }
+            for s in shards.iter_mut() {
+                s.admit().unwrap();
+            }
+        };
+        let fresh: Vec<_> = plain.iter_mut().map(|s| s.init()).collect();
+        deliver(&mut plain, fresh);
+        let fresh: Vec<_> = early.iter_mut().map(|s| s.init()).collect();
+        deliver(&mut early, fresh);
+        for generation in 0..12 {
+            let expected: Vec<_> = plain.iter_mut().map(|s| s.next(generation, 0)).collect();
+            let mut got = Vec::new();
+            for shard in &mut early {
+                // A step bred for a generation that does not come (the run ended, say) is
+                // forgotten, emitted keys and all.
+                if generation % 3 == 1 {
+                    let (stale, _) = shard.next_ahead(generation + 7).expect("a tournament step");
+                    shard.discard(stale).unwrap();
+                }
+                let (ahead, candidates) = shard.next_ahead(generation).expect("a tournament step");
+                assert_eq!(ahead.generation(), generation);
+                shard.commit(ahead).unwrap();
+                got.push(candidates);
+            }
+            assert_eq!(got, expected, "{selection:?}, generation {generation}");
+            deliver(&mut plain, expected);
+            deliver(&mut early, got);
+            for (a, b) in plain.iter().zip(&early) {
+                assert_eq!(a.state(), b.state(), "{selection:?}, generation {generation}");
+            }
+        }
+        // A step bred ahead of a shard that changed since is refused, and changes nothing.
+        let shard = &mut early[0];
+        let (ahead, candidates) = shard.next_ahead(50).unwrap();
+        shard.receive(candidates);
+        shard.admit().unwrap();
+        let before = shard.state();
+        let err = shard.commit(ahead).unwrap_err();
+        assert!(err.to_string().contains("bred ahead of a shard that changed since"), "{err}");
+        assert_eq!(shard.state(), before);
+    }
+    // The cutoff step depends on the census before it: it is never bred ahead.
+    let params = Params { n_pop: 30, selection: Selection::Cutoff, ..problem.params() };
+    let mut shard = Shard::new(&problem, params, 1, 0, 1, None).unwrap();
+    let fresh = shard.init();
+    shard.receive(fresh);
+    shard.admit().unwrap();
+    assert!(shard.next_ahead(0).is_none());
+}
