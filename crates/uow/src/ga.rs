@@ -29,8 +29,8 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use ga_core::{
-    Candidate, Census, GenerationStats, Genome, Histogram, Individual, Key, Neighbours, Observer, Outcome, Params,
-    Population, Problem, Progress, Shard, ShardState, evolve_from, key_of,
+    Ahead, Candidate, Census, GenerationStats, Genome, Histogram, Individual, Key, Neighbours, Observer, Outcome,
+    Params, Population, Problem, Progress, Shard, ShardState, evolve_from, key_of,
 };
 use hashring::Ring;
 use serde::de::DeserializeOwned;
@@ -148,6 +148,8 @@ pub struct GaShard<P: Problem> {
     /// The members' encoding when they go to a spill slot (kept: its capacity is reused).
     spill_buffer: Vec<u8>,
     slots: SlotWriter,
+    /// The next step, bred ahead of its request (the generation asked for, and the step).
+    ahead: Option<(u32, Ahead)>,
 }
 
 /// Creates shard `shard` of `shards` of a GA job over `problem` (decoded with
@@ -175,7 +177,14 @@ where
         .map_err(|e| invalid(e.to_string()))?;
     let decoder = GaDecoder { problem, placement: placement.clone(), shard, islands };
     Ok(Job::new(
-        GaShard { shard: core, placement, members_bytes: 0, spill_buffer: Vec::new(), slots: SlotWriter::default() },
+        GaShard {
+            shard: core,
+            placement,
+            members_bytes: 0,
+            spill_buffer: Vec::new(),
+            slots: SlotWriter::default(),
+            ahead: None,
+        },
         decoder,
     ))
 }
@@ -247,10 +256,23 @@ where
         deliveries: Vec<Self::Batch>,
         outbox: &mut Outbox<Self::Batch>,
     ) -> Result<Vec<u8>, WorkError> {
+        let invalid = |e: UowError| WorkError::Invalid { what: "phase payload", why: e.to_string() };
+        // A step bred ahead is taken up by the very step it was bred for; any other phase
+        // finds the shard as it was without it.
+        if let Some((generation, ahead)) = self.ahead.take() {
+            let asked = (phase == "next").then(|| decode::<NextRequest>("next request", payload).ok()).flatten();
+            if asked.is_some_and(|r| r.generation == generation) {
+                self.shard.commit(ahead).map_err(failed)?;
+                for batch in deliveries {
+                    self.shard.receive(batch);
+                }
+                return Ok(Vec::new());
+            }
+            self.shard.discard(ahead).map_err(failed)?;
+        }
         for batch in deliveries {
             self.shard.receive(batch);
         }
-        let invalid = |e: UowError| WorkError::Invalid { what: "phase payload", why: e.to_string() };
         match phase {
             "init" => {
                 let fresh = self.shard.init();
@@ -338,6 +360,27 @@ where
             }
             other => Err(WorkError::UnknownPhase(other.to_string())),
         }
+    }
+
+    /// Breeds and evaluates the announced `next` step (tournament and (μ+λ) selection: the
+    /// cutoff's depends on the census it has not seen) and routes its candidates; the step
+    /// is the shard's once `next` asks for it.
+    fn ahead(&mut self, phase: &str, payload: &[u8], outbox: &mut Outbox<Self::Batch>) -> Result<bool, WorkError> {
+        if let Some((_, stale)) = self.ahead.take() {
+            self.shard.discard(stale).map_err(failed)?;
+        }
+        if phase != "next" {
+            return Ok(false);
+        }
+        let r: NextRequest = decode("next request", payload)
+            .map_err(|e| WorkError::Invalid { what: "phase payload", why: e.to_string() })?;
+        let Some((ahead, candidates)) = self.shard.next_ahead(r.generation) else { return Ok(false) };
+        if let Err(e) = self.route(candidates, outbox) {
+            self.shard.discard(ahead).map_err(failed)?;
+            return Err(e);
+        }
+        self.ahead = Some((r.generation, ahead));
+        Ok(true)
     }
 }
 
@@ -508,6 +551,7 @@ where
             spill: self.spill,
             islands: params.migration.is_some(),
             per_step: params.generations_per_step(),
+            announce: params.migration.is_none() && !matches!(params.selection, ga_core::Selection::Cutoff),
             _genome: PhantomData,
         };
         if let Some(checkpoint) = self.resume.take() {
@@ -818,6 +862,9 @@ struct ClusterPopulation<'c, G> {
     islands: bool,
     /// Generations one step makes ([`Params::generations_per_step`]).
     per_step: u32,
+    /// Whether each step announces the next (tournament and (μ+λ) steps without islands,
+    /// whose request does not depend on the census).
+    announce: bool,
     _genome: PhantomData<G>,
 }
 
@@ -854,13 +901,19 @@ impl<G> ClusterPopulation<'_, G> {
         })
     }
 
-    /// Runs `first` then `then` as one step ([`Cluster::step`]), keeping its error typed.
+    /// Runs `first` then `then` as one step ([`Cluster::step`]), announcing the next
+    /// step's `first` payload if given ([`Cluster::step_announcing`]); keeps its error typed.
     fn step_phases(
         &mut self,
         first: (&str, &mut dyn FnMut(u32) -> Vec<u8>),
         then: (&str, &mut dyn FnMut(u32) -> Vec<u8>),
+        ahead: Option<&[u8]>,
     ) -> ga_core::Result<Vec<Bytes>> {
-        self.cluster.step(first, then).map_err(|e| {
+        let stepped = match ahead {
+            Some(ahead) => self.cluster.step_announcing(first, then, &mut |_| ahead.to_vec()),
+            None => self.cluster.step(first, then),
+        };
+        stepped.map_err(|e| {
             let engine = population_error(&e);
             self.failure.get_or_insert(UowError::Cluster(e));
             engine
@@ -888,8 +941,8 @@ impl<G: Genome + Serialize + DeserializeOwned> ClusterPopulation<'_, G> {
     /// Runs the phase `first` (with `request`) then admits every shard's queue, as one
     /// step ([`Cluster::step`]), and merges the censuses in shard order; returns how many
     /// were admitted.
-    fn admit(&mut self, first: (&str, &[u8])) -> ga_core::Result<u64> {
-        self.admit_with(first, None).map(|(admitted, _)| admitted)
+    fn admit(&mut self, first: (&str, &[u8]), ahead: Option<&[u8]>) -> ga_core::Result<u64> {
+        self.admit_with(first, None, ahead).map(|(admitted, _)| admitted)
     }
 
     /// [`ClusterPopulation::admit`], each shard also answering its delta since the key
@@ -898,6 +951,7 @@ impl<G: Genome + Serialize + DeserializeOwned> ClusterPopulation<'_, G> {
         &mut self,
         (first, request): (&str, &[u8]),
         since: Option<&[AdmitRequest]>,
+        ahead: Option<&[u8]>,
     ) -> ga_core::Result<(u64, Vec<Option<Delta>>)> {
         let requests: Vec<Vec<u8>> = match since {
             None => Vec::new(),
@@ -908,7 +962,7 @@ impl<G: Genome + Serialize + DeserializeOwned> ClusterPopulation<'_, G> {
         let slot_of = |i: usize| since.and_then(|s| s.get(i)).and_then(|r| r.spill.as_ref()).map(|(_, slot)| *slot);
         let mut admit_request = |i: u32| requests.get(i as usize).cloned().unwrap_or_default();
         // One round trip: each shard admits as soon as its peers' batches are in.
-        let answers = self.step_phases((first, &mut |_| request.to_vec()), ("admit", &mut admit_request))?;
+        let answers = self.step_phases((first, &mut |_| request.to_vec()), ("admit", &mut admit_request), ahead)?;
         let mut censuses = Vec::with_capacity(answers.len());
         let mut deltas = Vec::with_capacity(answers.len());
         for (i, a) in answers.into_iter().enumerate() {
@@ -995,7 +1049,7 @@ impl<G: Genome + Serialize + DeserializeOwned> Population for ClusterPopulation<
     type Genome = G;
 
     fn init(&mut self) -> ga_core::Result<()> {
-        self.admit(("init", &[])).map(drop)
+        self.admit(("init", &[]), None).map(drop)
     }
 
     fn census(&mut self) -> ga_core::Result<Census> {
@@ -1003,11 +1057,17 @@ impl<G: Genome + Serialize + DeserializeOwned> Population for ClusterPopulation<
     }
 
     fn step(&mut self, generation: u32, cutoff_bin: u32) -> ga_core::Result<u64> {
+        // A tournament step takes no cutoff: sent as 0, the request of the next step is
+        // known now, and announced, so that workers breed it while this one is judged.
+        let cutoff_bin = if self.announce { 0 } else { cutoff_bin };
         let request = encode("next request", &NextRequest { generation, cutoff_bin }).map_err(population_error)?;
+        let next = NextRequest { generation: generation.saturating_add(self.per_step), cutoff_bin };
+        let ahead = if self.announce { Some(encode("next request", &next).map_err(population_error)?) } else { None };
+        let ahead = ahead.as_deref();
         // Islands evolve alone, then send their migrants; otherwise one generation, routed.
         let first = if self.islands { "island" } else { "next" };
         if !self.due(generation.saturating_add(self.per_step)) {
-            return self.admit((first, &request));
+            return self.admit((first, &request), ahead);
         }
         // The snapshot of the generation this step makes comes with its admit answers.
         let shards = self.cluster.shards() as usize;
@@ -1019,7 +1079,7 @@ impl<G: Genome + Serialize + DeserializeOwned> Population for ClusterPopulation<
                 AdmitRequest { seen, emitted, spill: self.spill.map(|dir| (dir.to_string(), slot)) }
             })
             .collect();
-        let (admitted, deltas) = self.admit_with((first, &request), Some(&since))?;
+        let (admitted, deltas) = self.admit_with((first, &request), Some(&since), ahead)?;
         self.pending = Some(deltas);
         Ok(admitted)
     }

@@ -99,6 +99,21 @@ pub trait Cluster {
         self.phase(first, first_payload)?;
         self.phase(then, then_payload)
     }
+
+    /// [`Cluster::step`], announcing the next call: unless the job ends first (any other
+    /// call may follow), it is a step whose first phase is `first` again, with
+    /// `ahead(shard)` as its payload. A cluster may start that phase as soon as a shard
+    /// has answered this step (a worker's job may work ahead on it); one that breaks the
+    /// announcement may be refused. The default ignores it.
+    fn step_announcing(
+        &mut self,
+        first: (&str, &mut dyn FnMut(u32) -> Vec<u8>),
+        then: (&str, &mut dyn FnMut(u32) -> Vec<u8>),
+        ahead: &mut dyn FnMut(u32) -> Vec<u8>,
+    ) -> Result<Vec<Bytes>, ClusterError> {
+        let _ = ahead;
+        self.step(first, then)
+    }
 }
 
 /// A distributed job: what the framework needs to run it over a set of workers.

@@ -117,8 +117,31 @@ impl Cluster for RemoteCluster {
 
     fn step(
         &mut self,
+        first: (&str, &mut dyn FnMut(u32) -> Vec<u8>),
+        then: (&str, &mut dyn FnMut(u32) -> Vec<u8>),
+    ) -> Result<Vec<Bytes>, ClusterError> {
+        self.step_with(first, then, None)
+    }
+
+    fn step_announcing(
+        &mut self,
+        first: (&str, &mut dyn FnMut(u32) -> Vec<u8>),
+        then: (&str, &mut dyn FnMut(u32) -> Vec<u8>),
+        ahead: &mut dyn FnMut(u32) -> Vec<u8>,
+    ) -> Result<Vec<Bytes>, ClusterError> {
+        self.step_with(first, then, Some(ahead))
+    }
+}
+
+type Call = tokio::task::JoinHandle<Outcome>;
+
+impl RemoteCluster {
+    /// A step, in one round trip per worker; announcing the next one when `ahead` is given.
+    fn step_with(
+        &mut self,
         (first, first_payload): (&str, &mut dyn FnMut(u32) -> Vec<u8>),
         (then, then_payload): (&str, &mut dyn FnMut(u32) -> Vec<u8>),
+        mut ahead: Option<&mut dyn FnMut(u32) -> Vec<u8>>,
     ) -> Result<Vec<Bytes>, ClusterError> {
         self.steps += 1;
         let step = self.steps;
@@ -126,15 +149,18 @@ impl Cluster for RemoteCluster {
         let calls = self.spawn_calls(&name, |i, mut w| {
             let (first, input, then, then_input) =
                 (first.to_string(), first_payload(i), then.to_string(), then_payload(i));
-            (input.len() + then_input.len(), async move { w.step((&first, input), (&then, then_input), step).await })
+            let ahead = ahead.as_mut().map(|a| a(i));
+            let sent = input.len() + then_input.len() + ahead.as_ref().map_or(0, Vec::len);
+            (sent, async move {
+                match ahead {
+                    Some(ahead) => w.step_announcing((&first, input), (&then, then_input), step, ahead).await,
+                    None => w.step((&first, input), (&then, then_input), step).await,
+                }
+            })
         });
         self.gather(&name, calls)
     }
-}
 
-type Call = tokio::task::JoinHandle<Outcome>;
-
-impl RemoteCluster {
     /// Starts `call(shard, its client)` (the bytes it sends, and the call) on every worker,
     /// each bounded by the phase timeout; the watch, if any, is told of each answer.
     fn spawn_calls<F>(&self, phase: &str, mut call: impl FnMut(u32, WorkerClient) -> (usize, F)) -> Vec<Call>

@@ -171,12 +171,24 @@ impl WorkerClient {
         (then, then_payload): (&str, Vec<u8>),
         step: u64,
     ) -> Result<Bytes, ClientError> {
+        self.call_phase(step_request((phase, payload), (then, then_payload), step)).await
+    }
+
+    /// [`WorkerClient::step`], announcing the next step: unless the configuration ends
+    /// first, the next request is step `step + 1`, whose first phase is `phase` again with
+    /// `ahead` as its payload. The worker may start that phase as soon as it has answered
+    /// this one; it refuses a later request that breaks the announcement.
+    pub async fn step_announcing(
+        &mut self,
+        (phase, payload): (&str, Vec<u8>),
+        (then, then_payload): (&str, Vec<u8>),
+        step: u64,
+        ahead: Vec<u8>,
+    ) -> Result<Bytes, ClientError> {
         let request = PhaseRequest {
-            phase: phase.to_string(),
-            payload: payload.into(),
-            then_phase: then.to_string(),
-            then_payload: then_payload.into(),
-            step,
+            ahead: true,
+            ahead_payload: ahead.into(),
+            ..step_request((phase, payload), (then, then_payload), step)
         };
         self.call_phase(request).await
     }
@@ -222,5 +234,16 @@ impl WorkerClient {
     pub async fn stop(&mut self) -> Result<(), ClientError> {
         let response = self.inner.stop(StopRequest {}).await.map_err(|s| self.rpc_error(s))?;
         self.check(response.metadata())
+    }
+}
+
+fn step_request((phase, payload): (&str, Vec<u8>), (then, then_payload): (&str, Vec<u8>), step: u64) -> PhaseRequest {
+    PhaseRequest {
+        phase: phase.to_string(),
+        payload: payload.into(),
+        then_phase: then.to_string(),
+        then_payload: then_payload.into(),
+        step,
+        ..PhaseRequest::default()
     }
 }

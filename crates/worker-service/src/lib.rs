@@ -35,15 +35,17 @@ pub use prost::bytes::Bytes;
 pub use server::{ServeError, WorkerConfig, serve, serve_process};
 /// gRPC status codes, as [`ClientError::code`] reports them.
 pub use tonic::Code;
-pub use work::{Batch, BatchDecoder, Job, JobDecoder, Outbox, PhaseOutput, Registry, ShardWork, WorkError};
+pub use work::{Addressed, Batch, BatchDecoder, Job, JobDecoder, Outbox, PhaseOutput, Registry, ShardWork, WorkError};
 
 /// The wire protocol's version; both sides refuse any other. 2 added Ping, which the
 /// framework relies on to name a hung worker; 3 the run id on deliveries, which recovery
 /// relies on to refuse a batch from before a reconfiguration; 4 steps (two phases in one
 /// round trip, deliveries tagged with their step), which a worker of 3 would take for a
 /// lone phase; 5 the GA's parameters with islands (`Params::migration`) in its
-/// configuration, which a worker of 4 cannot decode.
-pub const PROTOCOL_VERSION: u32 = 5;
+/// configuration, which a worker of 4 cannot decode; 6 announced steps (a worker works on
+/// the next step before it is asked and delivers its batches early), which a worker of 5
+/// would ignore, leaving the framework's steps a round trip longer.
+pub const PROTOCOL_VERSION: u32 = 6;
 
 /// The metadata key carrying [`PROTOCOL_VERSION`].
 pub const PROTOCOL_HEADER: &str = "x-exelixi-protocol";

@@ -2,12 +2,13 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use subtle::ConstantTimeEq;
 use tokio::net::TcpListener;
-use tokio::sync::Notify;
-use tokio::task::JoinSet;
+use tokio::sync::{Notify, oneshot};
+use tokio::task::{JoinHandle, JoinSet};
 use tonic::service::interceptor::InterceptedService;
 use tonic::{Request, Response, Status};
 
@@ -74,7 +75,7 @@ struct Running {
 }
 
 /// What a phase addressed: batches sent (shard, payload), and those kept for its shard.
-type Sent = (Vec<(u32, Vec<u8>)>, Vec<Batch>);
+type Sent = crate::Addressed;
 
 /// A configuration as deliveries are checked against it.
 #[derive(Clone)]
@@ -122,6 +123,41 @@ struct Shared {
     /// Told whenever a peer's delivery of a step arrives, and at a reconfiguration.
     arrived: Notify,
     stop: Notify,
+    /// The announced step this worker works on ahead of its request, if any.
+    ahead: Mutex<Option<AheadSlot>>,
+}
+
+/// An announced step's first phase, run as soon as the step before it answered
+/// ([`ShardWork::ahead`](crate::ShardWork::ahead)), and the delivery of its batches.
+struct AheadSlot {
+    step: u64,
+    phase: String,
+    payload: Bytes,
+    /// The configuration's epoch and shard count when it started.
+    epoch: u64,
+    shards: u32,
+    /// Set when the step will not come as announced: work not started yet is skipped.
+    cancelled: Arc<AtomicBool>,
+    /// Whether the job worked ahead (then its batches are on their way), once it is done.
+    worked: oneshot::Receiver<Result<bool, Status>>,
+    /// The delivery of those batches to every peer.
+    delivered: JoinHandle<Result<(), Status>>,
+}
+
+impl AheadSlot {
+    /// The step will not come: work not begun is skipped; work done is the job's to undo
+    /// at its next phase, and batches delivered wait unused until the next configuration.
+    fn cancel(self) {
+        self.cancelled.store(true, Ordering::SeqCst);
+    }
+
+    fn is_for(&self, step: u64, phase: &str, payload: &[u8]) -> bool {
+        self.step == step && self.phase == phase && *self.payload == *payload
+    }
+}
+
+fn joined<T>(what: &str, r: Result<Result<T, Status>, tokio::task::JoinError>) -> Result<T, Status> {
+    r.map_err(|e| Status::internal(format!("{what} panicked: {e}")))?
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -282,27 +318,94 @@ impl Service {
     }
 
     /// Runs `phase` of the configured job with the loose batches and `more`; returns its
-    /// answer and what it addressed, and the configuration it ran in.
+    /// answer and what it addressed, and the configuration it ran in. With `done_ahead`,
+    /// runs that phase first, on the same thread: the first phase of a step the job
+    /// worked on ahead, which must address nothing now (its batches went out then).
     async fn run_job(
         &self,
+        done_ahead: Option<(String, Bytes)>,
         phase: String,
         payload: Bytes,
         more: Vec<Batch>,
     ) -> Result<(Vec<u8>, Sent, u32, u32, String), Status> {
         let shared = self.0.clone();
         let name = phase.clone();
-        tokio::task::spawn_blocking(move || {
+        let ran = tokio::task::spawn_blocking(move || {
             let mut running = lock(&shared.running);
             let Some(running) = running.as_mut() else {
                 return Err(Status::failed_precondition("this worker is not configured yet"));
             };
             let mut deliveries = std::mem::take(&mut lock(&shared.queue).loose);
+            if let Some((first, first_payload)) = done_ahead {
+                let (_, sent, kept) = running.job.phase(&first, &first_payload, deliveries).map_err(status)?;
+                if !sent.is_empty() || !kept.is_empty() {
+                    return Err(Status::internal(format!(
+                        "the job worked ahead on phase {first:?}, then addressed its batches again"
+                    )));
+                }
+                deliveries = Vec::new();
+            }
             deliveries.extend(more);
             let (answer, sent, kept) = running.job.phase(&name, &payload, deliveries).map_err(status)?;
             Ok((answer, (sent, kept), running.shard, running.shards, running.run_id.clone()))
         })
-        .await
-        .map_err(|e| Status::internal(format!("phase {phase:?} panicked: {e}")))?
+        .await;
+        joined(&format!("phase {phase:?}"), ran)
+    }
+
+    /// Starts the announced `step`'s first phase, `phase` with `payload`, on a blocking
+    /// thread, and the delivery of what it addresses; [`Service::run_phase`] takes it up
+    /// when the step's request comes, or cancels it when something else does.
+    fn work_ahead(
+        &self,
+        step: u64,
+        (phase, payload): (String, Bytes),
+        (me, shards): (u32, u32),
+        run_id: String,
+        epoch: u64,
+    ) {
+        let cancelled = Arc::new(AtomicBool::new(false));
+        let (tell, worked) = oneshot::channel();
+        let (service, flag, name, input) = (self.clone(), cancelled.clone(), phase.clone(), payload.clone());
+        let delivered = tokio::spawn(async move {
+            let (shared, id) = (service.0.clone(), run_id.clone());
+            let ran = tokio::task::spawn_blocking(move || {
+                let mut running = lock(&shared.running);
+                // Another configuration since, a request that ended the announcement, or
+                // batches of a lone phase the early run would not see: no work ahead.
+                let Some(running) = running.as_mut().filter(|r| r.run_id == id) else { return Ok(None) };
+                if flag.load(Ordering::SeqCst) || !lock(&shared.queue).loose.is_empty() {
+                    return Ok(None);
+                }
+                running.job.ahead(&name, &input).map_err(status)
+            })
+            .await;
+            let sent = match joined("working ahead", ran) {
+                Ok(Some(sent)) => sent,
+                Ok(None) => {
+                    let _ = tell.send(Ok(false));
+                    return Ok(());
+                }
+                Err(e) => {
+                    let _ = tell.send(Err(e.clone()));
+                    return Err(e);
+                }
+            };
+            // Own batches are in the step's box before the step is told the work is done.
+            let delivery = match service.deliver_step(sent, (me, shards), &run_id, step) {
+                Ok(delivery) => delivery,
+                Err(e) => {
+                    let _ = tell.send(Err(e.clone()));
+                    return Err(e);
+                }
+            };
+            let _ = tell.send(Ok(true));
+            delivery.await
+        });
+        let slot = AheadSlot { step, phase, payload, epoch, shards, cancelled, worked, delivered };
+        if let Some(old) = lock(&self.0.ahead).replace(slot) {
+            old.cancel();
+        }
     }
 
     /// Delivers a lone phase's batches, each to its owner, before the phase answers: when
@@ -359,15 +462,15 @@ impl Service {
         Ok(())
     }
 
-    /// Hands every peer its one delivery of `step` (its batches, maybe none) and keeps this
-    /// shard's own batches in the step's box.
-    async fn deliver_step(
+    /// Keeps this shard's own batches of `step` in the step's box, at once, and returns
+    /// the delivery to every peer of its one delivery of the step (its batches, maybe none).
+    fn deliver_step(
         &self,
         (sent, kept): Sent,
         (me, shards): (u32, u32),
         run_id: &str,
         step: u64,
-    ) -> Result<(), Status> {
+    ) -> Result<impl std::future::Future<Output = Result<(), Status>> + Send + '_, Status> {
         let mut per_peer: Vec<Vec<Vec<u8>>> = vec![Vec::new(); shards as usize];
         let mut own = kept;
         let decoder = self.configured(run_id)?.decoder;
@@ -386,12 +489,16 @@ impl Service {
             Ok(())
         })?;
         // Every peer, even with no batch: its delivery of the step is what it waits for.
-        let to_peers = per_peer.into_iter().enumerate().map(|(to, b)| (to as u32, b)).filter(|(to, _)| *to != me);
-        let no_peer = |to| Status::internal(format!("shard {to} has no endpoint"));
-        self.send_to_peers(run_id, to_peers.collect(), no_peer, |mut peer, run_id, batches| async move {
-            peer.deliver_step(&run_id, me, step, batches).await
+        let to_peers: Vec<_> =
+            per_peer.into_iter().enumerate().map(|(to, b)| (to as u32, b)).filter(|(to, _)| *to != me).collect();
+        let run_id = run_id.to_string();
+        Ok(async move {
+            let no_peer = |to| Status::internal(format!("shard {to} has no endpoint"));
+            self.send_to_peers(&run_id, to_peers, no_peer, |mut peer, run_id, batches| async move {
+                peer.deliver_step(&run_id, me, step, batches).await
+            })
+            .await
         })
-        .await
     }
 
     /// Waits until `peers` peers have delivered `step`, then takes its batches. Gives up if
@@ -421,12 +528,17 @@ impl Service {
 impl Service {
     /// A phase, or a step of two phases (see [`Worker::phase`]).
     async fn run_phase(&self, request: PhaseRequest) -> Result<Response<PhaseReply>, Status> {
-        let PhaseRequest { phase, payload, then_phase, then_payload, step } = request;
+        let PhaseRequest { phase, payload, then_phase, then_payload, step, ahead, ahead_payload } = request;
+        let early = lock(&self.0.ahead).take();
         if then_phase.is_empty() {
-            if step != 0 {
+            if step != 0 || ahead {
                 return Err(Status::invalid_argument(format!("step {step} with no second phase")));
             }
-            let (answer, sent, me, _, run_id) = self.run_job(phase.clone(), payload, Vec::new()).await?;
+            // The announced step will not come next: the job undoes any work ahead.
+            if let Some(early) = early {
+                early.cancel();
+            }
+            let (answer, sent, me, _, run_id) = self.run_job(None, phase.clone(), payload, Vec::new()).await?;
             self.deliver_loose(sent, me, &run_id, &phase).await?;
             return Ok(reply(PhaseReply { payload: answer.into() }));
         }
@@ -435,13 +547,96 @@ impl Service {
                 "phases {phase:?} then {then_phase:?} as a step need a step number (from 1)"
             )));
         }
-        let epoch = lock(&self.0.queue).epoch;
-        let (_, sent, me, shards, run_id) = self.run_job(phase, payload, Vec::new()).await?;
-        self.deliver_step(sent, (me, shards), &run_id, step).await?;
-        let batches = self.wait_step(step, shards as usize - 1, epoch).await?;
-        let (answer, sent, me, _, run_id) = self.run_job(then_phase.clone(), then_payload, batches).await?;
-        self.deliver_loose(sent, me, &run_id, &then_phase).await?;
+        let then = (then_phase, then_payload);
+        let (answer, me, shards, run_id, epoch) = match early {
+            Some(early) if early.is_for(step, &phase, &payload) => {
+                self.step_ahead(early, (phase.clone(), payload), then).await?
+            }
+            Some(early) => {
+                let announced = (early.step, early.phase.clone());
+                early.cancel();
+                return Err(Status::failed_precondition(format!(
+                    "step {step} (phase {phase:?}) is not the one announced: step {} (phase {:?}) with another payload",
+                    announced.0, announced.1
+                )));
+            }
+            None => self.step_now((phase.clone(), payload), then, step).await?,
+        };
+        if ahead {
+            self.work_ahead(step + 1, (phase, ahead_payload), (me, shards), run_id, epoch);
+        }
         Ok(reply(PhaseReply { payload: answer.into() }))
+    }
+
+    /// A step run when asked: the first phase, its batches delivered while the peers'
+    /// arrive, the second phase. Returns the answer and the configuration it ran in.
+    async fn step_now(
+        &self,
+        first: (String, Bytes),
+        (then, then_payload): (String, Bytes),
+        step: u64,
+    ) -> Result<(Vec<u8>, u32, u32, String, u64), Status> {
+        let epoch = lock(&self.0.queue).epoch;
+        let (_, sent, me, shards, run_id) = self.run_job(None, first.0, first.1, Vec::new()).await?;
+        // Own batches are in the step's box before the wait looks at it.
+        let delivered = self.deliver_step(sent, (me, shards), &run_id, step)?;
+        tokio::pin!(delivered);
+        let (batches, done) = self.wait_step_delivering(step, shards, epoch, delivered.as_mut()).await?;
+        let (answer, sent, me, _, run_id) = self.run_job(None, then.clone(), then_payload, batches).await?;
+        if !done {
+            delivered.await?;
+        }
+        self.deliver_loose(sent, me, &run_id, &then).await?;
+        Ok((answer, me, shards, run_id, epoch))
+    }
+
+    /// Waits until every peer (of `shards` shards) has delivered `step`, and meanwhile for
+    /// `delivered`, this worker's own delivery of the step: its failure ends the wait, its
+    /// success does not (the second phase needs the peers' batches, not their receipts).
+    /// Returns the batches and whether `delivered` is done.
+    async fn wait_step_delivering(
+        &self,
+        step: u64,
+        shards: u32,
+        epoch: u64,
+        mut delivered: std::pin::Pin<&mut impl std::future::Future<Output = Result<(), Status>>>,
+    ) -> Result<(Vec<Batch>, bool), Status> {
+        let peers = shards as usize - 1;
+        let mut done = false;
+        loop {
+            tokio::select! {
+                batches = self.wait_step(step, peers, epoch) => return Ok((batches?, done)),
+                d = &mut delivered, if !done => {
+                    d?;
+                    done = true;
+                }
+            }
+        }
+    }
+
+    /// A step whose first phase began ahead of its request: the peers' batches awaited
+    /// (and the answers to this worker's early ones), the first phase's work taken up and
+    /// the second phase run on one thread.
+    async fn step_ahead(
+        &self,
+        early: AheadSlot,
+        first: (String, Bytes),
+        (then, then_payload): (String, Bytes),
+    ) -> Result<(Vec<u8>, u32, u32, String, u64), Status> {
+        let AheadSlot { step, epoch, shards, worked, delivered, .. } = early;
+        let worked = worked.await.map_err(|_| Status::internal("the work ahead ended without a word"))??;
+        if !worked {
+            return self.step_now(first, (then, then_payload), step).await;
+        }
+        let delivered = async move { joined("a delivery", delivered.await) };
+        tokio::pin!(delivered);
+        let (batches, done) = self.wait_step_delivering(step, shards, epoch, delivered.as_mut()).await?;
+        let (answer, sent, me, shards, run_id) = self.run_job(Some(first), then.clone(), then_payload, batches).await?;
+        if !done {
+            delivered.await?;
+        }
+        self.deliver_loose(sent, me, &run_id, &then).await?;
+        Ok((answer, me, shards, run_id, epoch))
     }
 }
 
@@ -472,6 +667,9 @@ impl Worker for Service {
                 WorkError::UnknownJob(job) => Status::not_found(unknown_job(&job, &known.jobs())),
                 other => status(other),
             })?;
+        if let Some(early) = lock(&self.0.ahead).take() {
+            early.cancel();
+        }
         *self.0.peers.write().unwrap_or_else(PoisonError::into_inner) = peers;
         let run_id: Arc<str> = r.run_id.as_str().into();
         let mut decoder = self.0.decoder.write().unwrap_or_else(PoisonError::into_inner);
@@ -558,6 +756,7 @@ pub async fn serve(
         queue: Mutex::new(Queue::default()),
         arrived: Notify::new(),
         stop: Notify::new(),
+        ahead: Mutex::new(None),
     });
     let server = WorkerServer::new(Service(shared.clone()))
         .max_decoding_message_size(config.max_message_bytes)

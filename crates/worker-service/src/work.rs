@@ -87,6 +87,20 @@ pub trait ShardWork: Send + 'static {
         deliveries: Vec<Self::Batch>,
         outbox: &mut Outbox<Self::Batch>,
     ) -> Result<Vec<u8>, WorkError>;
+
+    /// Works ahead on the phase `phase(phase, payload)` that the framework announced as the
+    /// first of the next step, while it is still deciding whether that step comes: puts in
+    /// `outbox` what that phase would address (with no deliveries) and returns `true`, or
+    /// does nothing and returns `false` (the default: the phase then runs when asked).
+    ///
+    /// A job that returns `true` promises two things. The next call, if it is that very
+    /// phase, finds the work done and addresses nothing (the service has already delivered
+    /// this outbox, under the next step). Any other call finds the job as it was before
+    /// this one: work ahead is undone, never seen. Runs on a blocking thread.
+    fn ahead(&mut self, phase: &str, payload: &[u8], outbox: &mut Outbox<Self::Batch>) -> Result<bool, WorkError> {
+        let _ = (phase, payload, outbox);
+        Ok(false)
+    }
 }
 
 /// Decodes and checks a batch as it arrives, without the job's lock (a phase may be
@@ -110,9 +124,14 @@ impl std::fmt::Debug for Batch {
 /// kept for its own shard.
 pub type PhaseOutput = (Vec<u8>, Vec<(u32, Vec<u8>)>, Vec<Batch>);
 
+/// What a job addressed: the batches it sent (shard, payload), and those it kept for its
+/// own shard.
+pub type Addressed = (Vec<(u32, Vec<u8>)>, Vec<Batch>);
+
 /// A [`ShardWork`] behind a type-erased face: the service holds jobs of any batch type.
 trait ErasedWork: Send {
     fn phase(&mut self, phase: &str, payload: &[u8], deliveries: Vec<Batch>) -> Result<PhaseOutput, WorkError>;
+    fn ahead(&mut self, phase: &str, payload: &[u8]) -> Result<Option<Addressed>, WorkError>;
 }
 
 struct Typed<W>(W);
@@ -130,6 +149,15 @@ impl<W: ShardWork> ErasedWork for Typed<W> {
         let answer = self.0.phase(phase, payload, deliveries, &mut outbox)?;
         let (sent, kept) = outbox.into_parts();
         Ok((answer, sent, kept.into_iter().map(|b| Batch(Box::new(b))).collect()))
+    }
+
+    fn ahead(&mut self, phase: &str, payload: &[u8]) -> Result<Option<Addressed>, WorkError> {
+        let mut outbox = Outbox::default();
+        if !self.0.ahead(phase, payload, &mut outbox)? {
+            return Ok(None);
+        }
+        let (sent, kept) = outbox.into_parts();
+        Ok(Some((sent, kept.into_iter().map(|b| Batch(Box::new(b))).collect())))
     }
 }
 
@@ -181,6 +209,12 @@ impl Job {
     /// Runs one phase with `deliveries` (batches this job's decoder or phases made).
     pub fn phase(&mut self, phase: &str, payload: &[u8], deliveries: Vec<Batch>) -> Result<PhaseOutput, WorkError> {
         self.work.phase(phase, payload, deliveries)
+    }
+
+    /// Works ahead on `phase` ([`ShardWork::ahead`]): what it addressed (sent, kept), or
+    /// `None` if the job does not work ahead on it.
+    pub fn ahead(&mut self, phase: &str, payload: &[u8]) -> Result<Option<Addressed>, WorkError> {
+        self.work.ahead(phase, payload)
     }
 }
 

@@ -14,10 +14,28 @@ use worker_service::{
 
 const TOKEN: &str = "0123456789abcdef";
 
-/// A job: "scatter n" sends 0..n to shard i % shards; "sum" adds up what arrived.
+/// A job: "scatter n" sends 0..n to shard i % shards; "sum" adds up what arrived. It
+/// works ahead on an announced "scatter" ("aheads" answers how often it did, and how often
+/// that work was taken up and undone).
 struct Scatter {
     shards: u32,
     total: u64,
+    early: Option<Vec<u8>>,
+    aheads: [u64; 3],
+}
+
+impl Scatter {
+    fn scatter(&self, payload: &[u8], outbox: &mut Outbox<Vec<u64>>) -> Result<(), WorkError> {
+        let n = decode_values(payload)?.first().copied().unwrap_or(0);
+        let mut per: Vec<Vec<u8>> = vec![Vec::new(); self.shards as usize];
+        for i in 0..n {
+            per[(i % u64::from(self.shards)) as usize].extend_from_slice(&i.to_le_bytes());
+        }
+        for (to, batch) in per.into_iter().enumerate() {
+            outbox.send(to as u32, batch);
+        }
+        Ok(())
+    }
 }
 
 fn decode_values(payload: &[u8]) -> Result<Vec<u64>, WorkError> {
@@ -43,18 +61,19 @@ impl ShardWork for Scatter {
         for values in deliveries {
             self.total += values.iter().sum::<u64>();
         }
+        if let Some(early) = self.early.take() {
+            if phase == "scatter" && early == payload {
+                self.aheads[1] += 1;
+                return Ok(Vec::new());
+            }
+            self.aheads[2] += 1;
+        }
         match phase {
             "scatter" => {
-                let n = decode_values(payload)?.first().copied().unwrap_or(0);
-                let mut per: Vec<Vec<u8>> = vec![Vec::new(); self.shards as usize];
-                for i in 0..n {
-                    per[(i % u64::from(self.shards)) as usize].extend_from_slice(&i.to_le_bytes());
-                }
-                for (to, batch) in per.into_iter().enumerate() {
-                    outbox.send(to as u32, batch);
-                }
+                self.scatter(payload, outbox)?;
                 Ok(Vec::new())
             }
+            "aheads" => Ok(self.aheads.iter().flat_map(|n| n.to_le_bytes()).collect()),
             "keep" => {
                 // Its own batch, already decoded: it never becomes bytes.
                 outbox.keep(decode_values(payload)?);
@@ -69,6 +88,16 @@ impl ShardWork for Scatter {
             }
             other => Err(WorkError::UnknownPhase(other.to_string())),
         }
+    }
+
+    fn ahead(&mut self, phase: &str, payload: &[u8], outbox: &mut Outbox<Vec<u64>>) -> Result<bool, WorkError> {
+        if phase != "scatter" {
+            return Ok(false);
+        }
+        self.scatter(payload, outbox)?;
+        self.early = Some(payload.to_vec());
+        self.aheads[0] += 1;
+        Ok(true)
     }
 }
 
@@ -85,7 +114,7 @@ struct Jobs;
 impl Registry for Jobs {
     fn create(&self, job: &str, _config: &[u8], _shard: u32, shards: u32) -> Result<Job, WorkError> {
         match job {
-            "scatter" => Ok(Job::new(Scatter { shards, total: 0 }, Values)),
+            "scatter" => Ok(Job::new(Scatter { shards, total: 0, early: None, aheads: [0; 3] }, Values)),
             other => Err(WorkError::UnknownJob(other.to_string())),
         }
     }
@@ -582,4 +611,72 @@ async fn malformed_steps_and_step_deliveries_get_clear_errors() {
     let answer = c.step(("scatter", value(4)), ("sum", Vec::new()), 1).await;
     // Worker 1 never ran the step, so worker 0's delivery to it waits there as step 1.
     assert_eq!(sum(&answer.unwrap()), 5 + 6 + 2);
+}
+
+/// Starts a step `scatter n` then `sum` announcing `scatter ahead` as the next step's.
+fn spawn_announcing(
+    client: &WorkerClient,
+    n: u64,
+    step: u64,
+    ahead: u64,
+) -> JoinHandle<Result<worker_service::Bytes, ClientError>> {
+    let mut c = client.clone();
+    tokio::spawn(async move {
+        c.step_announcing(
+            ("scatter", n.to_le_bytes().to_vec()),
+            ("sum", Vec::new()),
+            step,
+            ahead.to_le_bytes().to_vec(),
+        )
+        .await
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_announced_step_is_worked_on_ahead_once_and_a_broken_announcement_is_refused() {
+    let (a, _ha) = start(1 << 20).await;
+    let (b, _hb) = start(1 << 20).await;
+    let clients = configure(&[a, b]).await;
+    let owned = |shard: u64, n: u64| (0..n).filter(|v| v % 2 == shard).sum::<u64>();
+    let aheads = |c: &WorkerClient| {
+        let mut c = c.clone();
+        async move {
+            let a = c.phase("aheads", Vec::new()).await.unwrap();
+            let n: Vec<u64> = a.chunks(8).map(sum).collect();
+            (n[0], n[1], n[2])
+        }
+    };
+    // Steps 1 and 2 announce the next (scatter 6, then scatter 3); step 3 is asked as
+    // announced, announcing nothing. Each worker's batches count once, wherever they were
+    // made: the totals are those of steps run when asked.
+    let mut totals = [0u64; 2];
+    for (step, n, next) in [(1, 4, Some(6)), (2, 6, Some(3)), (3, 3, None)] {
+        let calls: Vec<_> = clients
+            .iter()
+            .map(|c| match next {
+                Some(next) => spawn_announcing(c, n, step, next),
+                None => spawn_step(c, n, step),
+            })
+            .collect();
+        for (shard, call) in calls.into_iter().enumerate() {
+            totals[shard] += 2 * owned(shard as u64, n);
+            assert_eq!(sum(&call.await.unwrap().unwrap()), totals[shard], "step {step}, shard {shard}");
+        }
+    }
+    for c in &clients {
+        assert_eq!(aheads(c).await, (2, 2, 0), "both announced steps were worked on ahead and taken up");
+    }
+    // Step 4 announces scatter 2; worker 0 is then asked for step 5 with scatter 9.
+    let calls: Vec<_> = clients.iter().map(|c| spawn_announcing(c, 1, 4, 2)).collect();
+    for call in calls {
+        call.await.unwrap().unwrap();
+    }
+    let err = spawn_step(&clients[0], 9, 5).await.unwrap().unwrap_err();
+    assert_eq!(err.code(), Some(tonic::Code::FailedPrecondition), "{err}");
+    assert!(err.to_string().contains("step 5 (phase \"scatter\") is not the one announced"), "{err}");
+    // Worker 1 is asked a lone phase instead: any work ahead is undone, never seen.
+    let (worked, taken, undone) = aheads(&clients[1]).await;
+    assert_eq!(taken, 2);
+    assert_eq!(worked, taken + undone, "work ahead not taken up is undone");
+    assert_eq!(sum(&clients[1].clone().phase("sum", Vec::new()).await.unwrap()), totals[1] + owned(1, 1) * 2);
 }
