@@ -410,13 +410,25 @@ impl<P: Problem> Shard<P> {
     /// One generation's selection and variation: keeps some members, and returns the
     /// candidates (mutants, children, fresh genomes) to route to their owners.
     pub fn next(&mut self, generation: u32, cutoff_bin: u32) -> Vec<Candidate<P::Genome>> {
+        match self.tournament() {
+            None => self.next_by_cutoff(generation, cutoff_bin),
+            Some(tournament) => {
+                let (bred, candidates) = self.breed_by_tournament(generation, tournament);
+                self.take_up(bred);
+                candidates
+            }
+        }
+    }
+
+    /// A tournament step's (size, survivors, crossover rate); `None` for the cutoff step.
+    fn tournament(&self) -> Option<(usize, Survivors, f64)> {
         match self.params.selection {
-            Selection::Cutoff => self.next_by_cutoff(generation, cutoff_bin),
+            Selection::Cutoff => None,
             Selection::Tournament { size, elites, crossover_rate } => {
-                self.next_by_tournament(generation, size, Survivors::Elites(elites), crossover_rate)
+                Some((size, Survivors::Elites(elites), crossover_rate))
             }
             Selection::Plus { size, crossover_rate, offspring } => {
-                self.next_by_tournament(generation, size, Survivors::Plus { offspring }, crossover_rate)
+                Some((size, Survivors::Plus { offspring }, crossover_rate))
             }
         }
     }
@@ -590,22 +602,6 @@ impl<P: Problem> Shard<P> {
         out.candidates
     }
 
-    /// A generational step on this shard: its `elites` best stay, every other slot of its
-    /// quota gets a child of two tournament winners, each child from its own stream. With
-    /// no `elites` (a (μ+λ) step) every slot gets a child and every member waits in the
-    /// reserve for [`Shard::admit`] to keep the best of both.
-    fn next_by_tournament(
-        &mut self,
-        generation: u32,
-        size: usize,
-        survivors: Survivors,
-        crossover_rate: f64,
-    ) -> Vec<Candidate<P::Genome>> {
-        let (bred, candidates) = self.breed_by_tournament(generation, size, survivors, crossover_rate);
-        self.take_up(bred);
-        candidates
-    }
-
     /// The step [`Shard::next`] would take for `generation`, bred and evaluated without
     /// making it this shard's yet: its candidates, to route as `next`'s, and the step
     /// itself, for [`Shard::commit`] (which then does what `next` would have done to the
@@ -615,16 +611,10 @@ impl<P: Problem> Shard<P> {
     /// What it is for: a worker breeds its next step while the framework is still deciding
     /// whether there is one, and no phase other than the step sees the difference.
     pub fn next_ahead(&mut self, generation: u32) -> Option<(Ahead, Vec<Candidate<P::Genome>>)> {
-        let (size, survivors, crossover_rate) = match self.params.selection {
-            Selection::Cutoff => return None,
-            Selection::Tournament { size, elites, crossover_rate } => (size, Survivors::Elites(elites), crossover_rate),
-            Selection::Plus { size, crossover_rate, offspring } => {
-                (size, Survivors::Plus { offspring }, crossover_rate)
-            }
-        };
-        let from = (self.emitted.order.len(), self.admitted, self.members.len());
-        let (step, candidates) = self.breed_by_tournament(generation, size, survivors, crossover_rate);
-        Some((Ahead { generation, from, to: self.emitted.order.len(), step }, candidates))
+        let tournament = self.tournament()?;
+        let emitted_before = self.emitted.order.len();
+        let (step, candidates) = self.breed_by_tournament(generation, tournament);
+        Some((Ahead { generation, emitted_before, after: self.stamp(), step }, candidates))
     }
 
     /// Makes a step bred by [`Shard::next_ahead`] this shard's, as [`Shard::next`] would
@@ -639,14 +629,19 @@ impl<P: Problem> Shard<P> {
     /// its emitted keys included. Refused (and nothing changed) if the shard changed since.
     pub fn discard(&mut self, ahead: Ahead) -> Result<()> {
         self.check_unchanged(&ahead)?;
-        self.emitted.truncate(ahead.from.0);
+        self.emitted.truncate(ahead.emitted_before);
         Ok(())
+    }
+
+    /// What a phase after a step bred ahead would change: emitted keys, admissions,
+    /// members (breeding ahead changes only the first).
+    fn stamp(&self) -> (usize, u64, usize) {
+        (self.emitted.order.len(), self.admitted, self.members.len())
     }
 
     /// Whether the shard is as `ahead` left it (no phase ran since).
     fn check_unchanged(&self, ahead: &Ahead) -> Result<()> {
-        let now = (self.emitted.order.len(), self.admitted, self.members.len());
-        if now != (ahead.to, ahead.from.1, ahead.from.2) {
+        if self.stamp() != ahead.after {
             return Err(Error::InvalidState(format!(
                 "the step of generation {} was bred ahead of a shard that changed since",
                 ahead.generation
@@ -655,14 +650,16 @@ impl<P: Problem> Shard<P> {
         Ok(())
     }
 
-    /// Breeds and evaluates a tournament step's candidates; only the emitted keys (and
-    /// the spare genomes used) change here, the rest is [`Shard::take_up`]'s.
+    /// A generational step on this shard: its `elites` best stay, every other slot of its
+    /// quota gets a child of two tournament winners, each child from its own stream. With
+    /// no `elites` (a (μ+λ) step) every slot gets a child and every member waits in the
+    /// reserve for [`Shard::admit`] to keep the best of both. Breeds and evaluates the
+    /// candidates; only the emitted keys (and the spare genomes used) change here, the
+    /// rest is [`Shard::take_up`]'s.
     fn breed_by_tournament(
         &mut self,
         generation: u32,
-        size: usize,
-        survivors: Survivors,
-        crossover_rate: f64,
+        (size, survivors, crossover_rate): (usize, Survivors, f64),
     ) -> (Bred, Vec<Candidate<P::Genome>>) {
         let (elites, offspring) = match survivors {
             Survivors::Elites(elites) => (elites, 1.0),
@@ -775,10 +772,10 @@ struct Bred {
 #[derive(Debug)]
 pub struct Ahead {
     generation: u32,
-    /// The shard when it was bred: emitted keys, admitted count, members.
-    from: (usize, u64, usize),
-    /// Emitted keys after it.
-    to: usize,
+    /// Emitted keys before it (what a discard goes back to).
+    emitted_before: usize,
+    /// The shard's stamp right after it (what a commit or discard checks).
+    after: (usize, u64, usize),
     step: Bred,
 }
 

@@ -148,8 +148,8 @@ pub struct GaShard<P: Problem> {
     /// The members' encoding when they go to a spill slot (kept: its capacity is reused).
     spill_buffer: Vec<u8>,
     slots: SlotWriter,
-    /// The next step, bred ahead of its request (the generation asked for, and the step).
-    ahead: Option<(u32, Ahead)>,
+    /// The next step, bred ahead of its request.
+    ahead: Option<Ahead>,
 }
 
 /// Creates shard `shard` of `shards` of a GA job over `problem` (decoded with
@@ -197,6 +197,10 @@ fn clear(mut v: Vec<u8>) -> Vec<u8> {
 
 fn failed(e: impl std::fmt::Display) -> WorkError {
     WorkError::Failed(e.to_string())
+}
+
+fn invalid_payload(e: UowError) -> WorkError {
+    WorkError::Invalid { what: "phase payload", why: e.to_string() }
 }
 
 impl<P> GaShard<P>
@@ -256,22 +260,18 @@ where
         deliveries: Vec<Self::Batch>,
         outbox: &mut Outbox<Self::Batch>,
     ) -> Result<Vec<u8>, WorkError> {
-        let invalid = |e: UowError| WorkError::Invalid { what: "phase payload", why: e.to_string() };
+        for batch in deliveries {
+            self.shard.receive(batch);
+        }
         // A step bred ahead is taken up by the very step it was bred for; any other phase
         // finds the shard as it was without it.
-        if let Some((generation, ahead)) = self.ahead.take() {
+        if let Some(ahead) = self.ahead.take() {
             let asked = (phase == "next").then(|| decode::<NextRequest>("next request", payload).ok()).flatten();
-            if asked.is_some_and(|r| r.generation == generation) {
+            if asked.is_some_and(|r| r.generation == ahead.generation()) {
                 self.shard.commit(ahead).map_err(failed)?;
-                for batch in deliveries {
-                    self.shard.receive(batch);
-                }
                 return Ok(Vec::new());
             }
             self.shard.discard(ahead).map_err(failed)?;
-        }
-        for batch in deliveries {
-            self.shard.receive(batch);
         }
         match phase {
             "init" => {
@@ -280,13 +280,13 @@ where
                 Ok(Vec::new())
             }
             "next" => {
-                let r: NextRequest = decode("next request", payload).map_err(invalid)?;
+                let r: NextRequest = decode("next request", payload).map_err(invalid_payload)?;
                 let children = self.shard.next(r.generation, r.cutoff_bin);
                 self.route(children, outbox)?;
                 Ok(Vec::new())
             }
             "island" => {
-                let r: NextRequest = decode("island request", payload).map_err(invalid)?;
+                let r: NextRequest = decode("island request", payload).map_err(invalid_payload)?;
                 let Some(m) = self.shard.params().migration else {
                     return Err(WorkError::Invalid { what: "phase", why: "island, in a run without islands".into() });
                 };
@@ -304,8 +304,11 @@ where
             "admit" => {
                 // A request may ask for the shard's delta since a snapshot's key counts: a
                 // checkpoint rides on the admit answer, with no round trip of its own.
-                let since: Option<AdmitRequest> =
-                    if payload.is_empty() { None } else { Some(decode("admit request", payload).map_err(invalid)?) };
+                let since: Option<AdmitRequest> = if payload.is_empty() {
+                    None
+                } else {
+                    Some(decode("admit request", payload).map_err(invalid_payload)?)
+                };
                 self.shard.admit().map_err(failed)?;
                 let Some(since) = since else {
                     return encode("admitted", &(self.shard_census(), None::<DeltaHead>)).map_err(failed);
@@ -346,13 +349,13 @@ where
                 Ok(answer)
             }
             "report" => {
-                let cutoff_bin: u32 = decode("report request", payload).map_err(invalid)?;
+                let cutoff_bin: u32 = decode("report request", payload).map_err(invalid_payload)?;
                 encode("report", &self.shard.enumerate(cutoff_bin)).map_err(failed)
             }
             "restore" => {
                 // Whatever was queued belongs to the run before the restore (there is none
                 // after a reconfiguration): the state replaces it.
-                let state: ShardState<P::Genome> = decode("shard state", payload).map_err(invalid)?;
+                let state: ShardState<P::Genome> = decode("shard state", payload).map_err(invalid_payload)?;
                 self.shard
                     .restore(state)
                     .map_err(|e| WorkError::Invalid { what: "shard state", why: e.to_string() })?;
@@ -366,20 +369,19 @@ where
     /// cutoff's depends on the census it has not seen) and routes its candidates; the step
     /// is the shard's once `next` asks for it.
     fn ahead(&mut self, phase: &str, payload: &[u8], outbox: &mut Outbox<Self::Batch>) -> Result<bool, WorkError> {
-        if let Some((_, stale)) = self.ahead.take() {
+        if let Some(stale) = self.ahead.take() {
             self.shard.discard(stale).map_err(failed)?;
         }
         if phase != "next" {
             return Ok(false);
         }
-        let r: NextRequest = decode("next request", payload)
-            .map_err(|e| WorkError::Invalid { what: "phase payload", why: e.to_string() })?;
+        let r: NextRequest = decode("next request", payload).map_err(invalid_payload)?;
         let Some((ahead, candidates)) = self.shard.next_ahead(r.generation) else { return Ok(false) };
         if let Err(e) = self.route(candidates, outbox) {
             self.shard.discard(ahead).map_err(failed)?;
             return Err(e);
         }
-        self.ahead = Some((r.generation, ahead));
+        self.ahead = Some(ahead);
         Ok(true)
     }
 }

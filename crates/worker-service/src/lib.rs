@@ -43,8 +43,8 @@ pub use work::{Addressed, Batch, BatchDecoder, Job, JobDecoder, Outbox, PhaseOut
 /// round trip, deliveries tagged with their step), which a worker of 3 would take for a
 /// lone phase; 5 the GA's parameters with islands (`Params::migration`) in its
 /// configuration, which a worker of 4 cannot decode; 6 announced steps (a worker works on
-/// the next step before it is asked and delivers its batches early), which a worker of 5
-/// would ignore, leaving the framework's steps a round trip longer.
+/// the next step before it is asked and delivers its batches early, to peers that must
+/// hold them for a step they have not been asked yet).
 pub const PROTOCOL_VERSION: u32 = 6;
 
 /// The metadata key carrying [`PROTOCOL_VERSION`].

@@ -380,27 +380,14 @@ impl Service {
                 running.job.ahead(&name, &input).map_err(status)
             })
             .await;
-            let sent = match joined("working ahead", ran) {
-                Ok(Some(sent)) => sent,
-                Ok(None) => {
-                    let _ = tell.send(Ok(false));
-                    return Ok(());
-                }
-                Err(e) => {
-                    let _ = tell.send(Err(e.clone()));
-                    return Err(e);
-                }
-            };
             // Own batches are in the step's box before the step is told the work is done.
-            let delivery = match service.deliver_step(sent, (me, shards), &run_id, step) {
-                Ok(delivery) => delivery,
-                Err(e) => {
-                    let _ = tell.send(Err(e.clone()));
-                    return Err(e);
-                }
-            };
-            let _ = tell.send(Ok(true));
-            delivery.await
+            let delivery = joined("working ahead", ran)
+                .and_then(|sent| sent.map(|sent| service.deliver_step(sent, (me, shards), &run_id, step)).transpose());
+            let _ = tell.send(delivery.as_ref().map(Option::is_some).map_err(Status::clone));
+            match delivery? {
+                Some(delivery) => delivery.await,
+                None => Ok(()),
+            }
         });
         let slot = AheadSlot { step, phase, payload, epoch, shards, cancelled, worked, delivered };
         if let Some(old) = lock(&self.0.ahead).replace(slot) {
