@@ -9,7 +9,8 @@
 //! generation with the members in the answers as remote workers send them) with the time a run takes to
 //! recover from a SIGKILLed worker; large genomes (Rastrigin-4000, population 100: in
 //! process on one and two threads, and over 2 workers); and what a status board costs
-//! (`-- status`: fed by the run, served, its page and metrics polled).
+//! (`-- status`: fed by the run, served, its page and metrics polled). `-- large` runs
+//! the large genomes alone, `-- scaling` throughput, coordination and large genomes.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -169,6 +170,11 @@ fn main() {
         recovery_time();
         return;
     }
+    if std::env::args().any(|a| a == "large") {
+        // `cargo bench --bench distributed -- large`: the large genomes alone.
+        large_genomes();
+        return;
+    }
     // `cargo bench --bench distributed -- scaling`: throughput and coordination alone.
     let scaling_only = std::env::args().any(|a| a == "scaling");
     let slow = SlowRastrigin::default();
@@ -233,7 +239,7 @@ fn main() {
     recovery_time();
     status_cost();
 
-    // Wire: a routed batch is postcard-encoded candidates.
+    // Wire: a routed batch as `uow::batch` encodes it.
     let batch = |problem: &dyn Fn(&mut Rng) -> Vec<f64>| {
         let mut rng = Rng::new(2);
         let b: Vec<Candidate<Vec<f64>>> = (0..50u32)
@@ -242,7 +248,7 @@ fn main() {
                 Candidate { key: key_of(&g), genome: g, born: 7, origin: Origin { shard: 1, seq }, fitness: None }
             })
             .collect();
-        uow::encode("batch", &b).unwrap().len() as f64 / 50.0
+        uow::batch::encode_candidates(&b).unwrap().len() as f64 / 50.0
     };
     println!("wire: {:.1} payload bytes per Rastrigin-30 individual", batch(&|r| slow.random_genome(r)));
     let mut rng = Rng::new(3);
@@ -252,7 +258,7 @@ fn main() {
             Candidate { key: key_of(&g), genome: g, born: 7, origin: Origin { shard: 1, seq }, fitness: None }
         })
         .collect();
-    let per = uow::encode("batch", &bits).unwrap().len() as f64 / 50.0;
+    let per = uow::batch::encode_candidates(&bits).unwrap().len() as f64 / 50.0;
     println!("wire: {per:.1} payload bytes per OneMax-100 individual");
 }
 

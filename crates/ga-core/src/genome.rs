@@ -22,6 +22,33 @@ pub trait Genome: Clone + Send + Sync + 'static {
         self.write_json(&mut s);
         s
     }
+
+    /// Appends the genome as one block of bytes that [`Genome::from_block`] reads back into
+    /// the very same genome, bit for bit, and returns `true`; or writes nothing and returns
+    /// `false` (the default) for a type without such a form. A worker sends a genome with a
+    /// block form as that block, copied whole, and any other genome field by field as serde
+    /// writes it: the built-in vectors and bit strings have one (their words,
+    /// little-endian), which moves a genome of tens of kilobytes at memory speed rather
+    /// than a word at a time.
+    fn write_block(&self, out: &mut Vec<u8>) -> bool {
+        let _ = out;
+        false
+    }
+
+    /// The genome [`Genome::write_block`] wrote as `block`, or why `block` is not one (it
+    /// may come from the network: any bytes must give a genome or an error, never a panic).
+    fn from_block(block: &[u8]) -> Result<Self, String> {
+        let _ = block;
+        Err("this genome type has no block form".into())
+    }
+}
+
+/// Reads `block` as little-endian words of `N` bytes each.
+fn words_of<T, const N: usize>(block: &[u8], word: impl Fn([u8; N]) -> T) -> Result<Vec<T>, String> {
+    if block.len() % N != 0 {
+        return Err(format!("a block of {} bytes is not a whole number of {N}-byte words", block.len()));
+    }
+    Ok(block.chunks_exact(N).map(|w| word(w.try_into().expect("chunks of N bytes"))).collect())
 }
 
 fn write_json_list<T>(items: &[T], out: &mut String, mut item: impl FnMut(&T, &mut String)) {
@@ -54,6 +81,13 @@ macro_rules! integer_genome {
             fn write_canonical(&self, out: &mut Vec<u8>) {
                 extend_words(out, self, <$t>::to_le_bytes);
             }
+            fn write_block(&self, out: &mut Vec<u8>) -> bool {
+                extend_words(out, self, <$t>::to_le_bytes);
+                true
+            }
+            fn from_block(block: &[u8]) -> Result<Self, String> {
+                words_of(block, <$t>::from_le_bytes)
+            }
             fn write_json(&self, out: &mut String) {
                 write_json_list(self, out, |x, o| {
                     let _ = write!(o, "{x}");
@@ -73,6 +107,14 @@ impl Genome for Vec<f64> {
             let bits = if x.is_nan() { f64::NAN.to_bits() } else { bits };
             bits.to_le_bytes()
         });
+    }
+    fn write_block(&self, out: &mut Vec<u8>) -> bool {
+        // Every bit as it is (a -0.0 stays one): the genome itself, not its identity.
+        extend_words(out, self, |x: f64| x.to_bits().to_le_bytes());
+        true
+    }
+    fn from_block(block: &[u8]) -> Result<Self, String> {
+        words_of(block, |w| f64::from_bits(u64::from_le_bytes(w)))
     }
     fn write_json(&self, out: &mut String) {
         write_json_list(self, out, |x, o| {
@@ -254,14 +296,22 @@ mod wire {
     impl TryFrom<BitsWire> for Bits {
         type Error = String;
         fn try_from(w: BitsWire) -> Result<Self, String> {
-            if w.words.len() != w.len.div_ceil(64) {
-                return Err(format!("{} words cannot hold exactly {} bits", w.words.len(), w.len));
-            }
-            if w.len % 64 != 0 && w.words.last().is_some_and(|&last| last >> (w.len % 64) != 0) {
-                return Err("bits set past the end of the bit string".into());
-            }
-            Ok(Bits { words: w.words, len: w.len })
+            Bits::from_parts(w.words, w.len)
         }
+    }
+}
+
+impl Bits {
+    /// A bit string of `len` bits from the words that hold them, checked as one from a peer
+    /// must be: exactly enough words, and no bit set past the end.
+    fn from_parts(words: Vec<u64>, len: usize) -> Result<Self, String> {
+        if words.len() != len.div_ceil(64) {
+            return Err(format!("{} words cannot hold exactly {len} bits", words.len()));
+        }
+        if len % 64 != 0 && words.last().is_some_and(|&last| last >> (len % 64) != 0) {
+            return Err("bits set past the end of the bit string".into());
+        }
+        Ok(Bits { words, len })
     }
 }
 
@@ -277,6 +327,17 @@ impl Genome for Bits {
     fn write_canonical(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&(self.len as u64).to_le_bytes());
         extend_words(out, &self.words, u64::to_le_bytes);
+    }
+    /// The canonical bytes: the length, then the words.
+    fn write_block(&self, out: &mut Vec<u8>) -> bool {
+        self.write_canonical(out);
+        true
+    }
+    fn from_block(block: &[u8]) -> Result<Self, String> {
+        let (len, words) = block.split_at_checked(8).ok_or("a bit string's block shorter than its length")?;
+        let len = u64::from_le_bytes(len.try_into().expect("8 bytes"));
+        let len = usize::try_from(len).map_err(|_| format!("{len} bits do not fit in memory"))?;
+        Bits::from_parts(words_of(words, u64::from_le_bytes)?, len)
     }
     fn write_json(&self, out: &mut String) {
         out.reserve(self.len * 3);
@@ -318,6 +379,42 @@ mod tests {
         let mut out = Vec::new();
         Bits::from_bools(&[true, false, true]).write_canonical(&mut out);
         assert_eq!(out, [3u64.to_le_bytes(), 5u64.to_le_bytes()].concat());
+    }
+
+    #[test]
+    fn a_block_gives_back_the_genome_bit_for_bit_and_broken_blocks_are_refused() {
+        fn round_trip<G: Genome>(g: &G) -> G {
+            let mut block = vec![7u8];
+            assert!(g.write_block(&mut block));
+            G::from_block(&block[1..]).unwrap()
+        }
+        // -0.0 and a NaN's payload survive (the key merges them; the genome does not).
+        let odd_nan = f64::from_bits(0x7ff8_0000_0000_0001);
+        let reals = vec![1.5f64, -0.0, odd_nan, f64::MIN_POSITIVE];
+        let back = round_trip(&reals);
+        assert_eq!(
+            back.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+            reals.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+        );
+        assert_eq!(round_trip(&vec![-2i64, i64::MAX]), vec![-2i64, i64::MAX]);
+        assert_eq!(round_trip(&vec![3u32, 0, u32::MAX]), vec![3u32, 0, u32::MAX]);
+        let bits = Bits::from_bools(&[true, false, true, true]);
+        assert_eq!(round_trip(&bits), bits);
+        assert_eq!(round_trip(&Vec::<f64>::new()), Vec::<f64>::new());
+
+        let err = Vec::<f64>::from_block(&[0; 12]).unwrap_err();
+        assert!(err.contains("12 bytes") && err.contains("8-byte"), "{err}");
+        assert!(Vec::<u32>::from_block(&[0; 6]).is_err());
+        let bits_block = |len: u64, words: &[u64]| {
+            [len.to_le_bytes().to_vec(), words.iter().flat_map(|w| w.to_le_bytes()).collect()].concat()
+        };
+        assert_eq!(Bits::from_block(&bits_block(4, &[0b1101])).unwrap(), bits);
+        let err = Bits::from_block(&bits_block(4, &[0b1_0000])).unwrap_err();
+        assert!(err.contains("past the end"), "{err}");
+        let err = Bits::from_block(&bits_block(65, &[1])).unwrap_err();
+        assert!(err.contains("1 words cannot hold exactly 65 bits"), "{err}");
+        assert!(Bits::from_block(&[1, 2, 3]).unwrap_err().contains("shorter"));
+        assert!(Bits::from_block(&bits_block(u64::MAX, &[])).is_err());
     }
 
     #[test]

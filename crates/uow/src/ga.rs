@@ -30,13 +30,14 @@ use std::sync::Arc;
 
 use ga_core::{
     Ahead, Candidate, Census, GenerationStats, Genome, Histogram, Individual, Key, Neighbours, Observer, Outcome,
-    Params, Population, Problem, Progress, Shard, ShardState, evolve_from, key_of,
+    Params, Population, Problem, Progress, Shard, ShardState, evolve_from,
 };
 use hashring::Ring;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use worker_service::{BatchDecoder, Job, Outbox, ShardWork, WorkError};
 
+use crate::batch::{decode_candidates, encode_candidates};
 use crate::checkpoint::{Checkpoint, RunIdentity, Writer};
 use crate::spill::{SlotWriter, Spilled};
 use crate::{Bytes, Cluster, UnitOfWork, UowError, decode, encode};
@@ -227,7 +228,7 @@ where
                 // Its own candidates stay as they are: no encoding, no checks of its own work.
                 outbox.keep(batch);
             } else {
-                outbox.send(owner as u32, encode("candidates", &batch).map_err(failed)?);
+                outbox.send(owner as u32, encode_candidates(&batch).map_err(failed)?);
             }
         }
         Ok(())
@@ -294,7 +295,7 @@ where
                 let (me, islands) = (self.shard.index(), self.placement.ring.len() as u32);
                 let migrants = self.shard.emigrants(m.migrants, r.generation.saturating_add(m.every));
                 if !migrants.is_empty() {
-                    let encoded = encode("candidates", &migrants).map_err(failed)?;
+                    let encoded = encode_candidates(&migrants).map_err(failed)?;
                     for to in m.topology.neighbours(me, islands) {
                         outbox.send(to, encoded.clone());
                     }
@@ -403,14 +404,12 @@ where
 {
     fn decode(&self, payload: &[u8]) -> Result<Vec<Candidate<P::Genome>>, WorkError> {
         let invalid = |why: String| WorkError::Invalid { what: "delivery", why };
-        let batch: Vec<Candidate<P::Genome>> = decode("candidates", payload).map_err(|e| invalid(e.to_string()))?;
+        let batch: Vec<Candidate<P::Genome>> =
+            decode_candidates(payload).map_err(|e| invalid(format!("candidates: {e}")))?;
         for c in &batch {
             self.problem
                 .check(&c.genome)
                 .map_err(|why| invalid(format!("genome from shard {}: {why}", c.origin.shard)))?;
-            if key_of(&c.genome) != c.key {
-                return Err(invalid(format!("key {} is not the digest of its genome", c.key)));
-            }
             // A fitness its breeder computed is taken as it is: it must be one.
             if let Some(f) = c.fitness.filter(|f| !(0.0..=1.0).contains(f)) {
                 return Err(invalid(format!("key {}: fitness {f} is not in [0, 1]", c.key)));
@@ -1145,6 +1144,8 @@ impl<G: Genome + Serialize + DeserializeOwned> Population for ClusterPopulation<
 
 #[cfg(test)]
 mod tests {
+    use ga_core::key_of;
+
     use super::*;
 
     fn individual(x: f64) -> Individual<Vec<f64>> {

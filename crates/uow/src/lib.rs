@@ -12,6 +12,7 @@
 //!
 //! **Boundary:** knows workers only through `worker-service`; never depends on Mesos types.
 
+pub mod batch;
 pub mod checkpoint;
 pub mod ga;
 mod local;

@@ -22,7 +22,7 @@ fn valid_batch() -> Vec<u8> {
         })
         .filter(|c| placement.owner(c.key) == 0)
         .collect();
-    uow::encode("batch", &batch).unwrap()
+    uow::batch::encode_candidates(&batch).unwrap()
 }
 
 proptest! {
@@ -72,7 +72,7 @@ fn a_valid_batch_is_accepted_and_tampering_is_named() {
         origin: Origin { shard: 1, seq: 0 },
         fitness: None,
     }];
-    let err = job.decoder().decode(&uow::encode("batch", &forged).unwrap()).err().unwrap();
+    let err = job.decoder().decode(&uow::batch::encode_candidates(&forged).unwrap()).err().unwrap();
     assert!(matches!(err, WorkError::Invalid { .. }) && err.to_string().contains("not the digest"), "{err}");
 
     let short = vec![1i64, 2];
@@ -83,17 +83,17 @@ fn a_valid_batch_is_accepted_and_tampering_is_named() {
         origin: Origin { shard: 1, seq: 0 },
         fitness: None,
     }];
-    let err = job.decoder().decode(&uow::encode("batch", &wrong).unwrap()).err().unwrap();
+    let err = job.decoder().decode(&uow::batch::encode_candidates(&wrong).unwrap()).err().unwrap();
     assert!(err.to_string().contains("2 genes, expected 5"), "{err}");
 
     // A fitness the breeder computed must be one.
-    let mut batch: Vec<Candidate<Vec<i64>>> = uow::decode("batch", &valid_batch()).unwrap();
+    let mut batch: Vec<Candidate<Vec<i64>>> = uow::batch::decode_candidates(&valid_batch()).unwrap();
     batch.truncate(1);
     batch[0].fitness = Some(0.25);
-    assert!(job.decoder().decode(&uow::encode("batch", &batch).unwrap()).is_ok());
+    assert!(job.decoder().decode(&uow::batch::encode_candidates(&batch).unwrap()).is_ok());
     for bad in [1.5, -0.1, f64::NAN] {
         batch[0].fitness = Some(bad);
-        let err = job.decoder().decode(&uow::encode("batch", &batch).unwrap()).err().unwrap();
+        let err = job.decoder().decode(&uow::batch::encode_candidates(&batch).unwrap()).err().unwrap();
         assert!(err.to_string().contains("is not in [0, 1]"), "{bad}: {err}");
     }
 
