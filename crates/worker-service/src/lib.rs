@@ -44,8 +44,9 @@ pub use work::{Addressed, Batch, BatchDecoder, Job, JobDecoder, Outbox, PhaseOut
 /// lone phase; 5 the GA's parameters with islands (`Params::migration`) in its
 /// configuration, which a worker of 4 cannot decode; 6 announced steps (a worker works on
 /// the next step before it is asked and delivers its batches early, to peers that must
-/// hold them for a step they have not been asked yet).
-pub const PROTOCOL_VERSION: u32 = 6;
+/// hold them for a step they have not been asked yet); 7 the GA's batches with genomes as
+/// blocks (`uow::batch`), which a worker of 6 cannot decode.
+pub const PROTOCOL_VERSION: u32 = 7;
 
 /// The metadata key carrying [`PROTOCOL_VERSION`].
 pub const PROTOCOL_HEADER: &str = "x-exelixi-protocol";
