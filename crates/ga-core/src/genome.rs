@@ -81,8 +81,9 @@ macro_rules! integer_genome {
             fn write_canonical(&self, out: &mut Vec<u8>) {
                 extend_words(out, self, <$t>::to_le_bytes);
             }
+            /// The canonical bytes: every word as it is.
             fn write_block(&self, out: &mut Vec<u8>) -> bool {
-                extend_words(out, self, <$t>::to_le_bytes);
+                self.write_canonical(out);
                 true
             }
             fn from_block(block: &[u8]) -> Result<Self, String> {
