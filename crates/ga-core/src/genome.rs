@@ -74,12 +74,26 @@ fn extend_words<T: Copy, const N: usize>(out: &mut Vec<u8>, words: &[T], canonic
     }
 }
 
+/// [`extend_words`] for words whose canonical bytes are their little-endian bytes: on a
+/// little-endian machine, the words' memory as it is, in one copy.
+#[inline]
+fn extend_le_words<T, const N: usize>(out: &mut Vec<u8>, words: &[T], to_le_bytes: impl Fn(T) -> [u8; N])
+where
+    T: Copy + zerocopy::IntoBytes + zerocopy::Immutable,
+{
+    if cfg!(target_endian = "little") {
+        out.extend_from_slice(zerocopy::IntoBytes::as_bytes(words));
+    } else {
+        extend_words(out, words, to_le_bytes);
+    }
+}
+
 /// Integer vectors: little-endian bytes for the key, a JSON list for the report.
 macro_rules! integer_genome {
     ($($t:ty),*) => {$(
         impl Genome for Vec<$t> {
             fn write_canonical(&self, out: &mut Vec<u8>) {
-                extend_words(out, self, <$t>::to_le_bytes);
+                extend_le_words(out, self, <$t>::to_le_bytes);
             }
             /// The canonical bytes: every word as it is.
             fn write_block(&self, out: &mut Vec<u8>) -> bool {
@@ -111,7 +125,7 @@ impl Genome for Vec<f64> {
     }
     fn write_block(&self, out: &mut Vec<u8>) -> bool {
         // Every bit as it is (a -0.0 stays one): the genome itself, not its identity.
-        extend_words(out, self, |x: f64| x.to_bits().to_le_bytes());
+        extend_le_words(out, self, |x: f64| x.to_bits().to_le_bytes());
         true
     }
     fn from_block(block: &[u8]) -> Result<Self, String> {
@@ -327,7 +341,7 @@ fn mask_tail(words: &mut [u64], len: usize) {
 impl Genome for Bits {
     fn write_canonical(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&(self.len as u64).to_le_bytes());
-        extend_words(out, &self.words, u64::to_le_bytes);
+        extend_le_words(out, &self.words, u64::to_le_bytes);
     }
     /// The canonical bytes: the length, then the words.
     fn write_block(&self, out: &mut Vec<u8>) -> bool {

@@ -54,15 +54,40 @@ pub fn sort_report<G>(report: &mut [Individual<G>]) {
 /// The indices of the `k` best fitness values, best first, ties by lower index.
 pub(crate) fn best_indices(fitness: &[f64], k: usize) -> Vec<usize> {
     let k = k.min(fitness.len());
-    let rank = |a: &usize, b: &usize| fitness[*b].total_cmp(&fitness[*a]).then(a.cmp(b));
-    let mut idx: Vec<usize> = (0..fitness.len()).collect();
     if k == 0 {
         return Vec::new();
     }
+    if k == 1 {
+        // One elite, the usual case: the first of the highest, in one pass.
+        let best =
+            (1..fitness.len()).fold(0, |best, i| if fitness[i].total_cmp(&fitness[best]).is_gt() { i } else { best });
+        return vec![best];
+    }
+    let rank = |a: &usize, b: &usize| fitness[*b].total_cmp(&fitness[*a]).then(a.cmp(b));
+    let mut idx: Vec<usize> = (0..fitness.len()).collect();
     if k < idx.len() {
         idx.select_nth_unstable_by(k - 1, rank);
         idx.truncate(k);
     }
     idx.sort_unstable_by(rank);
     idx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::best_indices;
+
+    #[test]
+    fn best_indices_rank_by_fitness_then_position() {
+        let mut rng = crate::Rng::new(4);
+        for len in 0..40 {
+            // Few distinct values, so ties are common.
+            let fitness: Vec<f64> = (0..len).map(|_| rng.index(5) as f64 / 4.0).collect();
+            let mut all: Vec<usize> = (0..len).collect();
+            all.sort_by(|&a, &b| fitness[b].total_cmp(&fitness[a]).then(a.cmp(&b)));
+            for k in 0..=len + 1 {
+                assert_eq!(best_indices(&fitness, k), all[..k.min(len)], "{fitness:?}, k = {k}");
+            }
+        }
+    }
 }

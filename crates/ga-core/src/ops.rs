@@ -339,10 +339,13 @@ pub fn inversion<T>(genes: &mut [T], rng: &mut Rng) {
 #[inline]
 pub fn tournament(fitness: &[f64], k: usize, rng: &mut Rng) -> usize {
     let mut best = rng.index(fitness.len());
+    let mut best_fitness = fitness[best];
     for _ in 1..k {
         let c = rng.index(fitness.len());
-        if fitness[c] > fitness[best] {
-            best = c;
+        let f = fitness[c];
+        // Strictly better only: a tie stays with the earlier draw.
+        if f > best_fitness {
+            (best, best_fitness) = (c, f);
         }
     }
     best

@@ -90,8 +90,20 @@ impl Geometric {
 /// draw. The powers are tabled per thread for the last (p, n) asked twice in a row (a
 /// mutation operator's, child after child), for n up to [`TABLED`] positions.
 pub(crate) fn each_success(n: usize, p: f64, rng: &mut Rng, mut f: impl FnMut(usize, &mut Rng)) -> usize {
-    let gap = Geometric::new(p);
-    let below = Overshoot::take(p, n, gap.ln_q);
+    OVERSHOOT.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut table) => {
+            let (ln_q, below) = table.prepare(p, n);
+            successes(n, ln_q, below, rng, &mut f)
+        }
+        // Asked again from inside `f` (an operator whose per-position work draws successes
+        // itself): no table, the same draws.
+        Err(_) => successes(n, (-p).ln_1p(), &[], rng, &mut f),
+    })
+}
+
+/// [`each_success`]'s draws, with `ln_q` = ln(1 − p) and the table `below` (maybe empty).
+#[inline(always)]
+fn successes(n: usize, ln_q: f64, below: &[f64], rng: &mut Rng, f: &mut impl FnMut(usize, &mut Rng)) -> usize {
     let (mut start, mut count) = (0usize, 0);
     loop {
         let left = n - start;
@@ -100,7 +112,7 @@ pub(crate) fn each_success(n: usize, p: f64, rng: &mut Rng, mut f: impl FnMut(us
             break;
         }
         // The gap as Rng::geometric_ln computes it from the same u.
-        let k = (u.ln() / gap.ln_q) as u64;
+        let k = (u.ln() / ln_q) as u64;
         if k >= left as u64 {
             break;
         }
@@ -109,17 +121,18 @@ pub(crate) fn each_success(n: usize, p: f64, rng: &mut Rng, mut f: impl FnMut(us
         count += 1;
         start = i + 1;
     }
-    Overshoot::put_back(p, n, below);
     count
 }
 
 /// Genomes up to this many positions get a table of (1 − p)^r (8 bytes a position).
 const TABLED: usize = 1 << 16;
 
-/// One thread's table for [`each_success`]: (1 − p)^r · (1 − 10⁻⁹) for r in 0..=n.
+/// One thread's ln(1 − p) and table for [`each_success`]: (1 − p)^r · (1 − 10⁻⁹) for r in
+/// 0..=n, for the last (p, n) asked.
 #[derive(Default)]
 struct Overshoot {
     p: u64,
+    ln_q: f64,
     n: usize,
     below: Vec<f64>,
 }
@@ -129,30 +142,23 @@ thread_local! {
 }
 
 impl Overshoot {
-    /// The table for (p, n), taken out of the thread's (empty: none yet, or not worth one).
-    /// The first call for a (p, n) only remembers it; a second in a row builds the table.
-    fn take(p: f64, n: usize, ln_q: f64) -> Vec<f64> {
-        OVERSHOOT.with(|cell| {
-            let mut o = cell.borrow_mut();
-            if (o.p, o.n) != (p.to_bits(), n) {
-                *o = Overshoot { p: p.to_bits(), n, below: Vec::new() };
-                return Vec::new();
-            }
-            if o.below.is_empty() && n <= TABLED {
-                o.below = (0..=n).map(|r| (r as f64 * ln_q).exp() * (1.0 - 1e-9)).collect();
-            }
-            std::mem::take(&mut o.below)
-        })
-    }
-
-    /// Returns a table taken for (p, n), unless the thread has moved on to another.
-    fn put_back(p: f64, n: usize, below: Vec<f64>) {
-        OVERSHOOT.with(|cell| {
-            let mut o = cell.borrow_mut();
-            if (o.p, o.n) == (p.to_bits(), n) && o.below.is_empty() {
-                o.below = below;
-            }
-        });
+    /// ln(1 − p), and the table for (p, n) (empty: none yet, or not worth one). The first
+    /// call for a (p, n) only remembers it; a second in a row builds the table.
+    #[inline]
+    fn prepare(&mut self, p: f64, n: usize) -> (f64, &[f64]) {
+        if self.p != p.to_bits() {
+            // As Geometric::new computes it.
+            (self.p, self.ln_q) = (p.to_bits(), (-p).ln_1p());
+            self.n = n;
+            self.below.clear();
+        } else if self.n != n {
+            self.n = n;
+            self.below.clear();
+        } else if self.below.is_empty() && n <= TABLED {
+            let ln_q = self.ln_q;
+            self.below.extend((0..=n).map(|r| (r as f64 * ln_q).exp() * (1.0 - 1e-9)));
+        }
+        (self.ln_q, &self.below)
     }
 }
 

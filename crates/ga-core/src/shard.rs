@@ -708,14 +708,14 @@ impl<P: Problem> Shard<P> {
         });
         let mut out = Emission::new(index, generation, &mut self.emitted, slots);
         for (i, (genome, key)) in bred.into_iter().enumerate() {
-            if out.push(genome, key) {
-                continue;
-            }
+            // A refused genome's storage takes the next attempt (the same genome either way).
+            let Err(refused) = out.try_push(genome, key) else { continue };
+            let mut refused = Some(refused);
             let mut rng = Rng::stream(seed, &[STREAM_CHILD_RETRY, gen64, u64::from(index), i as u64]);
             let found = (0..RETRIES).any(|_| {
-                let g = child(&mut rng, None);
+                let g = child(&mut rng, refused.take());
                 let k = key_of(&g);
-                out.push(g, k)
+                out.try_push(g, k).map_err(|g| refused = Some(g)).is_ok()
             });
             if !found {
                 let g = problem.random_genome(&mut rng);
@@ -811,12 +811,18 @@ impl<'a, G> Emission<'a, G> {
 
     /// Adds a genome unless this shard emitted its key before; `true` if added.
     fn push(&mut self, genome: G, key: Key) -> bool {
+        self.try_push(genome, key).is_ok()
+    }
+
+    /// [`Emission::push`], giving a refused genome back.
+    #[inline]
+    fn try_push(&mut self, genome: G, key: Key) -> std::result::Result<(), G> {
         if !self.emitted.insert(key) {
             self.refused += 1;
-            return false;
+            return Err(genome);
         }
         let origin = Origin { shard: self.shard, seq: self.candidates.len() as u32 };
         self.candidates.push(Candidate { genome, key, born: self.born, origin, fitness: None });
-        true
+        Ok(())
     }
 }

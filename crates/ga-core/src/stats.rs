@@ -4,6 +4,16 @@
 //! so the framework derives the same statistics and cutoff whether the population lives in
 //! one process or in many.
 
+/// `x.round() as u32` for `x` in [0, 10⁹] (or NaN, which gives 0), without the library
+/// call that `f64::round` is on x86-64's baseline: `x` minus its integer part is exact in
+/// floating point below 2⁵², so comparing it with ½ rounds half away from zero as `round`
+/// does (a test compares the two around every half).
+#[inline]
+fn round_half_up(x: f64) -> u32 {
+    let whole = x as u32;
+    whole + u32::from(x - f64::from(whole) >= 0.5)
+}
+
 /// Fitness values binned to `granularity` decimals, with the exact sum and best value.
 #[derive(Clone, Debug, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -46,7 +56,7 @@ impl Histogram {
     /// The bin a fitness falls in: rounded to the histogram's decimals.
     #[inline]
     pub fn bin(&self, fitness: f64) -> u32 {
-        (fitness.clamp(0.0, 1.0) * self.scale()).round() as u32
+        round_half_up(fitness.clamp(0.0, 1.0) * self.scale())
     }
 
     /// The fitness a bin stands for.
@@ -55,8 +65,11 @@ impl Histogram {
         f64::from(bin) / self.scale()
     }
 
+    #[inline]
     fn scale(&self) -> f64 {
-        10f64.powi(self.granularity as i32)
+        // Exact powers of ten (granularity is at most 9), without a call per bin.
+        const POW10: [f64; 10] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9];
+        POW10[self.granularity.min(9) as usize]
     }
 
     /// Adds another shard's histogram to this one (same granularity).
@@ -224,6 +237,31 @@ impl GenerationStats {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn bins_round_as_the_library_does() {
+        let mut rng = crate::Rng::new(11);
+        for scale in [1.0, 10.0, 1e3, 1e6, 1e9] {
+            for k in 0..2_000u32 {
+                // Every half, and the doubles next to it on both sides (positive: a step of
+                // the bits is a step of the value).
+                let half = f64::from(k) + 0.5;
+                let (below, above) = (f64::from_bits(half.to_bits() - 1), f64::from_bits(half.to_bits() + 1));
+                for x in [half, below, above, f64::from(k)] {
+                    assert_eq!(round_half_up(x), x.round() as u32, "{x:e}");
+                }
+            }
+            for _ in 0..10_000 {
+                let x = rng.next_f64() * scale;
+                assert_eq!(round_half_up(x), x.round() as u32, "{x:e}");
+            }
+            assert_eq!(round_half_up(scale), scale as u32);
+        }
+        assert_eq!(round_half_up(f64::from_bits(0.5f64.to_bits() - 1)), 0);
+        assert_eq!(round_half_up(f64::NAN), 0);
+        assert_eq!(Histogram::new(3).bin(f64::NAN), 0);
+        assert_eq!(Histogram::new(9).bin(1.0), 1_000_000_000);
+    }
 
     #[test]
     fn bins_statistics_and_cutoff() {
