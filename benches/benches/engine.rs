@@ -3,6 +3,7 @@
 //! - `onemax1000/full`: offspring bred, deduplicated and evaluated per second, one thread.
 //! - `onemax1000/zero_cost_fitness`: the same run with a free fitness: the engine's share.
 //! - `onemax1000/fitness_only`: the fitness alone, per genome.
+//! - `onemax100/full`: `onemax1000/full` with 100 bits (the other length issue 16 names).
 //! - `rastrigin30_1e6/threads_{1,2}`: one batch of 10⁶ evaluations on 1 and 2 threads.
 //! - `rastrigin30/run`: offspring bred, deduplicated and evaluated per second by a
 //!   Rastrigin-30 run of the built-in defaults breeding the whole population (the island
@@ -40,6 +41,13 @@ fn onemax(c: &mut Criterion) {
     let genomes: Vec<_> = (0..100).map(|_| problem.random_genome(&mut rng)).collect();
     g.throughput(Throughput::Elements(genomes.len() as u64));
     g.bench_function("fitness_only", |b| b.iter(|| genomes.iter().map(|x| problem.fitness(black_box(x))).sum::<f64>()));
+    g.finish();
+
+    let engine = Engine::new(OneMax { bits: 100 }).params(onemax_protocol(GENERATIONS)).seed(1);
+    let mut g = c.benchmark_group("onemax100");
+    g.sample_size(30);
+    g.throughput(Throughput::Elements(engine.run(&mut |_: &_| {}).unwrap().evaluations));
+    g.bench_function("full", |b| b.iter(|| black_box(engine.run(&mut |_: &_| {}).unwrap().evaluations)));
     g.finish();
 }
 

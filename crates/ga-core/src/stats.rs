@@ -36,15 +36,18 @@ impl Histogram {
     /// The histogram of some fitness values, each in `[0, 1]`.
     pub fn of(granularity: u32, fitness: impl IntoIterator<Item = f64>) -> Self {
         let mut h = Self::new(granularity);
-        let mut raw: Vec<u32> = Vec::new();
+        let fitness = fitness.into_iter();
+        let mut raw: Vec<u32> = Vec::with_capacity(fitness.size_hint().0);
         for f in fitness {
             raw.push(h.bin(f));
             h.sum += f;
             h.best = h.best.max(f);
         }
         h.count = raw.len() as u64;
-        raw.sort_unstable_by(|a, b| b.cmp(a));
-        for b in raw {
+        raw.sort_unstable();
+        // One allocation for the bins, however many there are.
+        h.bins.reserve_exact(1 + raw.windows(2).filter(|w| w[0] != w[1]).count());
+        for b in raw.into_iter().rev() {
             match h.bins.last_mut() {
                 Some((last, n)) if *last == b => *n += 1,
                 _ => h.bins.push((b, 1)),
