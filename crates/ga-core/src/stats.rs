@@ -44,13 +44,25 @@ impl Histogram {
             h.best = h.best.max(f);
         }
         h.count = raw.len() as u64;
-        raw.sort_unstable();
-        // One allocation for the bins, however many there are.
-        h.bins.reserve_exact(1 + raw.windows(2).filter(|w| w[0] != w[1]).count());
-        for b in raw.into_iter().rev() {
-            match h.bins.last_mut() {
-                Some((last, n)) if *last == b => *n += 1,
-                _ => h.bins.push((b, 1)),
+        let (Some(&lo), Some(&hi)) = (raw.iter().min(), raw.iter().max()) else { return h };
+        let span = (hi - lo) as usize + 1;
+        if span <= 4 * raw.len() {
+            // Bins close together (a population's usual spread): counted in place of a sort.
+            let mut counts = vec![0u64; span];
+            for &b in &raw {
+                counts[(b - lo) as usize] += 1;
+            }
+            h.bins.reserve_exact(counts.iter().filter(|&&n| n > 0).count());
+            h.bins.extend((lo..=hi).rev().zip(counts.into_iter().rev()).filter(|&(_, n)| n > 0));
+        } else {
+            raw.sort_unstable();
+            // One allocation for the bins, however many there are.
+            h.bins.reserve_exact(1 + raw.windows(2).filter(|w| w[0] != w[1]).count());
+            for b in raw.into_iter().rev() {
+                match h.bins.last_mut() {
+                    Some((last, n)) if *last == b => *n += 1,
+                    _ => h.bins.push((b, 1)),
+                }
             }
         }
         h
@@ -291,6 +303,25 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn bins_are_every_distinct_bin_counted_highest_first(
+            granularity in 0u32..=9,
+            base in 0.0f64..=1.0,
+            spread in prop_oneof![Just(0.0), Just(1e-6), Just(1e-3), Just(0.05), Just(1.0)],
+            offsets in proptest::collection::vec(0.0f64..=1.0, 0..120),
+        ) {
+            // Narrow spreads take the counting path, wide ones the sort.
+            let fitness: Vec<f64> = offsets.iter().map(|o| (base + spread * (o - 0.5)).clamp(0.0, 1.0)).collect();
+            let h = Histogram::of(granularity, fitness.iter().copied());
+            let mut expected = std::collections::BTreeMap::new();
+            for &f in &fitness {
+                *expected.entry(h.bin(f)).or_insert(0u64) += 1;
+            }
+            let expected: Vec<(u32, u64)> = expected.into_iter().rev().collect();
+            prop_assert_eq!(h.bins(), &expected[..]);
+            prop_assert_eq!(h.count(), fitness.len() as u64);
+        }
+
         #[test]
         fn merge_equals_building_at_once(a in proptest::collection::vec(0.0f64..=1.0, 0..50),
                                          b in proptest::collection::vec(0.0f64..=1.0, 0..50)) {
