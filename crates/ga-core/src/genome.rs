@@ -51,6 +51,20 @@ fn words_of<T, const N: usize>(block: &[u8], word: impl Fn([u8; N]) -> T) -> Res
     Ok(block.chunks_exact(N).map(|w| word(w.try_into().expect("chunks of N bytes"))).collect())
 }
 
+/// [`words_of`] for words stored as their little-endian bytes: on a little-endian machine,
+/// the block copied into the words' memory in one go.
+fn le_words_of<T, const N: usize>(block: &[u8], from_le_bytes: impl Fn([u8; N]) -> T) -> Result<Vec<T>, String>
+where
+    T: Copy + Default + zerocopy::FromBytes + zerocopy::IntoBytes,
+{
+    if !cfg!(target_endian = "little") || block.len() % N != 0 {
+        return words_of(block, from_le_bytes);
+    }
+    let mut words = vec![T::default(); block.len() / N];
+    zerocopy::IntoBytes::as_mut_bytes(words.as_mut_slice()).copy_from_slice(block);
+    Ok(words)
+}
+
 fn write_json_list<T>(items: &[T], out: &mut String, mut item: impl FnMut(&T, &mut String)) {
     out.push('[');
     for (i, x) in items.iter().enumerate() {
@@ -101,7 +115,7 @@ macro_rules! integer_genome {
                 true
             }
             fn from_block(block: &[u8]) -> Result<Self, String> {
-                words_of(block, <$t>::from_le_bytes)
+                le_words_of(block, <$t>::from_le_bytes)
             }
             fn write_json(&self, out: &mut String) {
                 write_json_list(self, out, |x, o| {
@@ -129,7 +143,7 @@ impl Genome for Vec<f64> {
         true
     }
     fn from_block(block: &[u8]) -> Result<Self, String> {
-        words_of(block, |w| f64::from_bits(u64::from_le_bytes(w)))
+        le_words_of(block, |w| f64::from_bits(u64::from_le_bytes(w)))
     }
     fn write_json(&self, out: &mut String) {
         write_json_list(self, out, |x, o| {
@@ -352,7 +366,7 @@ impl Genome for Bits {
         let (len, words) = block.split_at_checked(8).ok_or("a bit string's block shorter than its length")?;
         let len = u64::from_le_bytes(len.try_into().expect("8 bytes"));
         let len = usize::try_from(len).map_err(|_| format!("{len} bits do not fit in memory"))?;
-        Bits::from_parts(words_of(words, u64::from_le_bytes)?, len)
+        Bits::from_parts(le_words_of(words, u64::from_le_bytes)?, len)
     }
     fn write_json(&self, out: &mut String) {
         out.reserve(self.len * 3);
