@@ -13,7 +13,8 @@
 #   2. criterion's `onemax1000/full` of REV, of this tree, and again of each (the two
 #      binaries alternating), and this tree's `onemax100/full`.
 # This machine's speed moves by up to 2x within the hour: quote the paired ratios, not the
-# absolute rates of different runs.
+# absolute rates of different runs. The worktree stays for the next run's build; remove it
+# with `git worktree remove --force $TMPDIR/exelixi-engine-ab-REV/tree`.
 set -euo pipefail
 
 rev="${1:?usage: engine-ab.sh REV [ROUNDS]}"
