@@ -8,18 +8,31 @@ use ga_core::Engine;
 use ga_core::problems::OneMax;
 
 fn main() {
-    let mut args = std::env::args().skip(1).map(|a| a.parse::<u64>().expect("a number"));
-    let bits = args.next().unwrap_or(1000) as usize;
-    let runs = args.next().unwrap_or(100);
+    let args: Result<Vec<u64>, String> = std::env::args().skip(1).map(|a| a.parse::<u64>().map_err(|_| a)).collect();
+    let args = match args {
+        Ok(args) if args.len() <= 2 => args,
+        Ok(_) => usage("at most two arguments"),
+        Err(bad) => usage(&format!("{bad:?} is not a whole number")),
+    };
+    let bits = args.first().copied().unwrap_or(1000) as usize;
+    let runs = args.get(1).copied().unwrap_or(100);
     let start = std::time::Instant::now();
     let (mut evals, mut digest) = (0, 0u64);
     for seed in 0..runs {
-        let outcome =
-            Engine::new(OneMax { bits }).params(onemax_protocol(200)).seed(seed).run(&mut |_: &_| {}).unwrap();
+        let outcome = Engine::new(OneMax { bits })
+            .params(onemax_protocol(200))
+            .seed(seed)
+            .run(&mut |_: &_| {})
+            .unwrap_or_else(|e| usage(&e.to_string()));
         evals += outcome.evaluations;
         let best = outcome.best().map_or(0, |b| b.key.0);
         digest = ga_core::rng::mix64(digest ^ best ^ outcome.evaluations.rotate_left(32));
     }
     let secs = start.elapsed().as_secs_f64();
     println!("{evals} offspring in {secs:.3} s: {:.2} M/s (digest {digest:016x})", evals as f64 / secs / 1e6);
+}
+
+fn usage(why: &str) -> ! {
+    eprintln!("profile_onemax: {why}; usage: profile_onemax [bits] [runs]");
+    std::process::exit(2);
 }
