@@ -14,7 +14,7 @@
 #      binaries alternating), and this tree's `onemax100/full`.
 # This machine's speed moves by up to 2x within the hour: quote the paired ratios, not the
 # absolute rates of different runs. The worktree stays for the next run's build; remove it
-# with `git worktree remove --force $TMPDIR/exelixi-engine-ab-REV/tree`.
+# with `git worktree remove --force ${TMPDIR:-/tmp}/exelixi-engine-ab-REV/tree`.
 set -euo pipefail
 
 rev="${1:?usage: engine-ab.sh REV [ROUNDS]}"

@@ -57,23 +57,12 @@ pub struct Geometric {
 }
 
 impl Geometric {
-    /// Precomputes `ln(1 - p)`. Mutation operators ask for the same `p` once per child,
-    /// so the last value is remembered per thread (the logarithm was 6% of a OneMax run).
+    /// Precomputes `ln(1 - p)`: draw many gaps of one `p` with [`Rng::geometric_ln`] and
+    /// this, rather than [`Rng::geometric`] (which computes it each time). The mutation
+    /// operators' draws keep theirs per thread.
     #[inline]
     pub fn new(p: f64) -> Self {
-        thread_local! {
-            static LAST: std::cell::Cell<(u64, f64)> = const { std::cell::Cell::new((0, 0.0)) };
-        }
-        let ln_q = LAST.with(|last| {
-            let (bits, ln_q) = last.get();
-            if bits == p.to_bits() {
-                ln_q
-            } else {
-                let ln_q = (-p).ln_1p();
-                last.set((p.to_bits(), ln_q));
-                ln_q
-            }
-        });
+        let ln_q = (-p).ln_1p();
         Self { ln_q }
     }
 }

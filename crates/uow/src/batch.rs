@@ -4,8 +4,8 @@
 //! bit strings) travels as that block, written straight into the batch and read back with
 //! one copy; any other genome goes as postcard writes it. A `Vec<f64>` of 4 000 genes
 //! through serde is 4 000 calls each way: one batch of 25 Rastrigin-4000 genomes (800 KB)
-//! took 114 µs to encode through serde and 40 µs as blocks, 167 and 27 µs to decode
-//! (`benches/examples/codec.rs`).
+//! encodes several times faster as blocks than through serde (`benches/examples/codec.rs`;
+//! the figures are in docs/PERFORMANCE.md, "Genomes as blocks").
 //!
 //! A batch of `n` candidates: `n` as a little-endian `u32`, then each candidate: its
 //! header as postcard writes `(key, born, origin, fitness)`, one byte saying the
