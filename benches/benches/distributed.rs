@@ -1,8 +1,9 @@
 //! Distributed throughput: `cargo bench -p exelixi-benches --bench distributed`
 //!
 //! On a fitness that costs ≈ 50 µs (`SlowRastrigin`), evaluations per second of the
-//! in-process engine on all cores against 1, 2 and 4 worker processes on loopback,
-//! interleaved, median of several runs; the coordination overhead per generation with a
+//! in-process engine on all cores against 1, 2 and 4 worker processes on loopback (their
+//! computing threads in the idle class, as `exelixi worker` runs them; 2 workers also in
+//! the normal class), interleaved, median of several runs; the coordination overhead per generation with a
 //! near-free fitness (OneMax-100); the wire bytes per individual; and the cost of
 //! checkpoints (Rastrigin-30, population 400, 2 workers: none, a snapshot every generation
 //! kept in memory, one written to disk every generation or every 10, and a snapshot every
@@ -20,6 +21,7 @@ use ga_core::problems::OneMax;
 use ga_core::{Candidate, Engine, Origin, Params, Problem, Rng, Selection, key_of};
 use uow::ga::{GaConfig, GaJob};
 use uow::{Cluster, LocalProcesses, RunOptions, UnitOfWork, UowError};
+use worker_service::ComputeClass;
 
 const REPEATS: usize = 5;
 /// The checkpoint runs: long enough (about a second each) to measure a few per cent.
@@ -42,8 +44,22 @@ fn params(n_pop: usize, n_gen: u32) -> Params {
     }
 }
 
+/// How many workers, and how their computing threads are scheduled.
+#[derive(Clone, Copy)]
+struct Team {
+    workers: usize,
+    class: ComputeClass,
+}
+
+/// A number of workers is a team of the default class, as `exelixi worker` runs them.
+impl From<usize> for Team {
+    fn from(workers: usize) -> Self {
+        Team { workers, class: ComputeClass::Idle }
+    }
+}
+
 /// (evaluations, seconds, generations) of one distributed run.
-fn distributed<P>(problem: &P, name: &str, params: &Params, workers: usize) -> (u64, f64, u32)
+fn distributed<P>(problem: &P, name: &str, params: &Params, workers: impl Into<Team>) -> (u64, f64, u32)
 where
     P: Problem,
     P::Genome: serde::Serialize + serde::de::DeserializeOwned,
@@ -73,7 +89,7 @@ fn distributed_with<P>(
     problem: &P,
     (name, size): (&str, Option<usize>),
     params: &Params,
-    workers: usize,
+    team: impl Into<Team>,
     checkpoints: Checkpoints<'_>,
     observer: &mut dyn ga_core::Observer,
     watch: Option<std::sync::Arc<dyn uow::RunWatch>>,
@@ -82,6 +98,7 @@ where
     P: Problem,
     P::Genome: serde::Serialize + serde::de::DeserializeOwned,
 {
+    let Team { workers, class } = team.into();
     let config =
         GaConfig { problem: name.into(), size, params: params.clone(), seed: 1, threads: (CORES / workers).max(1) };
     let writer = match checkpoints {
@@ -101,7 +118,12 @@ where
         job = job.with_spill(&spill);
     }
     let mut job = Timed { job, took: Duration::ZERO };
-    let mut fleet = LocalProcesses::new(|_| Command::new(env!("CARGO_BIN_EXE_bench-worker")));
+    let class = class.to_string();
+    let mut fleet = LocalProcesses::new(|_| {
+        let mut worker = Command::new(env!("CARGO_BIN_EXE_bench-worker"));
+        worker.args(["--compute-class", &class]);
+        worker
+    });
     let options = RunOptions { phase_timeout: None, handle_signals: false, watch, ..RunOptions::default() };
     let outcome = uow::run(&mut job, &mut fleet, workers as u32, &options).expect("a distributed run");
     let start = Instant::now();
@@ -185,29 +207,36 @@ fn main() {
     let per_eval = start.elapsed() / sample.len() as u32;
     println!("fitness cost: {per_eval:?} per evaluation (checksum {total:.3})");
 
-    for (n_pop, n_gen) in [(100usize, 40u32), (400, 12)] {
+    // Each worker count with the workers' default compute class (idle), and 2 workers with
+    // the normal class beside them.
+    let normal = Team { workers: 2, class: ComputeClass::Normal };
+    let teams = [Team::from(1), Team::from(2), Team::from(4), normal];
+    // About 0.8 s a run on this machine: a generation's cost, not the run's start and end
+    // (until 2026-12-02: 40 and 12 generations, about 0.15 s).
+    for (n_pop, n_gen) in [(100usize, 200u32), (400, 50)] {
         let p = params(n_pop, n_gen);
         let mut local = Vec::new();
-        let mut remote: Vec<Vec<f64>> = vec![Vec::new(); 3];
+        let mut remote: Vec<Vec<f64>> = vec![Vec::new(); teams.len()];
         for _ in 0..REPEATS {
             // Interleaved: every configuration once per round.
             let (e, s) = in_process(&slow, &p);
             local.push(e as f64 / s);
-            for (i, w) in [1, 2, 4].into_iter().enumerate() {
-                let (e, s, _) = distributed(&slow, "slow-rastrigin", &p, w);
+            for (i, team) in teams.into_iter().enumerate() {
+                let (e, s, _) = distributed(&slow, "slow-rastrigin", &p, team);
                 remote[i].push(e as f64 / s);
             }
         }
         let base = median(local.clone());
         println!("population {n_pop}, {n_gen} generations, fitness ≈ 50 µs, median of {REPEATS}:");
         println!("  in process, {CORES} threads: {base:>9.0} evaluations/s");
-        for (i, w) in [1, 2, 4].into_iter().enumerate() {
+        for (i, team) in teams.into_iter().enumerate() {
             let m = median(remote[i].clone());
             // Each round ran every configuration back to back: the ratio to that round's
             // in-process run is paired, and this machine's drift between rounds cancels.
             let paired = median(remote[i].iter().zip(&local).map(|(r, l)| r / l).collect());
+            let label = format!("{} worker(s), {}:", team.workers, team.class);
             println!(
-                "  {w} worker(s):            {m:>9.0} evaluations/s  ({:.1}% of in-process; {:.1}% paired by round)",
+                "  {label:<24}{m:>9.0} evaluations/s  ({:.1}% of in-process; {:.1}% paired by round)",
                 100.0 * m / base,
                 100.0 * paired
             );
@@ -268,21 +297,26 @@ fn large_genomes() {
     const DIMS: usize = 4000;
     let problem = ga_core::problems::Rastrigin { dims: DIMS };
     let p = params(100, 100);
-    let (mut one, mut two, mut workers) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut one, mut two, mut workers, mut normal) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let run = |team: Team| {
+        let (e, s, _, _) =
+            distributed_with(&problem, ("rastrigin", Some(DIMS)), &p, team, Checkpoints::None, &mut |_: &_| {}, None);
+        e as f64 / s
+    };
     for _ in 0..REPEATS {
         let (e, s) = in_process_on(&problem, &p, 1);
         one.push(e as f64 / s);
         let (e, s) = in_process_on(&problem, &p, 2);
         two.push(e as f64 / s);
-        let (e, s, _, _) =
-            distributed_with(&problem, ("rastrigin", Some(DIMS)), &p, 2, Checkpoints::None, &mut |_: &_| {}, None);
-        workers.push(e as f64 / s);
+        workers.push(run(Team::from(2)));
+        normal.push(run(Team { workers: 2, class: ComputeClass::Normal }));
     }
-    let (one, two, workers) = (median(one), median(two), median(workers));
+    let (one, two, workers, normal) = (median(one), median(two), median(workers), median(normal));
     println!("large genomes: Rastrigin-{DIMS}, population 100, 100 generations, median of {REPEATS}:");
     println!("  in process, 1 thread:   {one:>9.0} evaluations/s");
     println!("  in process, 2 threads:  {two:>9.0} evaluations/s  ({:.2}x one thread)", two / one);
-    println!("  2 workers:              {workers:>9.0} evaluations/s  ({:.1}% of 2 threads)", 100.0 * workers / two);
+    println!("  2 workers, idle:        {workers:>9.0} evaluations/s  ({:.1}% of 2 threads)", 100.0 * workers / two);
+    println!("  2 workers, normal:      {normal:>9.0} evaluations/s  ({:.1}% of 2 threads)", 100.0 * normal / two);
 }
 
 /// Throughput of Rastrigin-30 over 2 workers without checkpoints, with a snapshot every

@@ -5,6 +5,7 @@ use std::str::FromStr;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use ga_core::{Migration, Params, Selection, Topology};
 pub use uow::memory::MAX_SIZE;
+use worker_service::ComputeClass;
 
 use crate::Catalog;
 
@@ -30,7 +31,20 @@ pub enum Command {
     Nodes(NodesArgs),
     /// The Mesos executor (started by the agents, not by hand).
     #[command(hide = true)]
-    Executor,
+    Executor(ExecutorArgs),
+}
+
+/// `exelixi executor`: what it passes on to the worker it starts.
+#[derive(Debug, Args)]
+pub struct ExecutorArgs {
+    /// The worker's --compute-class.
+    #[arg(long, value_name = "CLASS", default_value_t = ComputeClass::Idle, value_parser = compute_class)]
+    pub compute_class: ComputeClass,
+}
+
+/// How a worker's computing threads are scheduled, as `--compute-class` names it.
+fn compute_class(s: &str) -> Result<ComputeClass, String> {
+    s.parse()
 }
 
 /// `exelixi mesos`: every flag of `run`, and where and how to place the workers.
@@ -140,6 +154,11 @@ pub struct WorkerArgs {
     /// outlives it, even when it is killed.
     #[arg(long, hide = true)]
     pub exit_with_parent: bool,
+    /// How the threads that compute (breed, evaluate, admit) are scheduled: `idle` (Linux's
+    /// SCHED_IDLE: the worker's network threads, and any other program's, preempt them at
+    /// once, so that messages never wait for a core) or `normal`.
+    #[arg(long, value_name = "CLASS", default_value_t = ComputeClass::Idle, value_parser = compute_class)]
+    pub compute_class: ComputeClass,
 }
 
 /// A value parser for a whole-number flag whose error names the flag's domain: clap puts
@@ -209,6 +228,12 @@ pub struct RunArgs {
     /// [default: 3].
     #[arg(long, value_name = "N", value_parser = whole::<u32>("0 to 1000"))]
     pub max_recoveries: Option<u32>,
+    /// With --workers or on Mesos: how the workers' computing threads are scheduled,
+    /// `idle` (preempted at once by their network threads and by any other program: the
+    /// fastest on a machine given to the run) or `normal` (sharing the cores evenly with
+    /// other programs) [default: idle].
+    #[arg(long, value_name = "CLASS", value_parser = compute_class)]
+    pub compute_class: Option<ComputeClass>,
     /// Serve a live status page (and Prometheus metrics at /metrics) on ADDR, e.g.
     /// 127.0.0.1:8080 (port 0: any free port); the address bound is printed on stderr.
     #[arg(long, value_name = "ADDR")]
@@ -313,6 +338,8 @@ pub struct RunConfig {
     pub checkpoint_every: u32,
     pub resume: Option<std::path::PathBuf>,
     pub max_recoveries: u32,
+    /// How the workers' computing threads are scheduled (`--compute-class`).
+    pub compute_class: ComputeClass,
     /// Where the status page is served (`--status`).
     pub status: Option<String>,
     /// Where the convergence plot goes (`--plot`).
@@ -435,6 +462,9 @@ impl RunConfig {
         if a.max_recoveries.is_some() && a.workers.is_none() {
             return Err("invalid max-recoveries: it applies to runs over workers (--workers N, or mesos)".into());
         }
+        if a.compute_class.is_some() && a.workers.is_none() {
+            return Err("invalid compute-class: it applies to runs over workers (--workers N, or mesos)".into());
+        }
         let max_recoveries = a.max_recoveries.unwrap_or(uow::DEFAULT_MAX_RECOVERIES);
         if max_recoveries > MAX_RECOVERIES {
             return Err(format!("invalid max-recoveries: {max_recoveries} (expected 0 to {MAX_RECOVERIES})"));
@@ -461,6 +491,7 @@ impl RunConfig {
             checkpoint_every,
             resume: a.resume,
             max_recoveries,
+            compute_class: a.compute_class.unwrap_or(ComputeClass::Idle),
             status: a.status,
             plot: a.plot,
             params: a.params,

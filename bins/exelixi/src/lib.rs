@@ -90,7 +90,7 @@ pub fn main_with(catalog: Catalog) -> ExitCode {
             Err(msg) => usage_error(&msg),
         },
         Command::Nodes(args) => mesos::nodes(&args),
-        Command::Executor => mesos::executor(),
+        Command::Executor(args) => mesos::executor(&args),
         Command::Worker(args) => match worker::serve(&args, catalog) {
             Ok(()) => ExitCode::SUCCESS,
             Err(msg) => {
@@ -242,9 +242,9 @@ where
             let mut job = uow::moo::Nsga2Job::new(problem, moo, settings, &mut observer);
             let options = run_options(config, None);
             let outcome = match &config.mesos {
-                None => uow::run(&mut job, &mut local_workers()?, n, &options),
+                None => uow::run(&mut job, &mut local_workers(config.compute_class)?, n, &options),
                 Some(m) => {
-                    let mut workers = mesos_workers(m)?;
+                    let mut workers = mesos_workers(m, config.compute_class)?;
                     let outcome = uow::run(&mut job, &mut workers, n, &options);
                     say_placement(&workers, m, n);
                     outcome
@@ -448,11 +448,14 @@ where
 }
 
 /// Worker processes of this very binary (`worker`) on 127.0.0.1, started by the run.
-fn local_workers() -> Result<uow::LocalProcesses<impl Fn(u32) -> std::process::Command>, RunError> {
+fn local_workers(
+    class: worker_service::ComputeClass,
+) -> Result<uow::LocalProcesses<impl Fn(u32) -> std::process::Command>, RunError> {
     let exe = std::env::current_exe().map_err(|e| RunError::Workers(format!("cannot find this executable: {e}")))?;
+    let class = class.to_string();
     Ok(uow::LocalProcesses::new(move |_| {
         let mut worker = std::process::Command::new(&exe);
-        worker.args(["worker", "--port", "0", "--host", "127.0.0.1", "--exit-with-parent"]);
+        worker.args(["worker", "--port", "0", "--host", "127.0.0.1", "--exit-with-parent", "--compute-class", &class]);
         worker
     }))
 }
@@ -474,7 +477,7 @@ where
 {
     let watch = board.map(|b| b.clone() as Arc<dyn uow::RunWatch>);
     let Some(m) = &config.mesos else {
-        let mut workers = local_workers()?;
+        let mut workers = local_workers(config.compute_class)?;
         // Workers on this host hand their snapshots' members over through memory files
         // (a run over workers always takes snapshots: --checkpoint-every is at least 1).
         let spill = uow::spill::SpillDir::new()
@@ -493,7 +496,7 @@ where
             observer,
         );
     };
-    let mut workers = mesos_workers(m)?;
+    let mut workers = mesos_workers(m, config.compute_class)?;
     // Each worker's fitness threads: its task's CPUs (the output does not depend on them).
     let threads = if config.threads == 0 { (m.cpus.floor() as usize).max(1) } else { config.threads };
     if let Some(board) = board {
@@ -589,7 +592,10 @@ fn run_error(e: uow::RunError) -> RunError {
 }
 
 /// The workers of an `exelixi mesos` run, with the credentials of the environment.
-fn mesos_workers(m: &cli::MesosConfig) -> Result<scheduler::MesosWorkers, RunError> {
+fn mesos_workers(
+    m: &cli::MesosConfig,
+    class: worker_service::ComputeClass,
+) -> Result<scheduler::MesosWorkers, RunError> {
     let credential = mesos_client::scheduler::Credential::from_env().map_err(|e| RunError::Workers(e.to_string()))?;
-    Ok(mesos::workers(m, credential))
+    Ok(mesos::workers(m, credential, class))
 }

@@ -9,10 +9,12 @@ use mesos_client::executor::{ExecutorClient, ExecutorConfig};
 use mesos_client::scheduler::Credential;
 use scheduler::{MesosSettings, MesosWorkers};
 
-use crate::cli::{MesosConfig, NodesArgs};
+use worker_service::ComputeClass;
+
+use crate::cli::{ExecutorArgs, MesosConfig, NodesArgs};
 
 /// The workers of an `exelixi mesos` run.
-pub fn workers(m: &MesosConfig, credential: Option<Credential>) -> MesosWorkers {
+pub fn workers(m: &MesosConfig, credential: Option<Credential>, class: ComputeClass) -> MesosWorkers {
     let run_id = worker_service::generate_token().map_or_else(|_| "run".to_string(), |t| t[..8].to_string());
     MesosWorkers::new(MesosSettings {
         master: m.master.clone(),
@@ -26,7 +28,7 @@ pub fn workers(m: &MesosConfig, credential: Option<Credential>) -> MesosWorkers 
             mem: m.mem,
             ports: 4,
             executor: m.executor.clone(),
-            executor_args: vec!["executor".into()],
+            executor_args: vec!["executor".into(), "--compute-class".into(), class.to_string()],
             refuse_seconds: 30.0,
             run_id,
         },
@@ -34,13 +36,15 @@ pub fn workers(m: &MesosConfig, credential: Option<Credential>) -> MesosWorkers 
 }
 
 /// `exelixi executor`: what the agents run.
-pub fn executor() -> ExitCode {
+pub fn executor(args: &ExecutorArgs) -> ExitCode {
+    let class = args.compute_class.to_string();
     let run = || -> Result<(), String> {
         let config = ExecutorConfig::from_env().map_err(|e| e.to_string())?;
         let exe = std::env::current_exe().map_err(|e| format!("cannot find this executable: {e}"))?;
         let settings = executor::Settings::new(move |port| {
             let mut worker = Command::new(&exe);
             worker.args(["worker", "--host", "0.0.0.0", "--port", &port.to_string(), "--exit-with-parent"]);
+            worker.args(["--compute-class", &class]);
             worker
         });
         let runtime = tokio::runtime::Builder::new_current_thread()

@@ -25,7 +25,8 @@ pub fn serve(args: &WorkerArgs, catalog: Catalog) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
-    let config = WorkerConfig::new(token, Arc::new(catalog));
+    let mut config = WorkerConfig::new(token, Arc::new(catalog));
+    config.compute = args.compute_class;
     let address = SocketAddr::new(args.host, args.port);
     let served = runtime.block_on(worker_service::serve_process(address, config, args.exit_with_parent));
     // Dropping a runtime waits for its blocking threads, and a phase may still be computing

@@ -145,6 +145,36 @@ fn ctrl_c_stops_the_run_and_its_workers() {
     }
 }
 
+/// The scheduling policies of `pid`'s threads (`/proc/PID/task/TID/stat`, field 41:
+/// 0 SCHED_OTHER, 5 SCHED_IDLE).
+fn thread_policies(pid: u32) -> Vec<u32> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return Vec::new() };
+    tasks
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("stat")).ok())
+        .filter_map(|stat| stat.rsplit(')').next()?.split_whitespace().nth(38)?.parse().ok())
+        .collect()
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn workers_compute_in_the_idle_class_unless_told_normal() {
+    const SCHED_IDLE: u32 = 5;
+    for (flags, idle) in [(&[][..], true), (&["--compute-class", "normal"][..], false)] {
+        let (mut run, workers) = start_long_run_with("2", flags);
+        assert_eq!(workers.len(), 2, "{flags:?}");
+        // The run has printed a generation: every worker has computed on its threads.
+        let policies: Vec<Vec<u32>> = workers.iter().map(|&w| thread_policies(w)).collect();
+        signal(run.id(), "-INT");
+        let status = wait_with_deadline(&mut run, Duration::from_secs(30));
+        assert_eq!(status.code(), Some(130), "{}", stderr_of(&mut run));
+        for p in &policies {
+            // The network threads stay ordinary either way.
+            assert!(p.contains(&0), "{flags:?}: {policies:?}");
+            assert_eq!(p.contains(&SCHED_IDLE), idle, "{flags:?}: {policies:?}");
+        }
+    }
+}
+
 #[test]
 fn a_killed_framework_takes_its_workers_with_it() {
     let (mut run, workers) = start_long_run("2");

@@ -16,6 +16,7 @@
 //! checks it).
 
 mod client;
+mod compute;
 mod conn;
 mod fleet;
 mod server;
@@ -28,6 +29,7 @@ pub mod pb {
 }
 
 pub use client::{CONNECT_TIMEOUT, ClientError, KEEPALIVE_INTERVAL, KEEPALIVE_TIMEOUT, WorkerClient};
+pub use compute::ComputeClass;
 pub use conn::Limits;
 pub use fleet::{Fleet, FleetError, Killer, TOKEN_ENV};
 /// Payloads as calls return them: shared slices of what was received, never copied again.

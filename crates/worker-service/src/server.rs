@@ -14,6 +14,7 @@ use tonic::{Request, Response, Status};
 
 use crate::Bytes;
 use crate::client::{ClientError, WorkerClient};
+use crate::compute::{self, ComputeClass};
 use crate::conn::{self, Limits};
 use crate::pb::worker_server::{Worker, WorkerServer};
 use crate::pb::{
@@ -35,12 +36,22 @@ pub struct WorkerConfig {
     /// Bounds on connections: how many, how long a silent one is kept, how long a
     /// shutdown waits for calls in flight.
     pub limits: Limits,
+    /// How the threads that run the job (its phases, work ahead, large deliveries'
+    /// decoding) are scheduled (default [`ComputeClass::Normal`]; `exelixi worker` runs
+    /// them [`ComputeClass::Idle`]).
+    pub compute: ComputeClass,
 }
 
 impl WorkerConfig {
     /// A worker for `token` running the jobs of `registry`.
     pub fn new(token: impl Into<String>, registry: Arc<dyn Registry>) -> Self {
-        Self { token: token.into(), registry, max_message_bytes: MAX_MESSAGE_BYTES, limits: Limits::default() }
+        Self {
+            token: token.into(),
+            registry,
+            max_message_bytes: MAX_MESSAGE_BYTES,
+            limits: Limits::default(),
+            compute: ComputeClass::Normal,
+        }
     }
 }
 
@@ -113,6 +124,7 @@ const MAX_PENDING_STEPS: usize = 4;
 struct Shared {
     token: String,
     registry: Arc<dyn Registry>,
+    compute: ComputeClass,
     running: Mutex<Option<Running>>,
     /// The configuration's run id and decoder: a delivery is checked against them, and
     /// queued under the read lock, so that a reconfiguration (which clears the queue under
@@ -249,14 +261,18 @@ fn serving<'a>(current: Option<&'a Configured>, run_id: &str) -> Result<&'a Conf
 /// step's critical path (measured: 0.1 ms a generation for Rastrigin-30 at population 400).
 async fn decode_off_runtime_if_large(
     bytes: usize,
+    class: ComputeClass,
     decode: impl FnOnce() -> Result<u32, Status> + Send + 'static,
 ) -> Result<u32, Status> {
     if bytes < BLOCKING_DECODE_BYTES {
         return decode();
     }
-    tokio::task::spawn_blocking(decode)
-        .await
-        .map_err(|e| Status::internal(format!("decoding a delivery panicked: {e}")))?
+    tokio::task::spawn_blocking(move || {
+        compute::enter(class);
+        decode()
+    })
+    .await
+    .map_err(|e| Status::internal(format!("decoding a delivery panicked: {e}")))?
 }
 
 impl Service {
@@ -331,6 +347,7 @@ impl Service {
         let shared = self.0.clone();
         let name = phase.clone();
         let ran = tokio::task::spawn_blocking(move || {
+            compute::enter(shared.compute);
             let mut running = lock(&shared.running);
             let Some(running) = running.as_mut() else {
                 return Err(Status::failed_precondition("this worker is not configured yet"));
@@ -370,6 +387,7 @@ impl Service {
         let delivered = tokio::spawn(async move {
             let (shared, id) = (service.0.clone(), run_id.clone());
             let ran = tokio::task::spawn_blocking(move || {
+                compute::enter(shared.compute);
                 let mut running = lock(&shared.running);
                 // Another configuration since, a request that ended the announcement, or
                 // batches of a lone phase the early run would not see: no work ahead.
@@ -646,14 +664,18 @@ impl Worker for Service {
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
         let (registry, job, config, shard, shards) = (self.0.registry.clone(), r.job, r.config, r.shard, r.shards);
-        let known = registry.clone();
-        let created = tokio::task::spawn_blocking(move || registry.create(&job, &config, shard, shards))
-            .await
-            .map_err(|e| Status::internal(format!("creating the job panicked: {e}")))?
-            .map_err(|e| match e {
-                WorkError::UnknownJob(job) => Status::not_found(unknown_job(&job, &known.jobs())),
-                other => status(other),
-            })?;
+        let (known, class) = (registry.clone(), self.0.compute);
+        // On a computing thread: a job's own threads (a fitness pool) inherit its class.
+        let created = tokio::task::spawn_blocking(move || {
+            compute::enter(class);
+            registry.create(&job, &config, shard, shards)
+        })
+        .await
+        .map_err(|e| Status::internal(format!("creating the job panicked: {e}")))?
+        .map_err(|e| match e {
+            WorkError::UnknownJob(job) => Status::not_found(unknown_job(&job, &known.jobs())),
+            other => status(other),
+        })?;
         if let Some(early) = lock(&self.0.ahead).take() {
             early.cancel();
         }
@@ -697,7 +719,7 @@ impl Worker for Service {
                 ));
             }
             let (bytes, service) = (r.batches.iter().map(Bytes::len).sum(), self.clone());
-            let queued = decode_off_runtime_if_large(bytes, move || {
+            let queued = decode_off_runtime_if_large(bytes, self.0.compute, move || {
                 service.enqueue_step(&r.run_id, r.from_shard, r.step, &r.batches)
             })
             .await?;
@@ -707,7 +729,8 @@ impl Worker for Service {
             return Err(Status::invalid_argument("batches in a delivery of no step (step 0)"));
         }
         let (bytes, service) = (r.payload.len(), self.clone());
-        let queued = decode_off_runtime_if_large(bytes, move || service.enqueue(&r.run_id, &r.payload)).await?;
+        let queued =
+            decode_off_runtime_if_large(bytes, self.0.compute, move || service.enqueue(&r.run_id, &r.payload)).await?;
         Ok(reply(DeliverReply { queued }))
     }
 
@@ -737,6 +760,7 @@ pub async fn serve(
     let shared = Arc::new(Shared {
         token: config.token.clone(),
         registry: config.registry,
+        compute: config.compute,
         running: Mutex::new(None),
         decoder: RwLock::new(None),
         peers: RwLock::new(Vec::new()),
