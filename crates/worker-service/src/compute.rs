@@ -6,8 +6,8 @@
 //! a running thread finish its slice before a woken thread of the same class takes the
 //! core, so every hop of a step (an answer sent, a request read, a peer's batch taken in)
 //! can wait milliseconds. Computing threads of the `SCHED_IDLE` class are preempted at
-//! once by any other thread (the kernel's `check_preempt_wakeup_fair`: a woken non-idle
-//! entity always preempts an idle one), so the runtime's and the framework's work goes
+//! once by any other thread (Linux's kernel/sched/fair.c, `check_preempt_wakeup_fair`: a
+//! woken non-idle entity always preempts an idle one), so the runtime's and the framework's work goes
 //! first and the computing resumes as soon as they are done. The price: an idle-class
 //! thread gets a core only when no ordinary thread wants it (among the threads its cgroup
 //! holds, under Mesos), so a worker on a machine busy with other work computes slower.
