@@ -107,6 +107,27 @@ pub struct Progress {
     pub stalled: bool,
 }
 
+/// The generation loop's termination test at one census: why the run stops there, if it
+/// does, and the fitness cutoff bin (of the final report, or of the next step). In order: a
+/// histogram with no cutoff (an empty population) stalls; a cancelled run stops; a step
+/// that admitted nothing (`stalled`) ends the run; then `stop`. Workers deciding a chained
+/// step on their own apply it too (never cancelled), so that they stop where the loop does.
+pub fn verdict(
+    stats: &GenerationStats,
+    hist: &Histogram,
+    rate: f64,
+    stalled: bool,
+    cancelled: bool,
+    stop: &dyn Fn(&GenerationStats) -> Option<StopReason>,
+) -> (Option<StopReason>, u32) {
+    match hist.cutoff_bin(rate) {
+        None => (Some(StopReason::Stalled), 0),
+        Some(bin) if cancelled => (Some(StopReason::Cancelled), bin),
+        Some(bin) if stalled => (Some(StopReason::Stalled), bin),
+        Some(bin) => (stop(stats), bin),
+    }
+}
+
 /// Runs the generation loop to termination. `stop` is the termination test (usually
 /// [`Problem::stop`](crate::Problem::stop)).
 pub fn evolve<Pop: Population>(
@@ -145,12 +166,7 @@ pub fn evolve_from<Pop: Population>(
         let hist = &census.histogram;
         let stats = GenerationStats::from_histogram(generation, hist, census.admitted, census.duplicates, rate);
         observer.on_generation(&stats);
-        let (reason, cutoff_bin) = match hist.cutoff_bin(rate) {
-            None => (Some(StopReason::Stalled), 0),
-            Some(bin) if observer.cancelled() => (Some(StopReason::Cancelled), bin),
-            Some(bin) if stalled => (Some(StopReason::Stalled), bin),
-            Some(bin) => (stop(&stats), bin),
-        };
+        let (reason, cutoff_bin) = verdict(&stats, hist, rate, stalled, observer.cancelled(), stop);
         if let Some(reason) = reason {
             let mut report = population.report(cutoff_bin)?;
             sort_report(&mut report);

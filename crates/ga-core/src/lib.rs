@@ -35,7 +35,7 @@ mod stats;
 
 pub use engine::{Checkpoints, Engine, MAX_THREADS, RunState};
 pub use error::{Error, Result};
-pub use evolve::{Census, Observer, Outcome, Population, Progress, evolve, evolve_from};
+pub use evolve::{Census, Observer, Outcome, Population, Progress, evolve, evolve_from, verdict};
 pub use genome::{Bits, Genome};
 pub use individual::{Individual, key_of, sort_report};
 #[cfg(feature = "serde")]

@@ -24,9 +24,11 @@
 //! replayed up to the last one reported are not reported again, so the output is the
 //! uninterrupted run's.
 
+use std::collections::VecDeque;
 use std::io::Write;
 use std::marker::PhantomData;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use ga_core::{
     Ahead, Candidate, Census, GenerationStats, Genome, Histogram, Individual, Key, Neighbours, Observer, Outcome,
@@ -151,6 +153,9 @@ pub struct GaShard<P: Problem> {
     slots: SlotWriter,
     /// The next step, bred ahead of its request.
     ahead: Option<Ahead>,
+    /// How many the last admission admitted (a note's second half: the run stalls when the
+    /// shards' sum is 0).
+    admitted_by_last: u64,
 }
 
 /// Creates shard `shard` of `shards` of a GA job over `problem` (decoded with
@@ -185,6 +190,7 @@ where
             spill_buffer: Vec::new(),
             slots: SlotWriter::default(),
             ahead: None,
+            admitted_by_last: 0,
         },
         decoder,
     ))
@@ -245,6 +251,14 @@ where
     fn census(&self) -> Result<Vec<u8>, WorkError> {
         encode("census", &self.shard_census()).map_err(failed)
     }
+
+    /// Leaves this shard's census, and what its last admission admitted, for every peer:
+    /// what each needs to make the framework's decision on a chained step
+    /// ([`ShardWork::go_on`]).
+    fn note(&self, outbox: &mut Outbox<Vec<Candidate<P::Genome>>>) -> Result<(), WorkError> {
+        outbox.note(encode("note", &(self.shard_census(), self.admitted_by_last)).map_err(failed)?);
+        Ok(())
+    }
 }
 
 impl<P> ShardWork for GaShard<P>
@@ -284,6 +298,7 @@ where
                 let r: NextRequest = decode("next request", payload).map_err(invalid_payload)?;
                 let children = self.shard.next(r.generation, r.cutoff_bin);
                 self.route(children, outbox)?;
+                self.note(outbox)?;
                 Ok(Vec::new())
             }
             "island" => {
@@ -310,7 +325,9 @@ where
                 } else {
                     Some(decode("admit request", payload).map_err(invalid_payload)?)
                 };
+                let before = self.shard.admitted();
                 self.shard.admit().map_err(failed)?;
+                self.admitted_by_last = self.shard.admitted().saturating_sub(before);
                 let Some(since) = since else {
                     return encode("admitted", &(self.shard_census(), None::<DeltaHead>)).map_err(failed);
                 };
@@ -378,12 +395,57 @@ where
         }
         let r: NextRequest = decode("next request", payload).map_err(invalid_payload)?;
         let Some((ahead, candidates)) = self.shard.next_ahead(r.generation) else { return Ok(false) };
-        if let Err(e) = self.route(candidates, outbox) {
+        if let Err(e) = self.route(candidates, outbox).and_then(|()| self.note(outbox)) {
             self.shard.discard(ahead).map_err(failed)?;
             return Err(e);
         }
         self.ahead = Some(ahead);
         Ok(true)
+    }
+
+    /// A chained step goes on unless the framework would stop at the census before it:
+    /// every shard's census merged in shard order, as the framework merges them, and its
+    /// termination test ([`ga_core::verdict`]: the step's generation, the run stalled if no
+    /// shard admitted anything last, then `Problem::stop`). Stopping undoes the step bred
+    /// ahead.
+    fn go_on(&mut self, notes: &[(u32, Bytes)]) -> Result<bool, WorkError> {
+        let Some(generation) = self.ahead.as_ref().map(Ahead::generation) else {
+            return Err(WorkError::Failed("a chained step that was not bred ahead".into()));
+        };
+        let invalid = |why: String| WorkError::Invalid { what: "note", why };
+        let mut all = Vec::with_capacity(notes.len() + 1);
+        all.push((self.shard.index(), self.shard_census(), self.admitted_by_last));
+        for (from, note) in notes {
+            let (census, admitted): (ShardCensus, u64) =
+                decode("note", note).map_err(|e| invalid(format!("from shard {from}: {e}")))?;
+            all.push((*from, census, admitted));
+        }
+        all.sort_by_key(|(shard, ..)| *shard);
+        let shards = self.placement.ring.len();
+        if all.len() != shards || all.windows(2).any(|w| w[0].0 == w[1].0) {
+            let from: Vec<u32> = notes.iter().map(|(from, _)| *from).collect();
+            return Err(invalid(format!("notes from shards {from:?}, for {shards} shards")));
+        }
+        let params = self.shard.params();
+        let mut hist = Histogram::new(params.hist_granularity);
+        let (mut admitted, mut duplicates, mut by_last) = (0u64, 0u64, 0u64);
+        for (_, census, last) in &all {
+            hist.merge(&census.histogram);
+            admitted += census.admitted;
+            duplicates += census.duplicates;
+            by_last += last;
+        }
+        let rate = params.selection_rate;
+        let stats = GenerationStats::from_histogram(generation, &hist, admitted, duplicates, rate);
+        let problem = self.shard.problem();
+        let (reason, _) = ga_core::verdict(&stats, &hist, rate, by_last == 0, false, &|s| problem.stop(s, params));
+        if reason.is_none() {
+            return Ok(true);
+        }
+        if let Some(ahead) = self.ahead.take() {
+            self.shard.discard(ahead).map_err(failed)?;
+        }
+        Ok(false)
     }
 }
 
@@ -552,6 +614,10 @@ where
             spill: self.spill,
             islands: params.migration.is_some(),
             per_step: params.generations_per_step(),
+            n_gen: params.n_gen,
+            chained: VecDeque::new(),
+            ended: false,
+            step_time: None,
             announce: params.migration.is_none() && !matches!(params.selection, ga_core::Selection::Cutoff),
             _genome: PhantomData,
         };
@@ -866,8 +932,25 @@ struct ClusterPopulation<'c, G> {
     /// Whether each step announces the next (tournament and (μ+λ) steps without islands,
     /// whose request does not depend on the census).
     announce: bool,
+    /// The run's `n_gen` (no step is chained past the last generation).
+    n_gen: u32,
+    /// The answers of chained steps the generation loop has not asked for yet: the
+    /// generation each step was asked at, and every shard's answer.
+    chained: VecDeque<(u32, Vec<Bytes>)>,
+    /// Whether the workers ended the last chain early: the loop must stop at the census
+    /// of its last step, as they did.
+    ended: bool,
+    /// The time of one step, as last measured (how many to chain).
+    step_time: Option<Duration>,
     _genome: PhantomData<G>,
 }
+
+/// How long a chain of steps may take, by the last step's time: the framework prints a
+/// chain's generations when it ends, so a longer one would show the run in bursts.
+const CHAIN_TIME: Duration = Duration::from_millis(50);
+
+/// The most steps after the first in one chain.
+const MAX_LINKS: usize = 63;
 
 fn population_error(e: impl std::fmt::Display) -> ga_core::Error {
     ga_core::Error::Population(e.to_string())
@@ -1007,6 +1090,132 @@ impl<G: Genome + Serialize + DeserializeOwned> ClusterPopulation<'_, G> {
         Ok((self.merge_censuses(censuses), deltas))
     }
 
+    /// A step asked now (not in a chain before): alone, or followed by a chain of steps
+    /// when the workers can decide them. Returns how many were admitted by this step, and
+    /// how many steps ran (chained ones included).
+    fn step_now(&mut self, generation: u32, cutoff_bin: u32) -> ga_core::Result<(u64, u32)> {
+        // A tournament step takes no cutoff: sent as 0, the request of the next step is
+        // known now, and announced, so that workers breed it while this one is judged.
+        let cutoff_bin = if self.announce { 0 } else { cutoff_bin };
+        let request = encode("next request", &NextRequest { generation, cutoff_bin }).map_err(population_error)?;
+        let next = NextRequest { generation: generation.saturating_add(self.per_step), cutoff_bin };
+        let ahead = if self.announce { Some(encode("next request", &next).map_err(population_error)?) } else { None };
+        let ahead = ahead.as_deref();
+        // Islands evolve alone, then send their migrants; otherwise one generation, routed.
+        let first = if self.islands { "island" } else { "next" };
+        if !self.due(generation.saturating_add(self.per_step)) {
+            let links = self.links(generation);
+            if !links.is_empty() {
+                return self.chain((first, &request), generation, links);
+            }
+            return self.admit((first, &request), ahead).map(|admitted| (admitted, 1));
+        }
+        // The snapshot of the generation this step makes comes with its admit answers.
+        let shards = self.cluster.shards() as usize;
+        let since: Vec<AdmitRequest> = (0..shards)
+            .map(|i| {
+                let book = self.last.as_ref().and_then(|l| l.books.get(i));
+                let (seen, emitted) = book.map_or((0, 0), Book::since);
+                let slot = book.map_or(0, |b| b.members.next_slot());
+                AdmitRequest { seen, emitted, spill: self.spill.map(|dir| (dir.to_string(), slot)) }
+            })
+            .collect();
+        let (admitted, deltas) = self.admit_with((first, &request), Some(&since), ahead)?;
+        self.pending = Some(deltas);
+        Ok((admitted, 1))
+    }
+
+    /// The links of a chain after the step of `generation`: the steps the workers may run on
+    /// their own (tournament and (μ+λ) steps, without islands: each worker can make the
+    /// framework's decision from its peers' censuses), as many as [`CHAIN_TIME`] holds by the
+    /// last step's time, none past the last generation, none that makes a snapshot's
+    /// generation (its admit request asks for a delta).
+    fn links(&self, generation: u32) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let Some(step_time) = self.step_time.filter(|_| self.announce && !self.islands) else { return Vec::new() };
+        let budget = (CHAIN_TIME.as_secs_f64() / step_time.as_secs_f64().max(1e-7)) as usize;
+        let mut links = Vec::new();
+        let mut g = generation.saturating_add(1);
+        while links.len() < budget.min(MAX_LINKS) && g.saturating_add(1) < self.n_gen && !self.due(g + 1) {
+            let Ok(request) = encode("next request", &NextRequest { generation: g, cutoff_bin: 0 }) else { break };
+            links.push((request, Vec::new()));
+            g += 1;
+        }
+        links
+    }
+
+    /// Runs the step of `generation` and `links` as a chain ([`Cluster::step_chain`]),
+    /// announcing the step after it; keeps the chained steps' answers for the generation
+    /// loop to take one by one. Returns the first step's admissions and the steps run.
+    fn chain(
+        &mut self,
+        (first, request): (&str, &[u8]),
+        generation: u32,
+        links: Vec<(Vec<u8>, Vec<u8>)>,
+    ) -> ga_core::Result<(u64, u32)> {
+        let after = generation.saturating_add(1 + links.len() as u32);
+        let ahead =
+            encode("next request", &NextRequest { generation: after, cutoff_bin: 0 }).map_err(population_error)?;
+        let chained = self.cluster.step_chain(
+            (first, &mut |_| request.to_vec()),
+            ("admit", &mut |_| Vec::new()),
+            &links,
+            Some(&mut |_| ahead.clone()),
+        );
+        let per_shard = match chained {
+            Ok(Some(per_shard)) => per_shard,
+            // A cluster that does not chain: the step alone.
+            Ok(None) => {
+                let ahead = encode("next request", &NextRequest { generation: generation + 1, cutoff_bin: 0 })
+                    .map_err(population_error)?;
+                return self.admit((first, request), Some(&ahead)).map(|admitted| (admitted, 1));
+            }
+            Err(e) => {
+                let engine = population_error(&e);
+                self.failure.get_or_insert(UowError::Cluster(e));
+                return Err(engine);
+            }
+        };
+        // Every shard ran the same steps, and ended (or not) with the others.
+        let (count, ended) = per_shard.first().map_or((0, false), |(a, e)| (a.len(), *e));
+        if count == 0
+            || per_shard.iter().any(|(a, e)| a.len() != count || *e != ended)
+            || (!ended && count != links.len() + 1)
+        {
+            let runs: Vec<(usize, bool)> = per_shard.iter().map(|(a, e)| (a.len(), *e)).collect();
+            return Err(population_error(format!(
+                "the shards disagree on a chain of {} steps: (steps run, ended) {runs:?}",
+                links.len() + 1
+            )));
+        }
+        let mut steps: Vec<Vec<Bytes>> = (0..count).map(|_| Vec::with_capacity(per_shard.len())).collect();
+        for (answers, _) in per_shard {
+            for (step, answer) in steps.iter_mut().zip(answers) {
+                step.push(answer);
+            }
+        }
+        let mut steps = steps.into_iter();
+        let first_answers = steps.next().unwrap_or_default();
+        for (k, answers) in steps.enumerate() {
+            self.chained.push_back((generation + 1 + k as u32, answers));
+        }
+        self.ended = ended;
+        Ok((self.merge_answers(first_answers)?, count as u32))
+    }
+
+    /// Merges the admit answers of one step (without snapshot deltas) into the census;
+    /// returns how many were admitted.
+    fn merge_answers(&mut self, answers: Vec<Bytes>) -> ga_core::Result<u64> {
+        let mut censuses = Vec::with_capacity(answers.len());
+        for a in &answers {
+            let (census, head) = self.decode::<(ShardCensus, Option<DeltaHead>)>("admitted", a)?;
+            if head.is_some() {
+                return Err(population_error("a chained step answered a snapshot delta"));
+            }
+            censuses.push(census);
+        }
+        Ok(self.merge_censuses(censuses))
+    }
+
     /// Puts every shard back in its state of `snapshot`; the census is theirs.
     fn restore(&mut self, snapshot: &Snapshot) -> ga_core::Result<()> {
         if snapshot.books.len() != self.cluster.shards() as usize {
@@ -1018,6 +1227,8 @@ impl<G: Genome + Serialize + DeserializeOwned> ClusterPopulation<'_, G> {
         }
         let states = snapshot.encoded().map_err(population_error)?;
         self.census = None;
+        self.chained.clear();
+        self.ended = false;
         let answers = self.phase("restore", &mut |i| states[i as usize].clone())?;
         self.merge(answers).map(drop)
     }
@@ -1058,30 +1269,23 @@ impl<G: Genome + Serialize + DeserializeOwned> Population for ClusterPopulation<
     }
 
     fn step(&mut self, generation: u32, cutoff_bin: u32) -> ga_core::Result<u64> {
-        // A tournament step takes no cutoff: sent as 0, the request of the next step is
-        // known now, and announced, so that workers breed it while this one is judged.
-        let cutoff_bin = if self.announce { 0 } else { cutoff_bin };
-        let request = encode("next request", &NextRequest { generation, cutoff_bin }).map_err(population_error)?;
-        let next = NextRequest { generation: generation.saturating_add(self.per_step), cutoff_bin };
-        let ahead = if self.announce { Some(encode("next request", &next).map_err(population_error)?) } else { None };
-        let ahead = ahead.as_deref();
-        // Islands evolve alone, then send their migrants; otherwise one generation, routed.
-        let first = if self.islands { "island" } else { "next" };
-        if !self.due(generation.saturating_add(self.per_step)) {
-            return self.admit((first, &request), ahead);
+        // A step the workers ran in the last chain: its census is here already.
+        if let Some((asked, answers)) = self.chained.pop_front() {
+            if asked != generation {
+                return Err(population_error(format!(
+                    "the workers ran the step of generation {asked} where the run is at {generation}"
+                )));
+            }
+            return self.merge_answers(answers);
         }
-        // The snapshot of the generation this step makes comes with its admit answers.
-        let shards = self.cluster.shards() as usize;
-        let since: Vec<AdmitRequest> = (0..shards)
-            .map(|i| {
-                let book = self.last.as_ref().and_then(|l| l.books.get(i));
-                let (seen, emitted) = book.map_or((0, 0), Book::since);
-                let slot = book.map_or(0, |b| b.members.next_slot());
-                AdmitRequest { seen, emitted, spill: self.spill.map(|dir| (dir.to_string(), slot)) }
-            })
-            .collect();
-        let (admitted, deltas) = self.admit_with((first, &request), Some(&since), ahead)?;
-        self.pending = Some(deltas);
+        if self.ended {
+            return Err(population_error(format!(
+                "the workers ended the run at generation {generation}, which the framework goes on from"
+            )));
+        }
+        let start = Instant::now();
+        let (admitted, steps) = self.step_now(generation, cutoff_bin)?;
+        self.step_time = Some(start.elapsed() / steps.max(1));
         Ok(admitted)
     }
 
@@ -1127,6 +1331,13 @@ impl<G: Genome + Serialize + DeserializeOwned> Population for ClusterPopulation<
     }
 
     fn report(&mut self, cutoff_bin: u32) -> ga_core::Result<Vec<Individual<G>>> {
+        // Steps of a chain the loop did not take: it stopped short of the workers' own
+        // decision, which only its observer's cancellation does (the report is then of the
+        // generation the shards hold).
+        if !self.chained.is_empty() {
+            tracing::warn!(steps = self.chained.len(), "the run ended before the last steps the workers chained");
+            self.chained.clear();
+        }
         // The run's last snapshot goes to the disk whatever the writer is doing.
         if self.writer.is_some() && self.last.as_ref().map(|l| l.progress.generation) != self.handed_over {
             self.hand_over()?;

@@ -115,6 +115,26 @@ pub trait Cluster {
         let _ = ahead;
         self.step(first, then)
     }
+
+    /// A step as [`Cluster::step_announcing`] (announcing if `ahead` is given), followed by
+    /// a **chain**: one more step per link, with the link's payloads for `first` and `then`
+    /// (the same for every shard), which each shard runs without another call, after its job
+    /// has read every peer's note of the step and agreed to go on
+    /// ([`worker_service::ShardWork::go_on`]). An announcement is then for the step after the
+    /// last link. Returns, per shard, the answers of the step and of each link that ran, and
+    /// whether its job ended the chain early; or `None`, having run nothing, if this cluster
+    /// does not chain (the default).
+    #[allow(clippy::type_complexity)]
+    fn step_chain(
+        &mut self,
+        first: (&str, &mut dyn FnMut(u32) -> Vec<u8>),
+        then: (&str, &mut dyn FnMut(u32) -> Vec<u8>),
+        links: &[(Vec<u8>, Vec<u8>)],
+        ahead: Option<&mut dyn FnMut(u32) -> Vec<u8>>,
+    ) -> Result<Option<Vec<(Vec<Bytes>, bool)>>, ClusterError> {
+        let _ = (first, then, links, ahead);
+        Ok(None)
+    }
 }
 
 /// A distributed job: what the framework needs to run it over a set of workers.

@@ -42,7 +42,7 @@ impl Cluster for LocalCluster {
         for (i, shard) in self.shards.iter_mut().enumerate() {
             let input = payload(i as u32);
             let deliveries = std::mem::take(&mut shard.queue);
-            let (answer, batches, kept) =
+            let (answer, (batches, kept, _)) =
                 shard.job.phase(phase, &input, deliveries).map_err(|e| refused(i as u32, e))?;
             answers.push(answer.into());
             sent.extend(batches);

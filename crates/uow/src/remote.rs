@@ -131,6 +131,46 @@ impl Cluster for RemoteCluster {
     ) -> Result<Vec<Bytes>, ClusterError> {
         self.step_with(first, then, Some(ahead))
     }
+
+    fn step_chain(
+        &mut self,
+        (first, first_payload): (&str, &mut dyn FnMut(u32) -> Vec<u8>),
+        (then, then_payload): (&str, &mut dyn FnMut(u32) -> Vec<u8>),
+        links: &[(Vec<u8>, Vec<u8>)],
+        mut ahead: Option<&mut dyn FnMut(u32) -> Vec<u8>>,
+    ) -> Result<Option<Vec<(Vec<Bytes>, bool)>>, ClusterError> {
+        let step = self.steps + 1;
+        self.steps += 1 + links.len() as u64;
+        let name = format!("{first} then {then}, chained {}", links.len());
+        let calls = self.spawn_calls(&name, |i, mut w| {
+            let (first, input, then, then_input) =
+                (first.to_string(), first_payload(i), then.to_string(), then_payload(i));
+            let ahead = ahead.as_mut().map(|a| a(i));
+            let links = links.to_vec();
+            let sent = input.len() + then_input.len() + links.iter().map(|(p, t)| p.len() + t.len()).sum::<usize>();
+            (sent, async move {
+                let (answer, chained, ended) =
+                    w.step_chain((&first, input), (&then, then_input), step, links, ahead).await?;
+                // One answer for the barrier: the step's and the links' answers, framed.
+                let answers: Vec<Vec<u8>> = std::iter::once(answer).chain(chained).map(|a| a.to_vec()).collect();
+                postcard::to_allocvec(&(answers, ended))
+                    .map(Bytes::from)
+                    .map_err(|e| ClientError::Endpoint { endpoint: w.endpoint().to_string(), reason: e.to_string() })
+            })
+        });
+        let framed = self.gather(&name, calls)?;
+        let mut out = Vec::with_capacity(framed.len());
+        for (i, f) in framed.iter().enumerate() {
+            let (answers, ended): (Vec<Vec<u8>>, bool) =
+                postcard::from_bytes(f).map_err(|e| ClusterError::Refused {
+                    shard: i as u32,
+                    phase: name.clone(),
+                    reason: format!("a chain's answers do not decode: {e}"),
+                })?;
+            out.push((answers.into_iter().map(Bytes::from).collect(), ended));
+        }
+        Ok(Some(out))
+    }
 }
 
 type Call = tokio::task::JoinHandle<Outcome>;

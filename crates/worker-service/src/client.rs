@@ -10,7 +10,7 @@ use tonic::transport::{Channel, Endpoint};
 
 use crate::Bytes;
 use crate::pb::worker_client::WorkerClient as RawClient;
-use crate::pb::{ConfigureRequest, DeliverRequest, PhaseRequest, PingRequest, StopRequest};
+use crate::pb::{ConfigureRequest, DeliverRequest, Link, PhaseRequest, PingRequest, StopRequest};
 use crate::{MAX_MESSAGE_BYTES, PROTOCOL_HEADER, PROTOCOL_VERSION};
 
 /// Why a call to a worker failed; always names the worker.
@@ -193,14 +193,41 @@ impl WorkerClient {
         self.call_phase(request).await
     }
 
+    /// [`WorkerClient::step_announcing`] (`ahead`, if given) followed by a chain: one more
+    /// step per link (its first and second phases' payloads), numbered on from `step`, which
+    /// the workers run without a request, each after its job has read its peers' notes of the
+    /// step and agreed to go on. Returns the step's answer, the answers of the links that
+    /// ran, and whether a job ended the chain before its last link.
+    pub async fn step_chain(
+        &mut self,
+        (phase, payload): (&str, Vec<u8>),
+        (then, then_payload): (&str, Vec<u8>),
+        step: u64,
+        chain: Vec<(Vec<u8>, Vec<u8>)>,
+        ahead: Option<Vec<u8>>,
+    ) -> Result<(Bytes, Vec<Bytes>, bool), ClientError> {
+        let request = PhaseRequest {
+            ahead: ahead.is_some(),
+            ahead_payload: ahead.unwrap_or_default().into(),
+            chain: chain.into_iter().map(|(p, t)| Link { payload: p.into(), then_payload: t.into() }).collect(),
+            ..step_request((phase, payload), (then, then_payload), step)
+        };
+        let response = self.inner.phase(request).await.map_err(|s| self.rpc_error(s))?;
+        self.check(response.metadata())?;
+        let reply = response.into_inner();
+        Ok((reply.payload, reply.chained, reply.ended))
+    }
+
     /// Delivers shard `from_shard`'s batches of `step` (maybe none: the delivery still
-    /// counts) in the configuration `run_id`; returns how many batches of the step wait there.
+    /// counts) and its job's `note` for this peer in the configuration `run_id`; returns how
+    /// many batches of the step wait there.
     pub async fn deliver_step(
         &mut self,
         run_id: &str,
         from_shard: u32,
         step: u64,
         batches: Vec<Vec<u8>>,
+        note: Bytes,
     ) -> Result<u32, ClientError> {
         let request = DeliverRequest {
             from_shard,
@@ -208,6 +235,7 @@ impl WorkerClient {
             run_id: run_id.to_string(),
             step,
             batches: batches.into_iter().map(Bytes::from).collect(),
+            note,
         };
         self.call_deliver(request).await
     }

@@ -47,8 +47,10 @@ pub use work::{Addressed, Batch, BatchDecoder, Job, JobDecoder, Outbox, PhaseOut
 /// configuration, which a worker of 4 cannot decode; 6 announced steps (a worker works on
 /// the next step before it is asked and delivers its batches early, to peers that must
 /// hold them for a step they have not been asked yet); 7 the GA's batches with genomes as
-/// blocks (`uow::batch`), which a worker of 6 cannot decode.
-pub const PROTOCOL_VERSION: u32 = 7;
+/// blocks (`uow::batch`), which a worker of 6 cannot decode; 8 chained steps (several steps
+/// in one request, each decided by the workers from their peers' notes), which a worker of
+/// 7 would run as one.
+pub const PROTOCOL_VERSION: u32 = 8;
 
 /// The metadata key carrying [`PROTOCOL_VERSION`].
 pub const PROTOCOL_HEADER: &str = "x-exelixi-protocol";

@@ -115,7 +115,17 @@ struct Queue {
 struct StepBox {
     from: Vec<u32>,
     batches: Vec<Batch>,
+    /// Each peer's note of the step (shard, note).
+    notes: Vec<(u32, Bytes)>,
 }
+
+/// A step's batches and its peers' notes, as its second phase takes them.
+type StepBatches = (Vec<Batch>, Vec<(u32, Bytes)>);
+
+/// What a job's phase (or a step's phases) answered: the answer (`None`: the job ended a
+/// chain instead of running the step), what it addressed, and the configuration it ran in
+/// (shard, shards, run id).
+type Ran = (Option<Vec<u8>>, Sent, u32, u32, String);
 
 /// Steps a worker holds batches of at once. A peer is at most one step ahead (a step ends
 /// only when every worker has its batches), so more is a broken or hostile peer.
@@ -305,7 +315,7 @@ impl Service {
     }
 
     /// Takes a peer's delivery of `step` (its batches for this worker, maybe none).
-    fn enqueue_step(&self, run_id: &str, from: u32, step: u64, batches: &[Bytes]) -> Result<u32, Status> {
+    fn enqueue_step(&self, run_id: &str, from: u32, step: u64, batches: &[Bytes], note: Bytes) -> Result<u32, Status> {
         let configured = self.configured(run_id)?;
         if from >= configured.shards || from == configured.shard {
             return Err(Status::invalid_argument(format!(
@@ -326,6 +336,7 @@ impl Service {
                 return Err(Status::invalid_argument(format!("shard {from} already delivered step {step}")));
             }
             waiting.from.push(from);
+            waiting.notes.push((from, note));
             waiting.batches.extend(decoded);
             Ok(waiting.batches.len() as u32)
         })?;
@@ -342,8 +353,8 @@ impl Service {
         done_ahead: Option<(String, Bytes)>,
         phase: String,
         payload: Bytes,
-        more: Vec<Batch>,
-    ) -> Result<(Vec<u8>, Sent, u32, u32, String), Status> {
+        (more, notes): (Vec<Batch>, Option<Vec<(u32, Bytes)>>),
+    ) -> Result<Ran, Status> {
         let shared = self.0.clone();
         let name = phase.clone();
         let ran = tokio::task::spawn_blocking(move || {
@@ -352,9 +363,16 @@ impl Service {
             let Some(running) = running.as_mut() else {
                 return Err(Status::failed_precondition("this worker is not configured yet"));
             };
+            // A chained step: its job may end the chain here instead (its work ahead undone).
+            if let Some(notes) = notes {
+                if !running.job.go_on(&notes).map_err(status)? {
+                    let nothing = (Vec::new(), Vec::new(), None);
+                    return Ok((None, nothing, running.shard, running.shards, running.run_id.clone()));
+                }
+            }
             let mut deliveries = std::mem::take(&mut lock(&shared.queue).loose);
             if let Some((first, first_payload)) = done_ahead {
-                let (_, sent, kept) = running.job.phase(&first, &first_payload, deliveries).map_err(status)?;
+                let (_, (sent, kept, _)) = running.job.phase(&first, &first_payload, deliveries).map_err(status)?;
                 if !sent.is_empty() || !kept.is_empty() {
                     return Err(Status::internal(format!(
                         "the job worked ahead on phase {first:?}, then addressed its batches again"
@@ -363,8 +381,8 @@ impl Service {
                 deliveries = Vec::new();
             }
             deliveries.extend(more);
-            let (answer, sent, kept) = running.job.phase(&name, &payload, deliveries).map_err(status)?;
-            Ok((answer, (sent, kept), running.shard, running.shards, running.run_id.clone()))
+            let (answer, sent) = running.job.phase(&name, &payload, deliveries).map_err(status)?;
+            Ok((Some(answer), sent, running.shard, running.shards, running.run_id.clone()))
         })
         .await;
         joined(&format!("phase {phase:?}"), ran)
@@ -416,7 +434,7 @@ impl Service {
     /// Delivers a lone phase's batches, each to its owner, before the phase answers: when
     /// all phases of a step have answered, every batch of the step waits in its owner's
     /// queue.
-    async fn deliver_loose(&self, (sent, kept): Sent, me: u32, run_id: &str, phase: &str) -> Result<(), Status> {
+    async fn deliver_loose(&self, (sent, kept, _): Sent, me: u32, run_id: &str, phase: &str) -> Result<(), Status> {
         for batch in kept {
             self.queue_decoded(run_id, batch)?;
         }
@@ -471,7 +489,7 @@ impl Service {
     /// the delivery to every peer of its one delivery of the step (its batches, maybe none).
     fn deliver_step(
         &self,
-        (sent, kept): Sent,
+        (sent, kept, note): Sent,
         (me, shards): (u32, u32),
         run_id: &str,
         step: u64,
@@ -496,11 +514,12 @@ impl Service {
         // Every peer, even with no batch: its delivery of the step is what it waits for.
         let to_peers: Vec<_> =
             per_peer.into_iter().enumerate().map(|(to, b)| (to as u32, b)).filter(|(to, _)| *to != me).collect();
-        let run_id = run_id.to_string();
+        let (run_id, note) = (run_id.to_string(), Bytes::from(note.unwrap_or_default()));
         Ok(async move {
             let no_peer = |to| Status::internal(format!("shard {to} has no endpoint"));
-            self.send_to_peers(&run_id, to_peers, no_peer, |mut peer, run_id, batches| async move {
-                peer.deliver_step(&run_id, me, step, batches).await
+            self.send_to_peers(&run_id, to_peers, no_peer, |mut peer, run_id, batches| {
+                let note = note.clone();
+                async move { peer.deliver_step(&run_id, me, step, batches, note).await }
             })
             .await
         })
@@ -508,7 +527,7 @@ impl Service {
 
     /// Waits until `peers` peers have delivered `step`, then takes its batches. Gives up if
     /// the worker is configured anew meanwhile (`epoch` is the configuration's).
-    async fn wait_step(&self, step: u64, peers: usize, epoch: u64) -> Result<Vec<Batch>, Status> {
+    async fn wait_step(&self, step: u64, peers: usize, epoch: u64) -> Result<StepBatches, Status> {
         loop {
             let notified = self.0.arrived.notified();
             tokio::pin!(notified);
@@ -522,7 +541,7 @@ impl Service {
                     )));
                 }
                 if queue.steps.get(&step).map_or(0, |b| b.from.len()) >= peers {
-                    return Ok(queue.steps.remove(&step).map(|b| b.batches).unwrap_or_default());
+                    return Ok(queue.steps.remove(&step).map(|b| (b.batches, b.notes)).unwrap_or_default());
                 }
             }
             notified.await;
@@ -531,21 +550,21 @@ impl Service {
 }
 
 impl Service {
-    /// A phase, or a step of two phases (see [`Worker::phase`]).
+    /// A phase, or a step of two phases, or a chain of steps (see [`Worker::phase`]).
     async fn run_phase(&self, request: PhaseRequest) -> Result<Response<PhaseReply>, Status> {
-        let PhaseRequest { phase, payload, then_phase, then_payload, step, ahead, ahead_payload } = request;
+        let PhaseRequest { phase, payload, then_phase, then_payload, step, ahead, ahead_payload, chain } = request;
         let early = lock(&self.0.ahead).take();
         if then_phase.is_empty() {
-            if step != 0 || ahead {
+            if step != 0 || ahead || !chain.is_empty() {
                 return Err(Status::invalid_argument(format!("step {step} with no second phase")));
             }
             // The announced step will not come next: the job undoes any work ahead.
             if let Some(early) = early {
                 early.cancel();
             }
-            let (answer, sent, me, _, run_id) = self.run_job(None, phase.clone(), payload, Vec::new()).await?;
+            let (answer, sent, me, _, run_id) = self.run_job(None, phase.clone(), payload, (Vec::new(), None)).await?;
             self.deliver_loose(sent, me, &run_id, &phase).await?;
-            return Ok(reply(PhaseReply { payload: answer.into() }));
+            return Ok(reply(PhaseReply { payload: answer.unwrap_or_default().into(), ..PhaseReply::default() }));
         }
         if step == 0 {
             return Err(Status::invalid_argument(format!(
@@ -555,7 +574,7 @@ impl Service {
         let then = (then_phase, then_payload);
         let (answer, me, shards, run_id, epoch) = match early {
             Some(early) if early.is_for(step, &phase, &payload) => {
-                self.step_ahead(early, (phase.clone(), payload), then).await?
+                self.step_ahead(early, (phase.clone(), payload), then.clone(), false).await?
             }
             Some(early) => {
                 let announced = (early.step, early.phase.clone());
@@ -565,12 +584,30 @@ impl Service {
                     announced.0, announced.1
                 )));
             }
-            None => self.step_now((phase.clone(), payload), then, step).await?,
+            None => self.step_now((phase.clone(), payload), then.clone(), step).await?,
         };
-        if ahead {
-            self.work_ahead(step + 1, (phase, ahead_payload), (me, shards), run_id, epoch);
+        // A chain: each link is a step of its own, worked ahead at once and run as soon as
+        // its peers' batches are in and the job agrees to go on.
+        let (mut chained, mut ended, mut last) = (Vec::with_capacity(chain.len()), false, step);
+        for link in chain {
+            last += 1;
+            self.work_ahead(last, (phase.clone(), link.payload.clone()), (me, shards), run_id.clone(), epoch);
+            let early = lock(&self.0.ahead).take().ok_or_else(|| Status::internal("a chained step was not started"))?;
+            let (answer, ..) = self
+                .step_ahead(early, (phase.clone(), link.payload), (then.0.clone(), link.then_payload), true)
+                .await?;
+            match answer {
+                Some(answer) => chained.push(answer.into()),
+                None => {
+                    ended = true;
+                    break;
+                }
+            }
         }
-        Ok(reply(PhaseReply { payload: answer.into() }))
+        if ahead && !ended {
+            self.work_ahead(last + 1, (phase, ahead_payload), (me, shards), run_id, epoch);
+        }
+        Ok(reply(PhaseReply { payload: answer.unwrap_or_default().into(), chained, ended }))
     }
 
     /// A step run when asked: the first phase, its batches delivered while the peers'
@@ -580,14 +617,14 @@ impl Service {
         first: (String, Bytes),
         (then, then_payload): (String, Bytes),
         step: u64,
-    ) -> Result<(Vec<u8>, u32, u32, String, u64), Status> {
+    ) -> Result<(Option<Vec<u8>>, u32, u32, String, u64), Status> {
         let epoch = lock(&self.0.queue).epoch;
-        let (_, sent, me, shards, run_id) = self.run_job(None, first.0, first.1, Vec::new()).await?;
+        let (_, sent, me, shards, run_id) = self.run_job(None, first.0, first.1, (Vec::new(), None)).await?;
         // Own batches are in the step's box before the wait looks at it.
         let delivered = self.deliver_step(sent, (me, shards), &run_id, step)?;
         tokio::pin!(delivered);
-        let (batches, done) = self.wait_step_delivering(step, shards, epoch, delivered.as_mut()).await?;
-        let (answer, sent, me, _, run_id) = self.run_job(None, then.clone(), then_payload, batches).await?;
+        let ((batches, _), done) = self.wait_step_delivering(step, shards, epoch, delivered.as_mut()).await?;
+        let (answer, sent, me, _, run_id) = self.run_job(None, then.clone(), then_payload, (batches, None)).await?;
         if !done {
             delivered.await?;
         }
@@ -598,14 +635,14 @@ impl Service {
     /// Waits until every peer (of `shards` shards) has delivered `step`, and meanwhile for
     /// `delivered`, this worker's own delivery of the step: its failure ends the wait, its
     /// success does not (the second phase needs the peers' batches, not their receipts).
-    /// Returns the batches and whether `delivered` is done.
+    /// Returns the batches and notes, and whether `delivered` is done.
     async fn wait_step_delivering(
         &self,
         step: u64,
         shards: u32,
         epoch: u64,
         mut delivered: std::pin::Pin<&mut impl std::future::Future<Output = Result<(), Status>>>,
-    ) -> Result<(Vec<Batch>, bool), Status> {
+    ) -> Result<(StepBatches, bool), Status> {
         let peers = shards as usize - 1;
         let mut done = false;
         loop {
@@ -621,22 +658,32 @@ impl Service {
 
     /// A step whose first phase began ahead of its request: the peers' batches awaited
     /// (and the answers to this worker's early ones), the first phase's work taken up and
-    /// the second phase run on one thread.
+    /// the second phase run on one thread. A `chained` step asks its job first whether to
+    /// go on (the answer is `None` if not); it must have been worked ahead.
     async fn step_ahead(
         &self,
         early: AheadSlot,
         first: (String, Bytes),
         (then, then_payload): (String, Bytes),
-    ) -> Result<(Vec<u8>, u32, u32, String, u64), Status> {
+        chained: bool,
+    ) -> Result<(Option<Vec<u8>>, u32, u32, String, u64), Status> {
         let AheadSlot { step, epoch, shards, worked, delivered, .. } = early;
         let worked = worked.await.map_err(|_| Status::internal("the work ahead ended without a word"))??;
         if !worked {
+            if chained {
+                return Err(Status::failed_precondition(format!(
+                    "step {step} was chained, but the job does not work ahead on phase {:?}",
+                    first.0
+                )));
+            }
             return self.step_now(first, (then, then_payload), step).await;
         }
         let delivered = async move { joined("a delivery", delivered.await) };
         tokio::pin!(delivered);
-        let (batches, done) = self.wait_step_delivering(step, shards, epoch, delivered.as_mut()).await?;
-        let (answer, sent, me, shards, run_id) = self.run_job(Some(first), then.clone(), then_payload, batches).await?;
+        let ((batches, notes), done) = self.wait_step_delivering(step, shards, epoch, delivered.as_mut()).await?;
+        let notes = chained.then_some(notes);
+        let (answer, sent, me, shards, run_id) =
+            self.run_job(Some(first), then.clone(), then_payload, (batches, notes)).await?;
         if !done {
             delivered.await?;
         }
@@ -720,7 +767,7 @@ impl Worker for Service {
             }
             let (bytes, service) = (r.batches.iter().map(Bytes::len).sum(), self.clone());
             let queued = decode_off_runtime_if_large(bytes, self.0.compute, move || {
-                service.enqueue_step(&r.run_id, r.from_shard, r.step, &r.batches)
+                service.enqueue_step(&r.run_id, r.from_shard, r.step, &r.batches, r.note)
             })
             .await?;
             return Ok(reply(DeliverReply { queued }));

@@ -30,11 +30,12 @@ pub enum WorkError {
 pub struct Outbox<B> {
     batches: Vec<(u32, Vec<u8>)>,
     kept: Vec<B>,
+    note: Option<Vec<u8>>,
 }
 
 impl<B> Default for Outbox<B> {
     fn default() -> Self {
-        Self { batches: Vec::new(), kept: Vec::new() }
+        Self { batches: Vec::new(), kept: Vec::new(), note: None }
     }
 }
 
@@ -54,6 +55,13 @@ impl<B> Outbox<B> {
     /// goes through bytes, and arrives with the next phase's deliveries like any other.
     pub fn keep(&mut self, batch: B) {
         self.kept.push(batch);
+    }
+
+    /// Leaves `note` for every peer with this step's delivery (the first phase of a step;
+    /// ignored elsewhere): what a chained step's job reads before it goes on
+    /// ([`ShardWork::go_on`]). A second note replaces the first.
+    pub fn note(&mut self, note: Vec<u8>) {
+        self.note = Some(note);
     }
 
     /// Batches queued so far (sent and kept).
@@ -88,6 +96,19 @@ pub trait ShardWork: Send + 'static {
         outbox: &mut Outbox<Self::Batch>,
     ) -> Result<Vec<u8>, WorkError>;
 
+    /// Asked before the phases of a chained step (a step the framework asked for in a
+    /// chain, not on its own), with every peer's note of the step (shard, note; see
+    /// [`Outbox::note`]): `true` runs the step, `false` ends the chain there. The step's
+    /// first phase was worked ahead ([`ShardWork::ahead`]); a job that answers `false` has
+    /// undone that work (its next call finds it as it was before). Every job of a run must
+    /// answer alike from the same notes, or the workers part ways (a peer waiting for a
+    /// step the others ended gives up with the phase). Runs on a blocking thread; the
+    /// default goes on.
+    fn go_on(&mut self, notes: &[(u32, crate::Bytes)]) -> Result<bool, WorkError> {
+        let _ = notes;
+        Ok(true)
+    }
+
     /// Works ahead on the phase `phase(phase, payload)` that the framework announced as the
     /// first of the next step, while it is still deciding whether that step comes: puts in
     /// `outbox` what that phase would address (with no deliveries) and returns `true`, or
@@ -120,18 +141,18 @@ impl std::fmt::Debug for Batch {
     }
 }
 
-/// What a phase produced: its answer, the batches it sent (shard, payload), and those it
-/// kept for its own shard.
-pub type PhaseOutput = (Vec<u8>, Vec<(u32, Vec<u8>)>, Vec<Batch>);
+/// What a phase produced: its answer, and what it addressed.
+pub type PhaseOutput = (Vec<u8>, Addressed);
 
-/// What a job addressed: the batches it sent (shard, payload), and those it kept for its
-/// own shard.
-pub type Addressed = (Vec<(u32, Vec<u8>)>, Vec<Batch>);
+/// What a job addressed: the batches it sent (shard, payload), those it kept for its own
+/// shard, and its note for its peers ([`Outbox::note`]).
+pub type Addressed = (Vec<(u32, Vec<u8>)>, Vec<Batch>, Option<Vec<u8>>);
 
 /// A [`ShardWork`] behind a type-erased face: the service holds jobs of any batch type.
 trait ErasedWork: Send {
     fn phase(&mut self, phase: &str, payload: &[u8], deliveries: Vec<Batch>) -> Result<PhaseOutput, WorkError>;
     fn ahead(&mut self, phase: &str, payload: &[u8]) -> Result<Option<Addressed>, WorkError>;
+    fn go_on(&mut self, notes: &[(u32, crate::Bytes)]) -> Result<bool, WorkError>;
 }
 
 struct Typed<W>(W);
@@ -147,8 +168,7 @@ impl<W: ShardWork> ErasedWork for Typed<W> {
             .map_err(|_| WorkError::Failed("a batch of another job reached this one".into()))?;
         let mut outbox = Outbox::default();
         let answer = self.0.phase(phase, payload, deliveries, &mut outbox)?;
-        let (sent, kept) = outbox.into_parts();
-        Ok((answer, sent, kept.into_iter().map(|b| Batch(Box::new(b))).collect()))
+        Ok((answer, erase(outbox)))
     }
 
     fn ahead(&mut self, phase: &str, payload: &[u8]) -> Result<Option<Addressed>, WorkError> {
@@ -156,9 +176,19 @@ impl<W: ShardWork> ErasedWork for Typed<W> {
         if !self.0.ahead(phase, payload, &mut outbox)? {
             return Ok(None);
         }
-        let (sent, kept) = outbox.into_parts();
-        Ok(Some((sent, kept.into_iter().map(|b| Batch(Box::new(b))).collect())))
+        Ok(Some(erase(outbox)))
     }
+
+    fn go_on(&mut self, notes: &[(u32, crate::Bytes)]) -> Result<bool, WorkError> {
+        self.0.go_on(notes)
+    }
+}
+
+/// An outbox's contents, its kept batches type-erased.
+fn erase<B: Send + 'static>(outbox: Outbox<B>) -> Addressed {
+    let note = outbox.note;
+    let (sent, kept) = (outbox.batches, outbox.kept);
+    (sent, kept.into_iter().map(|b| Batch(Box::new(b))).collect(), note)
 }
 
 /// A job's decoder, type-erased like its batches; cheap to clone.
@@ -215,6 +245,11 @@ impl Job {
     /// `None` if the job does not work ahead on it.
     pub fn ahead(&mut self, phase: &str, payload: &[u8]) -> Result<Option<Addressed>, WorkError> {
         self.work.ahead(phase, payload)
+    }
+
+    /// Whether a chained step goes on, given its peers' notes ([`ShardWork::go_on`]).
+    pub fn go_on(&mut self, notes: &[(u32, crate::Bytes)]) -> Result<bool, WorkError> {
+        self.work.go_on(notes)
     }
 }
 
@@ -291,12 +326,12 @@ mod tests {
     #[test]
     fn a_jobs_batches_reach_its_phases_typed_and_another_jobs_are_refused() {
         let mut job = Job::new(Sum(0), Len);
-        let (answer, sent, kept) = job.phase("keep", b"abc", Vec::new()).unwrap();
+        let (answer, (sent, kept, _)) = job.phase("keep", b"abc", Vec::new()).unwrap();
         assert_eq!((answer, sent), (0u64.to_le_bytes().to_vec(), vec![(1, b"abc".to_vec())]));
         // The kept batch and a decoded one come back as the job's own type.
         let mut deliveries = kept;
         deliveries.push(job.decoder().decode(b"12345").unwrap());
-        let (answer, _, _) = job.phase("sum", b"", deliveries).unwrap();
+        let (answer, _) = job.phase("sum", b"", deliveries).unwrap();
         assert_eq!(answer, (3u64 + 5).to_le_bytes().to_vec());
 
         let other = Job::new(Echo, Text);
@@ -304,7 +339,7 @@ mod tests {
         let err = job.phase("sum", b"", vec![foreign]).unwrap_err();
         assert!(err.to_string().contains("a batch of another job"), "{err}");
         // The refused phase changed nothing.
-        let (answer, _, _) = job.phase("sum", b"", Vec::new()).unwrap();
+        let (answer, _) = job.phase("sum", b"", Vec::new()).unwrap();
         assert_eq!(answer, 8u64.to_le_bytes().to_vec());
     }
 }

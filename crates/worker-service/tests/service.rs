@@ -95,9 +95,26 @@ impl ShardWork for Scatter {
             return Ok(false);
         }
         self.scatter(payload, outbox)?;
+        // Its note to every peer: the payload it worked on.
+        outbox.note(payload.to_vec());
         self.early = Some(payload.to_vec());
         self.aheads[0] += 1;
         Ok(true)
+    }
+
+    /// A chained step goes on unless it scatters nothing; every peer's note must be this
+    /// shard's own payload.
+    fn go_on(&mut self, notes: &[(u32, worker_service::Bytes)]) -> Result<bool, WorkError> {
+        let own = self.early.clone().unwrap_or_default();
+        if notes.len() + 1 != self.shards as usize || notes.iter().any(|(_, n)| **n != *own) {
+            return Err(WorkError::Invalid { what: "notes", why: format!("{notes:?} against {own:?}") });
+        }
+        if decode_values(&own)?.first().copied().unwrap_or(0) > 0 {
+            return Ok(true);
+        }
+        self.early = None;
+        self.aheads[2] += 1;
+        Ok(false)
     }
 }
 
@@ -555,36 +572,40 @@ async fn malformed_steps_and_step_deliveries_get_clear_errors() {
         "need a step number",
     );
     check(
-        c.deliver_step("test", 0, 1, vec![]).await.unwrap_err(),
+        c.deliver_step("test", 0, 1, vec![], Default::default()).await.unwrap_err(),
         tonic::Code::InvalidArgument,
         "must come from another shard",
     );
     check(
-        c.deliver_step("test", 2, 1, vec![]).await.unwrap_err(),
+        c.deliver_step("test", 2, 1, vec![], Default::default()).await.unwrap_err(),
         tonic::Code::InvalidArgument,
         "must come from another shard",
     );
     check(
-        c.deliver_step("test", 1, 1, vec![vec![1, 2, 3]]).await.unwrap_err(),
+        c.deliver_step("test", 1, 1, vec![vec![1, 2, 3]], Default::default()).await.unwrap_err(),
         tonic::Code::InvalidArgument,
         "3 bytes is not a list of u64",
     );
     check(
-        c.deliver_step("other", 1, 1, vec![]).await.unwrap_err(),
+        c.deliver_step("other", 1, 1, vec![], Default::default()).await.unwrap_err(),
         tonic::Code::FailedPrecondition,
         "a delivery of run other",
     );
-    assert_eq!(c.deliver_step("test", 1, 1, vec![value(5), value(6)]).await.unwrap(), 2);
+    assert_eq!(c.deliver_step("test", 1, 1, vec![value(5), value(6)], Default::default()).await.unwrap(), 2);
     check(
-        c.deliver_step("test", 1, 1, vec![]).await.unwrap_err(),
+        c.deliver_step("test", 1, 1, vec![], Default::default()).await.unwrap_err(),
         tonic::Code::InvalidArgument,
         "shard 1 already delivered step 1",
     );
     // A peer far ahead: steps 2 to 4 wait, a fifth is refused.
     for step in 2..=4 {
-        c.deliver_step("test", 1, step, vec![]).await.unwrap();
+        c.deliver_step("test", 1, step, vec![], Default::default()).await.unwrap();
     }
-    check(c.deliver_step("test", 1, 9, vec![]).await.unwrap_err(), tonic::Code::FailedPrecondition, "too far ahead");
+    check(
+        c.deliver_step("test", 1, 9, vec![], Default::default()).await.unwrap_err(),
+        tonic::Code::FailedPrecondition,
+        "too far ahead",
+    );
 
     let both = worker_service::pb::DeliverRequest {
         from_shard: 1,
@@ -592,6 +613,7 @@ async fn malformed_steps_and_step_deliveries_get_clear_errors() {
         run_id: "test".into(),
         step: 5,
         batches: vec![],
+        ..Default::default()
     };
     let status = raw_deliver(&a, both).await;
     assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
@@ -679,4 +701,53 @@ async fn an_announced_step_is_worked_on_ahead_once_and_a_broken_announcement_is_
     assert_eq!(taken, 2);
     assert_eq!(worked, taken + undone, "work ahead not taken up is undone");
     assert_eq!(sum(&clients[1].clone().phase("sum", Vec::new()).await.unwrap()), totals[1] + owned(1, 1) * 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chain_runs_its_steps_without_requests_until_a_job_ends_it() {
+    let (a, _ha) = start(1 << 20).await;
+    let (b, _hb) = start(1 << 20).await;
+    let clients = configure(&[a, b]).await;
+    let owned = |shard: u64, n: u64| (0..n).filter(|v| v % 2 == shard).sum::<u64>();
+    let link = |n: u64| (n.to_le_bytes().to_vec(), Vec::new());
+    // Step 1 (scatter 4), then links scatter 6 and 3 run on their own; the link scattering 0
+    // ends the chain (its work ahead undone), and the one after it never runs, nor the
+    // announced step.
+    let calls: Vec<_> = clients
+        .iter()
+        .map(|c| {
+            let mut c = c.clone();
+            let links = vec![link(6), link(3), link(0), link(5)];
+            tokio::spawn(async move {
+                c.step_chain(
+                    ("scatter", 4u64.to_le_bytes().to_vec()),
+                    ("sum", Vec::new()),
+                    1,
+                    links,
+                    Some(7u64.to_le_bytes().to_vec()),
+                )
+                .await
+            })
+        })
+        .collect();
+    for (shard, call) in calls.into_iter().enumerate() {
+        let (answer, chained, ended) = call.await.unwrap().unwrap();
+        let s = shard as u64;
+        assert!(ended, "shard {shard}");
+        let mut totals = vec![2 * owned(s, 4)];
+        totals.push(totals[0] + 2 * owned(s, 6));
+        totals.push(totals[1] + 2 * owned(s, 3));
+        let got: Vec<u64> = std::iter::once(&answer).chain(&chained).map(|a| sum(a)).collect();
+        assert_eq!(got, totals, "shard {shard}");
+        // Three links worked ahead, two taken up, one undone; the announced step not begun.
+        let mut c = clients[shard].clone();
+        let a = c.phase("aheads", Vec::new()).await.unwrap();
+        let n: Vec<u64> = a.chunks(8).map(sum).collect();
+        assert_eq!(n, [3, 2, 1], "shard {shard}");
+    }
+    // The workers go on with the next step as asked (numbered after every link asked).
+    let calls: Vec<_> = clients.iter().map(|c| spawn_step(c, 2, 6)).collect();
+    for call in calls {
+        call.await.unwrap().unwrap();
+    }
 }
