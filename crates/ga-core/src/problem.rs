@@ -48,7 +48,9 @@ pub trait Problem: Send + Sync {
     }
 
     /// Whether to stop after the generation `stats` describes. Defaults to the original's
-    /// test ([`Params::stop_reason`]).
+    /// test ([`Params::stop_reason`]). It must depend on its arguments alone: over workers,
+    /// each worker also applies it to decide the steps it runs without the framework's word
+    /// (chained steps), and they must all stop where the framework does.
     fn stop(&self, stats: &GenerationStats, params: &Params) -> Option<StopReason> {
         params.stop_reason(stats)
     }
