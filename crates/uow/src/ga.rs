@@ -24,9 +24,11 @@
 //! replayed up to the last one reported are not reported again, so the output is the
 //! uninterrupted run's.
 
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::io::Write;
 use std::marker::PhantomData;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -561,9 +563,11 @@ impl<'a, P: Problem> GaJob<'a, P> {
 
 /// Passes on each generation not reported yet (a replay after a recovery reports nothing
 /// twice).
+/// Also remembers whether it cancelled the run (which the population needs to know).
 struct Unreported<'o> {
     inner: &'o mut dyn Observer,
     reported: &'o mut Option<u32>,
+    cancelled: Rc<Cell<bool>>,
 }
 
 impl Observer for Unreported<'_> {
@@ -576,7 +580,11 @@ impl Observer for Unreported<'_> {
     }
 
     fn cancelled(&self) -> bool {
-        self.inner.cancelled()
+        let cancelled = self.inner.cancelled();
+        if cancelled {
+            self.cancelled.set(true);
+        }
+        cancelled
     }
 }
 
@@ -617,6 +625,7 @@ where
             n_gen: params.n_gen,
             chained: VecDeque::new(),
             ended: false,
+            cancelled: Rc::new(Cell::new(false)),
             step_time: None,
             announce: params.migration.is_none() && !matches!(params.selection, ga_core::Selection::Cutoff),
             _genome: PhantomData,
@@ -639,7 +648,8 @@ where
                 Some(at)
             }
         };
-        let mut observer = Unreported { inner: &mut *self.observer, reported: &mut self.reported };
+        let cancelled = population.cancelled.clone();
+        let mut observer = Unreported { inner: &mut *self.observer, reported: &mut self.reported, cancelled };
         let outcome = evolve_from(&mut population, &params, &stop, &mut observer, from);
         // The engine only carries a message across its `Population` seam; the cluster's own
         // error goes back typed, so that a lost shard maps to its worker.
@@ -942,6 +952,9 @@ struct ClusterPopulation<'c, G> {
     ended: bool,
     /// The time of one step, as last measured (how many to chain).
     step_time: Option<Duration>,
+    /// Whether the observer cancelled the run (the only reason the loop may stop short of
+    /// a chain the workers ran on).
+    cancelled: Rc<Cell<bool>>,
     _genome: PhantomData<G>,
 }
 
@@ -1332,10 +1345,16 @@ impl<G: Genome + Serialize + DeserializeOwned> Population for ClusterPopulation<
 
     fn report(&mut self, cutoff_bin: u32) -> ga_core::Result<Vec<Individual<G>>> {
         // Steps of a chain the loop did not take: it stopped short of the workers' own
-        // decision, which only its observer's cancellation does (the report is then of the
-        // generation the shards hold).
-        if !self.chained.is_empty() {
-            tracing::warn!(steps = self.chained.len(), "the run ended before the last steps the workers chained");
+        // decision. A cancelled run (nobody reads its output) reports the generation the
+        // shards hold; otherwise the two decisions differ, and the report would be wrong.
+        if let Some((at, _)) = self.chained.front() {
+            if !self.cancelled.get() {
+                return Err(population_error(format!(
+                    "the run stopped at generation {at}, but its workers went on: their stop decisions differ \
+                     (Problem::stop must depend on its arguments alone)"
+                )));
+            }
+            tracing::warn!(steps = self.chained.len(), "the run was cancelled within steps the workers chained");
             self.chained.clear();
         }
         // The run's last snapshot goes to the disk whatever the writer is doing.
