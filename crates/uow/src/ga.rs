@@ -111,6 +111,18 @@ struct ShardCensus {
     duplicates: u64,
 }
 
+/// The run's census from every shard's, in shard order: the one merge the framework and a
+/// worker deciding a chained step both make, so that they judge the same numbers.
+fn merged<'a>(granularity: u32, censuses: impl IntoIterator<Item = &'a ShardCensus>) -> Census {
+    let mut merged = Census { histogram: Histogram::new(granularity), admitted: 0, duplicates: 0 };
+    for c in censuses {
+        merged.histogram.merge(&c.histogram);
+        merged.admitted += c.admitted;
+        merged.duplicates += c.duplicates;
+    }
+    merged
+}
+
 /// A shard's name on the ring.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct ShardName {
@@ -429,18 +441,12 @@ where
             return Err(invalid(format!("notes from shards {from:?}, for {shards} shards")));
         }
         let params = self.shard.params();
-        let mut hist = Histogram::new(params.hist_granularity);
-        let (mut admitted, mut duplicates, mut by_last) = (0u64, 0u64, 0u64);
-        for (_, census, last) in &all {
-            hist.merge(&census.histogram);
-            admitted += census.admitted;
-            duplicates += census.duplicates;
-            by_last += last;
-        }
-        let rate = params.selection_rate;
-        let stats = GenerationStats::from_histogram(generation, &hist, admitted, duplicates, rate);
+        let census = merged(params.hist_granularity, all.iter().map(|(_, c, _)| c));
+        let stalled = all.iter().all(|(.., last)| *last == 0);
+        let (hist, rate) = (&census.histogram, params.selection_rate);
+        let stats = GenerationStats::from_histogram(generation, hist, census.admitted, census.duplicates, rate);
         let problem = self.shard.problem();
-        let (reason, _) = ga_core::verdict(&stats, &hist, rate, by_last == 0, false, &|s| problem.stop(s, params));
+        let (reason, _) = ga_core::verdict(&stats, hist, rate, stalled, false, &|s| problem.stop(s, params));
         if reason.is_none() {
             return Ok(true);
         }
@@ -562,8 +568,7 @@ impl<'a, P: Problem> GaJob<'a, P> {
 }
 
 /// Passes on each generation not reported yet (a replay after a recovery reports nothing
-/// twice).
-/// Also remembers whether it cancelled the run (which the population needs to know).
+/// twice), and remembers whether it cancelled the run (which the population needs to know).
 struct Unreported<'o> {
     inner: &'o mut dyn Observer,
     reported: &'o mut Option<u32>,
@@ -1119,7 +1124,7 @@ impl<G: Genome + Serialize + DeserializeOwned> ClusterPopulation<'_, G> {
         if !self.due(generation.saturating_add(self.per_step)) {
             let links = self.links(generation);
             if !links.is_empty() {
-                return self.chain((first, &request), generation, links);
+                return self.chain((first, &request), generation, links, ahead);
             }
             return self.admit((first, &request), ahead).map(|admitted| (admitted, 1));
         }
@@ -1157,13 +1162,15 @@ impl<G: Genome + Serialize + DeserializeOwned> ClusterPopulation<'_, G> {
     }
 
     /// Runs the step of `generation` and `links` as a chain ([`Cluster::step_chain`]),
-    /// announcing the step after it; keeps the chained steps' answers for the generation
+    /// announcing the step after it (or the step alone, announcing `alone`, on a cluster
+    /// that does not chain); keeps the chained steps' answers for the generation
     /// loop to take one by one. Returns the first step's admissions and the steps run.
     fn chain(
         &mut self,
         (first, request): (&str, &[u8]),
         generation: u32,
         links: Vec<(Vec<u8>, Vec<u8>)>,
+        alone: Option<&[u8]>,
     ) -> ga_core::Result<(u64, u32)> {
         let after = generation.saturating_add(1 + links.len() as u32);
         let ahead =
@@ -1176,12 +1183,8 @@ impl<G: Genome + Serialize + DeserializeOwned> ClusterPopulation<'_, G> {
         );
         let per_shard = match chained {
             Ok(Some(per_shard)) => per_shard,
-            // A cluster that does not chain: the step alone.
-            Ok(None) => {
-                let ahead = encode("next request", &NextRequest { generation: generation + 1, cutoff_bin: 0 })
-                    .map_err(population_error)?;
-                return self.admit((first, request), Some(&ahead)).map(|admitted| (admitted, 1));
-            }
+            // A cluster that does not chain: the step alone, announcing the next as it would.
+            Ok(None) => return self.admit((first, request), alone).map(|admitted| (admitted, 1)),
             Err(e) => {
                 let engine = population_error(&e);
                 self.failure.get_or_insert(UowError::Cluster(e));
@@ -1257,12 +1260,7 @@ impl<G: Genome + Serialize + DeserializeOwned> ClusterPopulation<'_, G> {
     }
 
     fn merge_censuses(&mut self, censuses: Vec<ShardCensus>) -> u64 {
-        let mut merged = Census { histogram: Histogram::new(self.granularity), admitted: 0, duplicates: 0 };
-        for c in censuses {
-            merged.histogram.merge(&c.histogram);
-            merged.admitted += c.admitted;
-            merged.duplicates += c.duplicates;
-        }
+        let merged = merged(self.granularity, &censuses);
         let before = self.census.as_ref().map_or(0, |c| c.admitted);
         let admitted = merged.admitted.saturating_sub(before);
         self.census = Some(merged);
