@@ -192,6 +192,12 @@ fn main() {
         recovery_time();
         return;
     }
+    if std::env::args().any(|a| a == "pair") {
+        // `cargo bench --bench distributed -- pair`: population 100 over 2 workers against
+        // in process, many rounds, for an A/B of two builds run alternately.
+        pair();
+        return;
+    }
     if std::env::args().any(|a| a == "large") {
         // `cargo bench --bench distributed -- large`: the large genomes alone.
         large_genomes();
@@ -289,6 +295,30 @@ fn main() {
         .collect();
     let per = uow::batch::encode_candidates(&bits).unwrap().len() as f64 / 50.0;
     println!("wire: {per:.1} payload bytes per OneMax-100 individual");
+}
+
+/// Population 100, fitness about 50 µs, 200 generations: in process on both cores and 2
+/// workers (idle class), interleaved for 15 rounds; each round's ratio, and their median.
+/// The figure the acceptance of issue 14 names, with more rounds than `scaling` gives it.
+fn pair() {
+    const ROUNDS: usize = 15;
+    let slow = SlowRastrigin::default();
+    let p = params(100, 200);
+    let mut ratios = Vec::with_capacity(ROUNDS);
+    let (mut local, mut remote) = (Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        let (e, s) = in_process(&slow, &p);
+        let (re, rs, _) = distributed(&slow, "slow-rastrigin", &p, 2);
+        let (l, r) = (e as f64 / s, re as f64 / rs);
+        local.push(l);
+        remote.push(r);
+        ratios.push(r / l);
+    }
+    let each: Vec<String> = ratios.iter().map(|r| format!("{:.1}", 100.0 * r)).collect();
+    println!("population 100, 200 generations, fitness ≈ 50 µs, 2 workers (idle) against in process, {ROUNDS} rounds:");
+    println!("  in process {:.0}, 2 workers {:.0} evaluations/s (medians)", median(local), median(remote));
+    println!("  each round: {}%", each.join(" "));
+    println!("  median of the rounds: {:.1}%", 100.0 * median(ratios));
 }
 
 /// Large genomes: Rastrigin-4000 (32 KB of genes, a fitness of about 25 µs), population

@@ -413,7 +413,8 @@ impl<P: Problem> Shard<P> {
         match self.tournament() {
             None => self.next_by_cutoff(generation, cutoff_bin),
             Some(tournament) => {
-                let (bred, candidates) = self.breed_by_tournament(generation, tournament);
+                let (bred, mut candidates) = self.breed_by_tournament(generation, tournament);
+                self.evaluate(&mut candidates);
                 self.take_up(bred);
                 candidates
             }
@@ -614,10 +615,40 @@ impl<P: Problem> Shard<P> {
     /// What it is for: a worker breeds its next step while the framework is still deciding
     /// whether there is one, and no phase other than the step sees the difference.
     pub fn next_ahead(&mut self, generation: u32) -> Option<(Ahead, Vec<Candidate<P::Genome>>)> {
+        let (ahead, mut candidates) = self.breed_ahead(generation)?;
+        self.evaluate(&mut candidates);
+        Some((ahead, candidates))
+    }
+
+    /// [`Shard::next_ahead`] without the evaluation: the candidates come with no fitness,
+    /// for the caller to evaluate with [`Shard::evaluate`] before it routes them, in parts
+    /// and in any order (a worker evaluates its peers' first, and sends them while it
+    /// evaluates its own). Fitness is a function of the genome: the step is the same.
+    pub fn breed_ahead(&mut self, generation: u32) -> Option<(Ahead, Vec<Candidate<P::Genome>>)> {
         let tournament = self.tournament()?;
         let emitted_before = self.emitted.order.len();
         let (step, candidates) = self.breed_by_tournament(generation, tournament);
         Some((Ahead { generation, emitted_before, after: self.stamp(), step }, candidates))
+    }
+
+    /// Evaluates each of `candidates` that has no fitness yet, on the shard's threads.
+    pub fn evaluate(&mut self, candidates: &mut [Candidate<P::Genome>]) {
+        let problem = &self.problem;
+        if candidates.iter().all(|c| c.fitness.is_none()) {
+            // Every one (a step's own): no index to keep.
+            let view: &[Candidate<P::Genome>] = candidates;
+            let fitness = self.eval_cost.map(self.pool.as_deref(), view.len(), |i| problem.fitness(&view[i].genome));
+            for (c, f) in candidates.iter_mut().zip(fitness) {
+                c.fitness = Some(f);
+            }
+            return;
+        }
+        let open: Vec<usize> = (0..candidates.len()).filter(|&i| candidates[i].fitness.is_none()).collect();
+        let view: &[Candidate<P::Genome>] = candidates;
+        let fitness = self.eval_cost.map(self.pool.as_deref(), open.len(), |j| problem.fitness(&view[open[j]].genome));
+        for (i, f) in open.into_iter().zip(fitness) {
+            candidates[i].fitness = Some(f);
+        }
     }
 
     /// Makes a step bred by [`Shard::next_ahead`] this shard's, as [`Shard::next`] would
@@ -656,9 +687,9 @@ impl<P: Problem> Shard<P> {
     /// A generational step on this shard: its `elites` best stay, every other slot of its
     /// quota gets a child of two tournament winners, each child from its own stream. With
     /// no `elites` (a (μ+λ) step) every slot gets a child and every member waits in the
-    /// reserve for [`Shard::admit`] to keep the best of both. Breeds and evaluates the
-    /// candidates; only the emitted keys (and the spare genomes used) change here, the
-    /// rest is [`Shard::take_up`]'s.
+    /// reserve for [`Shard::admit`] to keep the best of both. Breeds the candidates (their
+    /// caller evaluates them); only the emitted keys (and the spare genomes used) change
+    /// here, the rest is [`Shard::take_up`]'s.
     fn breed_by_tournament(
         &mut self,
         generation: u32,
@@ -728,14 +759,9 @@ impl<P: Problem> Shard<P> {
         }
         let refused = out.refused;
         let shortfall = slots - out.candidates.len();
-        // Evaluated here, once the emission is unique: the breeding shard's load is its
-        // quota, where the owners' share of the keys varies from step to step.
-        let mut candidates = out.candidates;
-        let fitness_of =
-            self.eval_cost.map(self.pool.as_deref(), candidates.len(), |i| problem.fitness(&candidates[i].genome));
-        for (c, f) in candidates.iter_mut().zip(fitness_of) {
-            c.fitness = Some(f);
-        }
+        // Evaluated by the caller, once the emission is unique: the breeding shard's load
+        // is its quota, where the owners' share of the keys varies from step to step.
+        let candidates = out.candidates;
         // Elites ranked by fitness, ties by position (a total order, so the choice is
         // deterministic); the rest stay in member order as the reserve.
         let elites = best_indices(&fitness, elites);

@@ -399,7 +399,9 @@ where
 
     /// Breeds and evaluates the announced `next` step (tournament and (μ+λ) selection: the
     /// cutoff's depends on the census it has not seen) and routes its candidates; the step
-    /// is the shard's once `next` asks for it.
+    /// is the shard's once `next` asks for it. The candidates other shards own are
+    /// evaluated first and released to them ([`Outbox::release`]) while this shard
+    /// evaluates its own: the batches cross the network behind that work.
     fn ahead(&mut self, phase: &str, payload: &[u8], outbox: &mut Outbox<Self::Batch>) -> Result<bool, WorkError> {
         if let Some(stale) = self.ahead.take() {
             self.shard.discard(stale).map_err(failed)?;
@@ -408,8 +410,17 @@ where
             return Ok(false);
         }
         let r: NextRequest = decode("next request", payload).map_err(invalid_payload)?;
-        let Some((ahead, candidates)) = self.shard.next_ahead(r.generation) else { return Ok(false) };
-        if let Err(e) = self.route(candidates, outbox).and_then(|()| self.note(outbox)) {
+        let Some((ahead, candidates)) = self.shard.breed_ahead(r.generation) else { return Ok(false) };
+        let me = self.shard.index();
+        let (mut own, mut theirs): (Vec<_>, Vec<_>) =
+            candidates.into_iter().partition(|c| self.placement.owner(c.key) == me);
+        self.shard.evaluate(&mut theirs);
+        let routed = self.route(theirs, outbox).and_then(|()| self.note(outbox)).map(|()| outbox.release());
+        let routed = routed.and_then(|()| {
+            self.shard.evaluate(&mut own);
+            self.route(own, outbox)
+        });
+        if let Err(e) = routed {
             self.shard.discard(ahead).map_err(failed)?;
             return Err(e);
         }

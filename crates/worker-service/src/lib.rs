@@ -37,7 +37,9 @@ pub use prost::bytes::Bytes;
 pub use server::{ServeError, WorkerConfig, serve, serve_process};
 /// gRPC status codes, as [`ClientError::code`] reports them.
 pub use tonic::Code;
-pub use work::{Addressed, Batch, BatchDecoder, Job, JobDecoder, Outbox, PhaseOutput, Registry, ShardWork, WorkError};
+pub use work::{
+    Addressed, Batch, BatchDecoder, Job, JobDecoder, Outbox, PhaseOutput, Registry, Release, ShardWork, WorkError,
+};
 
 /// The wire protocol's version; both sides refuse any other. 2 added Ping, which the
 /// framework relies on to name a hung worker; 3 the run id on deliveries, which recovery

@@ -21,7 +21,7 @@ use crate::pb::{
     ConfigureReply, ConfigureRequest, DeliverReply, DeliverRequest, PhaseReply, PhaseRequest, PingReply, PingRequest,
     StopReply, StopRequest,
 };
-use crate::work::{Batch, Job, JobDecoder, Registry, WorkError};
+use crate::work::{Batch, Job, JobDecoder, Registry, Release, WorkError};
 use crate::{MAX_MESSAGE_BYTES, PROTOCOL_HEADER, PROTOCOL_VERSION};
 
 /// How a worker is set up.
@@ -404,6 +404,7 @@ impl Service {
         let (service, flag, name, input) = (self.clone(), cancelled.clone(), phase.clone(), payload.clone());
         let delivered = tokio::spawn(async move {
             let (shared, id) = (service.0.clone(), run_id.clone());
+            let (release, released) = oneshot::channel();
             let ran = tokio::task::spawn_blocking(move || {
                 compute::enter(shared.compute);
                 let mut running = lock(&shared.running);
@@ -413,15 +414,40 @@ impl Service {
                 if flag.load(Ordering::SeqCst) || !lock(&shared.queue).loose.is_empty() {
                     return Ok(None);
                 }
-                running.job.ahead(&name, &input).map_err(status)
-            })
-            .await;
+                let release: Release = Box::new(move |sent, note| {
+                    let _ = release.send((sent, note));
+                });
+                running.job.ahead(&name, &input, Some(release)).map_err(status)
+            });
+            // A delivery the job releases before it ends goes at once, while it computes on
+            // (the sender is dropped, and this wait ends, when the job ends without one).
+            let early = match released.await {
+                Ok((sent, note)) => {
+                    match service.deliver_step((sent, Vec::new(), note), (me, shards), &run_id, step, false) {
+                        Ok(sending) => Some(tokio::spawn(sending)),
+                        Err(e) => {
+                            let _ = tell.send(Err(e.clone()));
+                            return Err(e);
+                        }
+                    }
+                }
+                Err(_) => None,
+            };
             // Own batches are in the step's box before the step is told the work is done.
-            let delivery = joined("working ahead", ran)
-                .and_then(|sent| sent.map(|sent| service.deliver_step(sent, (me, shards), &run_id, step)).transpose());
+            let released = early.is_some();
+            let delivery = joined("working ahead", ran.await).and_then(|sent| match sent {
+                Some(sent) => service.deliver_step(sent, (me, shards), &run_id, step, released).map(Some),
+                None if released => Err(Status::internal(format!(
+                    "the job released its delivery of step {step}, then did not work ahead on it"
+                ))),
+                None => Ok(None),
+            });
             let _ = tell.send(delivery.as_ref().map(Option::is_some).map_err(Status::clone));
-            match delivery? {
-                Some(delivery) => delivery.await,
+            if let Some(delivery) = delivery? {
+                delivery.await?;
+            }
+            match early {
+                Some(early) => joined("a delivery", early.await),
                 None => Ok(()),
             }
         });
@@ -487,13 +513,16 @@ impl Service {
 
     /// Keeps this shard's own batches of `step` in the step's box, at once, and returns
     /// the delivery to every peer of its one delivery of the step (its batches, maybe none).
+    /// With `released` (the job released that delivery earlier: [`Outbox::release`]),
+    /// `sent` may address only this shard, and the delivery returned sends nothing.
     fn deliver_step(
         &self,
         (sent, kept, note): Sent,
         (me, shards): (u32, u32),
         run_id: &str,
         step: u64,
-    ) -> Result<impl std::future::Future<Output = Result<(), Status>> + Send + '_, Status> {
+        released: bool,
+    ) -> Result<impl std::future::Future<Output = Result<(), Status>> + Send + 'static, Status> {
         let mut per_peer: Vec<Vec<Vec<u8>>> = vec![Vec::new(); shards as usize];
         let mut own = kept;
         let decoder = self.configured(run_id)?.decoder;
@@ -503,6 +532,10 @@ impl Service {
             };
             if to == me {
                 own.push(decoder.decode(&batch).map_err(status)?);
+            } else if released {
+                return Err(Status::internal(format!(
+                    "step {step} addressed shard {to} after its delivery to its peers was released"
+                )));
             } else {
                 batches.push(batch);
             }
@@ -512,16 +545,20 @@ impl Service {
             Ok(())
         })?;
         // Every peer, even with no batch: its delivery of the step is what it waits for.
-        let to_peers: Vec<_> =
-            per_peer.into_iter().enumerate().map(|(to, b)| (to as u32, b)).filter(|(to, _)| *to != me).collect();
-        let (run_id, note) = (run_id.to_string(), Bytes::from(note.unwrap_or_default()));
+        let to_peers: Vec<_> = if released {
+            Vec::new()
+        } else {
+            per_peer.into_iter().enumerate().map(|(to, b)| (to as u32, b)).filter(|(to, _)| *to != me).collect()
+        };
+        let (run_id, note, service) = (run_id.to_string(), Bytes::from(note.unwrap_or_default()), self.clone());
         Ok(async move {
             let no_peer = |to| Status::internal(format!("shard {to} has no endpoint"));
-            self.send_to_peers(&run_id, to_peers, no_peer, |mut peer, run_id, batches| {
-                let note = note.clone();
-                async move { peer.deliver_step(&run_id, me, step, batches, note).await }
-            })
-            .await
+            service
+                .send_to_peers(&run_id, to_peers, no_peer, |mut peer, run_id, batches| {
+                    let note = note.clone();
+                    async move { peer.deliver_step(&run_id, me, step, batches, note).await }
+                })
+                .await
         })
     }
 
@@ -621,7 +658,7 @@ impl Service {
         let epoch = lock(&self.0.queue).epoch;
         let (_, sent, me, shards, run_id) = self.run_job(None, first.0, first.1, (Vec::new(), None)).await?;
         // Own batches are in the step's box before the wait looks at it.
-        let delivered = self.deliver_step(sent, (me, shards), &run_id, step)?;
+        let delivered = self.deliver_step(sent, (me, shards), &run_id, step, false)?;
         tokio::pin!(delivered);
         let ((batches, _), done) = self.wait_step_delivering(step, shards, epoch, delivered.as_mut()).await?;
         let (answer, sent, me, _, run_id) = self.run_job(None, then.clone(), then_payload, (batches, None)).await?;

@@ -25,17 +25,22 @@ pub enum WorkError {
     Failed(String),
 }
 
+/// Where a step's delivery to its peers goes when the job releases it before its phase
+/// ends ([`Outbox::release`]): the batches sent so far (shard, payload) and the note.
+pub type Release = Box<dyn FnOnce(Vec<(u32, Vec<u8>)>, Option<Vec<u8>>) + Send>;
+
 /// Batches a phase addresses to shards; the service delivers them before it answers.
 /// `B` is the job's decoded batch ([`ShardWork::Batch`]).
 pub struct Outbox<B> {
     batches: Vec<(u32, Vec<u8>)>,
     kept: Vec<B>,
     note: Option<Vec<u8>>,
+    release: Option<Release>,
 }
 
 impl<B> Default for Outbox<B> {
     fn default() -> Self {
-        Self { batches: Vec::new(), kept: Vec::new(), note: None }
+        Self { batches: Vec::new(), kept: Vec::new(), note: None, release: None }
     }
 }
 
@@ -62,6 +67,20 @@ impl<B> Outbox<B> {
     /// ([`ShardWork::go_on`]). A second note replaces the first.
     pub fn note(&mut self, note: Vec<u8>) {
         self.note = Some(note);
+    }
+
+    /// Lets the step's delivery to its peers go now, while the phase goes on: every batch
+    /// sent so far, and the note, in one delivery to each peer (an empty one to a peer sent
+    /// nothing). After it the job may still keep batches for its own shard, and must send
+    /// nothing more to a peer (the step then fails). Worth it when what is left of the
+    /// phase takes long: the peers receive while this shard still computes, and the step's
+    /// network time hides behind its work. Only a step's first phase worked ahead
+    /// ([`ShardWork::ahead`]) releases early; elsewhere the delivery goes when the phase
+    /// returns, as without it. A second call does nothing.
+    pub fn release(&mut self) {
+        if let Some(release) = self.release.take() {
+            release(std::mem::take(&mut self.batches), self.note.clone());
+        }
     }
 
     /// Batches queued so far (sent and kept).
@@ -151,7 +170,7 @@ pub type Addressed = (Vec<(u32, Vec<u8>)>, Vec<Batch>, Option<Vec<u8>>);
 /// A [`ShardWork`] behind a type-erased face: the service holds jobs of any batch type.
 trait ErasedWork: Send {
     fn phase(&mut self, phase: &str, payload: &[u8], deliveries: Vec<Batch>) -> Result<PhaseOutput, WorkError>;
-    fn ahead(&mut self, phase: &str, payload: &[u8]) -> Result<Option<Addressed>, WorkError>;
+    fn ahead(&mut self, phase: &str, payload: &[u8], release: Option<Release>) -> Result<Option<Addressed>, WorkError>;
     fn go_on(&mut self, notes: &[(u32, crate::Bytes)]) -> Result<bool, WorkError>;
 }
 
@@ -171,8 +190,8 @@ impl<W: ShardWork> ErasedWork for Typed<W> {
         Ok((answer, erase(outbox)))
     }
 
-    fn ahead(&mut self, phase: &str, payload: &[u8]) -> Result<Option<Addressed>, WorkError> {
-        let mut outbox = Outbox::default();
+    fn ahead(&mut self, phase: &str, payload: &[u8], release: Option<Release>) -> Result<Option<Addressed>, WorkError> {
+        let mut outbox = Outbox { release, ..Outbox::default() };
         if !self.0.ahead(phase, payload, &mut outbox)? {
             return Ok(None);
         }
@@ -242,9 +261,16 @@ impl Job {
     }
 
     /// Works ahead on `phase` ([`ShardWork::ahead`]): what it addressed (sent, kept), or
-    /// `None` if the job does not work ahead on it.
-    pub fn ahead(&mut self, phase: &str, payload: &[u8]) -> Result<Option<Addressed>, WorkError> {
-        self.work.ahead(phase, payload)
+    /// `None` if the job does not work ahead on it. With `release`, a delivery the job
+    /// releases early ([`Outbox::release`]) goes there, and what it addressed is only what
+    /// came after.
+    pub fn ahead(
+        &mut self,
+        phase: &str,
+        payload: &[u8],
+        release: Option<Release>,
+    ) -> Result<Option<Addressed>, WorkError> {
+        self.work.ahead(phase, payload, release)
     }
 
     /// Whether a chained step goes on, given its peers' notes ([`ShardWork::go_on`]).

@@ -126,12 +126,89 @@ impl BatchDecoder<Vec<u64>> for Values {
     }
 }
 
+/// Every value a [`Recorded`] decoder decoded, in this test process (both workers' alike).
+static DECODED: std::sync::Mutex<Vec<u64>> = std::sync::Mutex::new(Vec::new());
+static DECODED_MORE: std::sync::Condvar = std::sync::Condvar::new();
+
+/// Decodes like [`Values`], and records what it decoded in [`DECODED`].
+struct Recorded;
+
+impl BatchDecoder<Vec<u64>> for Recorded {
+    fn decode(&self, payload: &[u8]) -> Result<Vec<u64>, WorkError> {
+        let values = decode_values(payload)?;
+        DECODED.lock().unwrap().extend(&values);
+        DECODED_MORE.notify_all();
+        Ok(values)
+    }
+}
+
+/// A job of two shards that releases its step's delivery early: "send n" sends `n + shard`
+/// to the other shard; worked ahead, it releases that delivery, then waits until the other
+/// shard has decoded it (so the step fails unless the delivery went while the job still
+/// worked), and with an odd `n` then sends another batch, which a released step may not.
+/// "sum" adds up what arrived.
+struct Early {
+    shard: u32,
+    total: u64,
+    early: Option<Vec<u8>>,
+}
+
+impl ShardWork for Early {
+    type Batch = Vec<u64>;
+
+    fn phase(
+        &mut self,
+        phase: &str,
+        payload: &[u8],
+        deliveries: Vec<Vec<u64>>,
+        outbox: &mut Outbox<Vec<u64>>,
+    ) -> Result<Vec<u8>, WorkError> {
+        self.total += deliveries.iter().flatten().sum::<u64>();
+        if self.early.take().is_some_and(|early| phase == "send" && early == payload) {
+            return Ok(Vec::new());
+        }
+        match phase {
+            "send" => {
+                let n = decode_values(payload)?.first().copied().unwrap_or(0);
+                outbox.send(1 - self.shard, (n + u64::from(self.shard)).to_le_bytes().to_vec());
+                Ok(Vec::new())
+            }
+            "sum" => Ok(self.total.to_le_bytes().to_vec()),
+            other => Err(WorkError::UnknownPhase(other.to_string())),
+        }
+    }
+
+    fn ahead(&mut self, phase: &str, payload: &[u8], outbox: &mut Outbox<Vec<u64>>) -> Result<bool, WorkError> {
+        if phase != "send" {
+            return Ok(false);
+        }
+        let n = decode_values(payload)?.first().copied().unwrap_or(0);
+        let value = n + u64::from(self.shard);
+        outbox.send(1 - self.shard, value.to_le_bytes().to_vec());
+        outbox.release();
+        // The other shard decodes this very value only if it got the delivery now.
+        let decoded = DECODED.lock().unwrap();
+        let (decoded, waited) =
+            DECODED_MORE.wait_timeout_while(decoded, Duration::from_secs(20), |d| !d.contains(&value)).unwrap();
+        if waited.timed_out() {
+            return Err(WorkError::Failed(format!("{value} was released but not delivered while the job worked")));
+        }
+        drop(decoded);
+        if n % 2 == 1 {
+            outbox.send(1 - self.shard, value.to_le_bytes().to_vec());
+        }
+        self.early = Some(payload.to_vec());
+        Ok(true)
+    }
+}
+
 struct Jobs;
 
 impl Registry for Jobs {
-    fn create(&self, job: &str, _config: &[u8], _shard: u32, shards: u32) -> Result<Job, WorkError> {
+    fn create(&self, job: &str, _config: &[u8], shard: u32, shards: u32) -> Result<Job, WorkError> {
         match job {
             "scatter" => Ok(Job::new(Scatter { shards, total: 0, early: None, aheads: [0; 3] }, Values)),
+            "early" => Ok(Job::new(Early { shard, total: 0, early: None }, Recorded)),
             other => Err(WorkError::UnknownJob(other.to_string())),
         }
     }
@@ -179,12 +256,16 @@ async fn closed_within(stream: &mut tokio::net::TcpStream, limit: Duration) -> b
 }
 
 async fn configure(endpoints: &[String]) -> Vec<WorkerClient> {
+    configure_job(endpoints, "scatter").await
+}
+
+async fn configure_job(endpoints: &[String], job: &str) -> Vec<WorkerClient> {
     let mut clients = Vec::new();
     for (i, e) in endpoints.iter().enumerate() {
         let mut c = WorkerClient::connect_lazy(e, TOKEN).unwrap();
         c.configure(ConfigureRequest {
             run_id: "test".into(),
-            job: "scatter".into(),
+            job: job.into(),
             shard: i as u32,
             shards: endpoints.len() as u32,
             peers: endpoints.to_vec(),
@@ -749,5 +830,45 @@ async fn a_chain_runs_its_steps_without_requests_until_a_job_ends_it() {
     let calls: Vec<_> = clients.iter().map(|c| spawn_step(c, 2, 6)).collect();
     for call in calls {
         call.await.unwrap().unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_released_delivery_reaches_the_peers_while_the_job_still_works() {
+    let (a, _ha) = start(1 << 20).await;
+    let (b, _hb) = start(1 << 20).await;
+    let clients = configure_job(&[a, b], "early").await;
+    let step = |c: &WorkerClient, (n, step): (u64, u64), ahead: Option<u64>| {
+        let mut c = c.clone();
+        tokio::spawn(async move {
+            let (first, then) = (("send", n.to_le_bytes().to_vec()), ("sum", Vec::new()));
+            match ahead {
+                Some(ahead) => c.step_announcing(first, then, step, ahead.to_le_bytes().to_vec()).await,
+                None => c.step(first, then, step).await,
+            }
+        })
+    };
+    // Step 1 asked as such (send 10), announcing step 2 (send 200): worked ahead, each
+    // worker's job waits, after its release, for the other worker to have its batch.
+    let calls: Vec<_> = clients.iter().map(|c| step(c, (10, 1), Some(200))).collect();
+    for call in calls {
+        call.await.unwrap().unwrap();
+    }
+    // Step 2 as announced, announcing step 3 (send 301: a batch sent after the release).
+    let calls: Vec<_> = clients.iter().map(|c| step(c, (200, 2), Some(301))).collect();
+    for (shard, call) in calls.into_iter().enumerate() {
+        // Shard 0 received 10 + 1 and 200 + 1; shard 1 received 10 and 200.
+        let other = 1 - shard as u64;
+        assert_eq!(sum(&call.await.unwrap().unwrap()), 10 + other + 200 + other, "shard {shard}");
+    }
+    // Step 3: the job addressed a peer after it released the step's delivery.
+    let calls: Vec<_> = clients.iter().map(|c| step(c, (301, 3), None)).collect();
+    for (shard, call) in calls.into_iter().enumerate() {
+        let err = call.await.unwrap().unwrap_err();
+        assert_eq!(err.code(), Some(tonic::Code::Internal), "shard {shard}: {err}");
+        assert!(
+            err.to_string().contains("step 3 addressed shard") && err.to_string().contains("was released"),
+            "shard {shard}: {err}"
+        );
     }
 }
