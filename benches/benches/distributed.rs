@@ -198,6 +198,11 @@ fn main() {
         pair();
         return;
     }
+    if std::env::args().any(|a| a == "coordination") {
+        // `cargo bench --bench distributed -- coordination`: that part alone, more rounds.
+        coordination(15);
+        return;
+    }
     if std::env::args().any(|a| a == "large") {
         // `cargo bench --bench distributed -- large`: the large genomes alone.
         large_genomes();
@@ -249,23 +254,7 @@ fn main() {
         }
     }
 
-    // Coordination: with a nearly free fitness, a generation's wall time is the framework's
-    // own cost: one step (next, the workers' batches to each other, admit with censuses).
-    let om = OneMax { bits: 100 };
-    let p = params(100, 200);
-    for w in [1, 2, 4] {
-        let per_gen: Vec<f64> = (0..REPEATS)
-            .map(|_| {
-                let (_, s, g) = distributed(&om, "onemax", &p, w);
-                s / f64::from(g)
-            })
-            .collect();
-        println!(
-            "coordination, {w} worker(s): {:.3} ms per generation (OneMax-100, population 100)",
-            median(per_gen) * 1e3
-        );
-    }
-
+    coordination(REPEATS);
     large_genomes();
     if scaling_only {
         return;
@@ -289,12 +278,34 @@ fn main() {
     let mut rng = Rng::new(3);
     let bits: Vec<Candidate<ga_core::Bits>> = (0..50u32)
         .map(|seq| {
-            let g = om.random_genome(&mut rng);
+            let g = OneMax { bits: 100 }.random_genome(&mut rng);
             Candidate { key: key_of(&g), genome: g, born: 7, origin: Origin { shard: 1, seq }, fitness: None }
         })
         .collect();
     let per = uow::batch::encode_candidates(&bits).unwrap().len() as f64 / 50.0;
     println!("wire: {per:.1} payload bytes per OneMax-100 individual");
+}
+
+/// Coordination: with a nearly free fitness, a generation's wall time is the framework's
+/// own cost: one step (next, the workers' batches to each other, admit with censuses).
+/// Interleaved, `rounds` runs of each worker count.
+fn coordination(rounds: usize) {
+    let om = OneMax { bits: 100 };
+    let p = params(100, 200);
+    let counts = [1, 2, 4];
+    let mut per_gen = vec![Vec::new(); counts.len()];
+    for _ in 0..rounds {
+        for (i, w) in counts.into_iter().enumerate() {
+            let (_, s, g) = distributed(&om, "onemax", &p, w);
+            per_gen[i].push(s / f64::from(g));
+        }
+    }
+    for (w, times) in counts.into_iter().zip(per_gen) {
+        println!(
+            "coordination, {w} worker(s): {:.3} ms per generation (OneMax-100, population 100, median of {rounds})",
+            median(times) * 1e3
+        );
+    }
 }
 
 /// Population 100, fitness about 50 µs, 200 generations: in process on both cores and 2

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, Condvar, Mutex, PoisonError, RwLock};
 
 use subtle::ConstantTimeEq;
 use tokio::net::TcpListener;
@@ -122,10 +122,22 @@ struct StepBox {
 /// A step's batches and its peers' notes, as its second phase takes them.
 type StepBatches = (Vec<Batch>, Vec<(u32, Bytes)>);
 
-/// What a job's phase (or a step's phases) answered: the answer (`None`: the job ended a
-/// chain instead of running the step), what it addressed, and the configuration it ran in
-/// (shard, shards, run id).
-type Ran = (Option<Vec<u8>>, Sent, u32, u32, String);
+/// What a job's phase (or a step's phases) answered: the answer, what it addressed, and the
+/// configuration it ran in (shard, shards, run id).
+type Ran = (Vec<u8>, Sent, u32, u32, String);
+
+/// A step's delivery to its peers, on its way.
+type SendStep = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), Status>> + Send>>;
+
+/// Sets its flag when dropped: a request's handler that is given up says so to the
+/// computing thread it started.
+struct SetOnDrop(Arc<AtomicBool>);
+
+impl Drop for SetOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
 
 /// Steps a worker holds batches of at once. A peer is at most one step ahead (a step ends
 /// only when every worker has its batches), so more is a broken or hostile peer.
@@ -144,6 +156,8 @@ struct Shared {
     queue: Mutex<Queue>,
     /// Told whenever a peer's delivery of a step arrives, and at a reconfiguration.
     arrived: Notify,
+    /// The same, for a chain waiting on its computing thread (with the queue's lock).
+    arrived_here: Condvar,
     stop: Notify,
     /// The announced step this worker works on ahead of its request, if any.
     ahead: Mutex<Option<AheadSlot>>,
@@ -194,6 +208,30 @@ fn status(e: WorkError) -> Status {
         WorkError::UnknownJob(_) => Status::not_found(e.to_string()),
         WorkError::Failed(_) => Status::internal(e.to_string()),
     }
+}
+
+/// Runs `phase` of `job` with the loose batches and `more`; with `done_ahead`, runs that
+/// phase first: the first phase of a step the job worked on ahead, which must address
+/// nothing now (its batches went out then). On a computing thread, the job's lock held.
+fn take_up_and_run(
+    shared: &Shared,
+    job: &mut Job,
+    done_ahead: Option<(&str, &[u8])>,
+    (phase, payload): (&str, &[u8]),
+    more: Vec<Batch>,
+) -> Result<(Vec<u8>, Sent), Status> {
+    let mut deliveries = std::mem::take(&mut lock(&shared.queue).loose);
+    if let Some((first, first_payload)) = done_ahead {
+        let (_, (sent, kept, _)) = job.phase(first, first_payload, deliveries).map_err(status)?;
+        if !sent.is_empty() || !kept.is_empty() {
+            return Err(Status::internal(format!(
+                "the job worked ahead on phase {first:?}, then addressed its batches again"
+            )));
+        }
+        deliveries = Vec::new();
+    }
+    deliveries.extend(more);
+    job.phase(phase, payload, deliveries).map_err(status)
 }
 
 /// "unknown job "pi": this worker (/usr/bin/exelixi) runs ga": the job, and which binary
@@ -341,6 +379,7 @@ impl Service {
             Ok(waiting.batches.len() as u32)
         })?;
         self.0.arrived.notify_waiters();
+        self.0.arrived_here.notify_all();
         Ok(queued)
     }
 
@@ -353,7 +392,7 @@ impl Service {
         done_ahead: Option<(String, Bytes)>,
         phase: String,
         payload: Bytes,
-        (more, notes): (Vec<Batch>, Option<Vec<(u32, Bytes)>>),
+        more: Vec<Batch>,
     ) -> Result<Ran, Status> {
         let shared = self.0.clone();
         let name = phase.clone();
@@ -363,26 +402,9 @@ impl Service {
             let Some(running) = running.as_mut() else {
                 return Err(Status::failed_precondition("this worker is not configured yet"));
             };
-            // A chained step: its job may end the chain here instead (its work ahead undone).
-            if let Some(notes) = notes {
-                if !running.job.go_on(&notes).map_err(status)? {
-                    let nothing = (Vec::new(), Vec::new(), None);
-                    return Ok((None, nothing, running.shard, running.shards, running.run_id.clone()));
-                }
-            }
-            let mut deliveries = std::mem::take(&mut lock(&shared.queue).loose);
-            if let Some((first, first_payload)) = done_ahead {
-                let (_, (sent, kept, _)) = running.job.phase(&first, &first_payload, deliveries).map_err(status)?;
-                if !sent.is_empty() || !kept.is_empty() {
-                    return Err(Status::internal(format!(
-                        "the job worked ahead on phase {first:?}, then addressed its batches again"
-                    )));
-                }
-                deliveries = Vec::new();
-            }
-            deliveries.extend(more);
-            let (answer, sent) = running.job.phase(&name, &payload, deliveries).map_err(status)?;
-            Ok((Some(answer), sent, running.shard, running.shards, running.run_id.clone()))
+            let first = done_ahead.as_ref().map(|(phase, payload)| (phase.as_str(), &payload[..]));
+            let (answer, sent) = take_up_and_run(&shared, &mut running.job, first, (&name, &payload), more)?;
+            Ok((answer, sent, running.shard, running.shards, running.run_id.clone()))
         })
         .await;
         joined(&format!("phase {phase:?}"), ran)
@@ -522,7 +544,7 @@ impl Service {
         run_id: &str,
         step: u64,
         released: bool,
-    ) -> Result<impl std::future::Future<Output = Result<(), Status>> + Send + 'static, Status> {
+    ) -> Result<impl std::future::Future<Output = Result<(), Status>> + Send + use<>, Status> {
         let mut per_peer: Vec<Vec<Vec<u8>>> = vec![Vec::new(); shards as usize];
         let mut own = kept;
         let decoder = self.configured(run_id)?.decoder;
@@ -584,6 +606,146 @@ impl Service {
             notified.await;
         }
     }
+
+    /// Runs a chain's links, each the step after the one before (from `step` + 1), on one
+    /// computing thread ([`Service::chain_here`]); then waits for its deliveries to be
+    /// taken. Returns every link's answer, whether a job ended the chain, and the last step
+    /// run. A request given up (the caller gone) ends the chain at its next wait.
+    async fn run_chain(
+        &self,
+        step: u64,
+        phases: (String, String),
+        chain: Vec<crate::pb::Link>,
+        place: (u32, u32),
+        run_id: String,
+        epoch: u64,
+    ) -> Result<(Vec<Bytes>, bool, u64), Status> {
+        let (service, gone) = (self.clone(), Arc::new(AtomicBool::new(false)));
+        let _gone_on_drop = SetOnDrop(gone.clone());
+        let handle = tokio::runtime::Handle::current();
+        let ran = tokio::task::spawn_blocking(move || {
+            compute::enter(service.0.compute);
+            let mut sends = Vec::new();
+            let ran = service.chain_here(&handle, (step, phases, chain), place, (&run_id, epoch), &gone, &mut sends);
+            (ran, sends)
+        })
+        .await;
+        let (ran, sends) = ran.map_err(|e| Status::internal(format!("a chain panicked: {e}")))?;
+        let ran = ran?;
+        for send in sends {
+            joined("a delivery", send.await)?;
+        }
+        Ok(ran)
+    }
+
+    /// A chain's links on this computing thread, the job's lock held throughout: each link
+    /// worked ahead, its delivery sent on the runtime (as soon as the job releases it), its
+    /// peers' deliveries awaited here, the job asked whether to go on, and the step's
+    /// phases run. A generation's only hand-offs between threads are its delivery out and
+    /// its peers' in. The deliveries' tasks go in `sends`.
+    fn chain_here(
+        &self,
+        handle: &tokio::runtime::Handle,
+        (step, (phase, then), chain): (u64, (String, String), Vec<crate::pb::Link>),
+        (me, shards): (u32, u32),
+        (run_id, epoch): (&str, u64),
+        gone: &AtomicBool,
+        sends: &mut Vec<JoinHandle<Result<(), Status>>>,
+    ) -> Result<(Vec<Bytes>, bool, u64), Status> {
+        let mut running = lock(&self.0.running);
+        let Some(running) = running.as_mut().filter(|r| r.run_id == run_id) else {
+            return Err(Status::aborted(format!("step {step}: the worker was configured anew before its chain")));
+        };
+        // A delivery that failed, for the wait to see (set under the queue's lock).
+        let failed: Arc<Mutex<Option<Status>>> = Arc::default();
+        let send = |delivery: SendStep| {
+            let (service, failed) = (self.clone(), failed.clone());
+            handle.spawn(async move {
+                let sent = delivery.await;
+                if let Err(e) = &sent {
+                    let _queue = lock(&service.0.queue);
+                    *lock(&failed) = Some(e.clone());
+                    service.0.arrived_here.notify_all();
+                }
+                sent
+            })
+        };
+        let (mut answers, mut last) = (Vec::with_capacity(chain.len()), step);
+        for link in chain {
+            last += 1;
+            let (release, released) = std::sync::mpsc::channel();
+            let (service, id, step) = (self.clone(), run_id.to_string(), last);
+            let early: Release = Box::new(move |sent, note| {
+                let _ = release.send(service.deliver_step((sent, Vec::new(), note), (me, shards), &id, step, false));
+            });
+            let addressed = running.job.ahead(&phase, &link.payload, Some(early)).map_err(status)?;
+            let released = match released.try_recv() {
+                Ok(delivery) => {
+                    sends.push(send(Box::pin(delivery?)));
+                    true
+                }
+                Err(_) => false,
+            };
+            let Some(addressed) = addressed else {
+                return Err(Status::failed_precondition(format!(
+                    "step {last} was chained, but the job does not work ahead on phase {phase:?}"
+                )));
+            };
+            let delivery = self.deliver_step(addressed, (me, shards), run_id, last, released)?;
+            if !released {
+                sends.push(send(Box::pin(delivery)));
+            }
+            let (batches, notes) = self.wait_step_here(last, shards as usize - 1, epoch, gone, &failed)?;
+            // The job may end the chain here instead (its work ahead undone).
+            if !running.job.go_on(&notes).map_err(status)? {
+                return Ok((answers, true, last - 1));
+            }
+            let first = Some((phase.as_str(), &link.payload[..]));
+            let (answer, sent) =
+                take_up_and_run(&self.0, &mut running.job, first, (&then, &link.then_payload), batches)?;
+            if !sent.0.is_empty() || !sent.1.is_empty() {
+                handle.block_on(self.deliver_loose(sent, me, run_id, &then))?;
+            }
+            answers.push(answer.into());
+        }
+        Ok((answers, false, last))
+    }
+
+    /// [`Service::wait_step`] on a computing thread: also gives up when one of the chain's
+    /// own deliveries `failed`, or its request is `gone`.
+    fn wait_step_here(
+        &self,
+        step: u64,
+        peers: usize,
+        epoch: u64,
+        gone: &AtomicBool,
+        failed: &Mutex<Option<Status>>,
+    ) -> Result<StepBatches, Status> {
+        let mut queue = lock(&self.0.queue);
+        loop {
+            if queue.epoch != epoch {
+                return Err(Status::aborted(format!(
+                    "step {step}: the worker was configured anew while it waited for its peers' batches"
+                )));
+            }
+            if let Some(e) = lock(failed).take() {
+                return Err(e);
+            }
+            if gone.load(Ordering::SeqCst) {
+                return Err(Status::cancelled(format!("step {step}: the chain's request was given up")));
+            }
+            if queue.steps.get(&step).map_or(0, |b| b.from.len()) >= peers {
+                return Ok(queue.steps.remove(&step).map(|b| (b.batches, b.notes)).unwrap_or_default());
+            }
+            // The request's end sets no condition variable: it is looked at now and then.
+            queue = self
+                .0
+                .arrived_here
+                .wait_timeout(queue, std::time::Duration::from_millis(100))
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
 }
 
 impl Service {
@@ -599,9 +761,9 @@ impl Service {
             if let Some(early) = early {
                 early.cancel();
             }
-            let (answer, sent, me, _, run_id) = self.run_job(None, phase.clone(), payload, (Vec::new(), None)).await?;
+            let (answer, sent, me, _, run_id) = self.run_job(None, phase.clone(), payload, Vec::new()).await?;
             self.deliver_loose(sent, me, &run_id, &phase).await?;
-            return Ok(reply(PhaseReply { payload: answer.unwrap_or_default().into(), ..PhaseReply::default() }));
+            return Ok(reply(PhaseReply { payload: answer.into(), ..PhaseReply::default() }));
         }
         if step == 0 {
             return Err(Status::invalid_argument(format!(
@@ -611,7 +773,7 @@ impl Service {
         let then = (then_phase, then_payload);
         let (answer, me, shards, run_id, epoch) = match early {
             Some(early) if early.is_for(step, &phase, &payload) => {
-                self.step_ahead(early, (phase.clone(), payload), then.clone(), false).await?
+                self.step_ahead(early, (phase.clone(), payload), then.clone()).await?
             }
             Some(early) => {
                 let announced = (early.step, early.phase.clone());
@@ -623,28 +785,15 @@ impl Service {
             }
             None => self.step_now((phase.clone(), payload), then.clone(), step).await?,
         };
-        // A chain: each link is a step of its own, worked ahead at once and run as soon as
-        // its peers' batches are in and the job agrees to go on.
-        let (mut chained, mut ended, mut last) = (Vec::with_capacity(chain.len()), false, step);
-        for link in chain {
-            last += 1;
-            self.work_ahead(last, (phase.clone(), link.payload.clone()), (me, shards), run_id.clone(), epoch);
-            let early = lock(&self.0.ahead).take().ok_or_else(|| Status::internal("a chained step was not started"))?;
-            let (answer, ..) = self
-                .step_ahead(early, (phase.clone(), link.payload), (then.0.clone(), link.then_payload), true)
-                .await?;
-            match answer {
-                Some(answer) => chained.push(answer.into()),
-                None => {
-                    ended = true;
-                    break;
-                }
-            }
-        }
+        let (chained, ended, last) = if chain.is_empty() {
+            (Vec::new(), false, step)
+        } else {
+            self.run_chain(step, (phase.clone(), then.0.clone()), chain, (me, shards), run_id.clone(), epoch).await?
+        };
         if ahead && !ended {
             self.work_ahead(last + 1, (phase, ahead_payload), (me, shards), run_id, epoch);
         }
-        Ok(reply(PhaseReply { payload: answer.unwrap_or_default().into(), chained, ended }))
+        Ok(reply(PhaseReply { payload: answer.into(), chained, ended }))
     }
 
     /// A step run when asked: the first phase, its batches delivered while the peers'
@@ -654,14 +803,14 @@ impl Service {
         first: (String, Bytes),
         (then, then_payload): (String, Bytes),
         step: u64,
-    ) -> Result<(Option<Vec<u8>>, u32, u32, String, u64), Status> {
+    ) -> Result<(Vec<u8>, u32, u32, String, u64), Status> {
         let epoch = lock(&self.0.queue).epoch;
-        let (_, sent, me, shards, run_id) = self.run_job(None, first.0, first.1, (Vec::new(), None)).await?;
+        let (_, sent, me, shards, run_id) = self.run_job(None, first.0, first.1, Vec::new()).await?;
         // Own batches are in the step's box before the wait looks at it.
         let delivered = self.deliver_step(sent, (me, shards), &run_id, step, false)?;
         tokio::pin!(delivered);
         let ((batches, _), done) = self.wait_step_delivering(step, shards, epoch, delivered.as_mut()).await?;
-        let (answer, sent, me, _, run_id) = self.run_job(None, then.clone(), then_payload, (batches, None)).await?;
+        let (answer, sent, me, _, run_id) = self.run_job(None, then.clone(), then_payload, batches).await?;
         if !done {
             delivered.await?;
         }
@@ -695,32 +844,22 @@ impl Service {
 
     /// A step whose first phase began ahead of its request: the peers' batches awaited
     /// (and the answers to this worker's early ones), the first phase's work taken up and
-    /// the second phase run on one thread. A `chained` step asks its job first whether to
-    /// go on (the answer is `None` if not); it must have been worked ahead.
+    /// the second phase run on one thread.
     async fn step_ahead(
         &self,
         early: AheadSlot,
         first: (String, Bytes),
         (then, then_payload): (String, Bytes),
-        chained: bool,
-    ) -> Result<(Option<Vec<u8>>, u32, u32, String, u64), Status> {
+    ) -> Result<(Vec<u8>, u32, u32, String, u64), Status> {
         let AheadSlot { step, epoch, shards, worked, delivered, .. } = early;
         let worked = worked.await.map_err(|_| Status::internal("the work ahead ended without a word"))??;
         if !worked {
-            if chained {
-                return Err(Status::failed_precondition(format!(
-                    "step {step} was chained, but the job does not work ahead on phase {:?}",
-                    first.0
-                )));
-            }
             return self.step_now(first, (then, then_payload), step).await;
         }
         let delivered = async move { joined("a delivery", delivered.await) };
         tokio::pin!(delivered);
-        let ((batches, notes), done) = self.wait_step_delivering(step, shards, epoch, delivered.as_mut()).await?;
-        let notes = chained.then_some(notes);
-        let (answer, sent, me, shards, run_id) =
-            self.run_job(Some(first), then.clone(), then_payload, (batches, notes)).await?;
+        let ((batches, _), done) = self.wait_step_delivering(step, shards, epoch, delivered.as_mut()).await?;
+        let (answer, sent, me, shards, run_id) = self.run_job(Some(first), then.clone(), then_payload, batches).await?;
         if !done {
             delivered.await?;
         }
@@ -775,6 +914,7 @@ impl Worker for Service {
         drop(decoder);
         // A step still waiting for the configuration before gives up.
         self.0.arrived.notify_waiters();
+        self.0.arrived_here.notify_all();
         tracing::info!(run_id = %r.run_id, shard, shards, "configured");
         *lock(&self.0.running) = Some(Running { run_id: r.run_id, shard, shards, job: created });
         Ok(reply(ConfigureReply {}))
@@ -850,6 +990,7 @@ pub async fn serve(
         peers: RwLock::new(Vec::new()),
         queue: Mutex::new(Queue::default()),
         arrived: Notify::new(),
+        arrived_here: Condvar::new(),
         stop: Notify::new(),
         ahead: Mutex::new(None),
     });

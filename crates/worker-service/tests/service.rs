@@ -610,19 +610,23 @@ async fn a_step_waits_for_a_slow_peer_and_gives_up_when_configured_anew() {
     let waiting = spawn_step(&clients[0], 4, 2);
     tokio::time::sleep(Duration::from_millis(200)).await;
     let mut c = clients[0].clone();
-    c.configure(ConfigureRequest {
-        run_id: "test.r1".into(),
-        job: "scatter".into(),
-        shard: 0,
-        shards: 2,
-        peers: vec![a, b],
-        config: Default::default(),
-    })
-    .await
-    .unwrap();
+    c.configure(anew(0, vec![a, b])).await.unwrap();
     let err = tokio::time::timeout(Duration::from_secs(10), waiting).await.expect("answered").unwrap().unwrap_err();
     assert_eq!(err.code(), Some(tonic::Code::Aborted), "{err}");
     assert!(err.to_string().contains("configured anew while it waited"), "{err}");
+}
+
+/// Shard `shard` of the scatter job configured anew (a recovery's run id) over `peers`.
+fn anew(shard: u32, peers: Vec<String>) -> ConfigureRequest {
+    let shards = peers.len() as u32;
+    ConfigureRequest {
+        run_id: "test.r1".into(),
+        job: "scatter".into(),
+        shard,
+        shards,
+        peers,
+        config: Default::default(),
+    }
 }
 
 /// A Deliver call as any client could make it (with the token and the protocol version).
@@ -871,4 +875,37 @@ async fn a_released_delivery_reaches_the_peers_while_the_job_still_works() {
             "shard {shard}: {err}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chain_waiting_for_a_peer_gives_up_when_configured_anew_and_the_worker_serves_on() {
+    let (a, _ha) = start(1 << 20).await;
+    let (b, _hb) = start(1 << 20).await;
+    let clients = configure(&[a.clone(), b.clone()]).await;
+    let link = |n: u64| (n.to_le_bytes().to_vec(), Vec::new());
+    // Worker 0 runs step 1 and a chain of two links; worker 1 only step 1, so that the first
+    // link (step 2) waits for a delivery that never comes, on the chain's computing thread.
+    let mut c = clients[0].clone();
+    let chain = tokio::spawn(async move {
+        c.step_chain(("scatter", 4u64.to_le_bytes().to_vec()), ("sum", Vec::new()), 1, vec![link(2), link(3)], None)
+            .await
+    });
+    spawn_step(&clients[1], 4, 1).await.unwrap().unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!chain.is_finished(), "the chain answered before its peer delivered step 2");
+    // Configured anew (a recovery): the configuration is not held up by the waiting chain,
+    // which gives up, and the worker runs the new configuration's steps.
+    let mut c = clients[0].clone();
+    let peers = vec![a, b];
+    tokio::time::timeout(Duration::from_secs(10), c.configure(anew(0, peers.clone())))
+        .await
+        .expect("configured")
+        .unwrap();
+    let err = tokio::time::timeout(Duration::from_secs(10), chain).await.expect("answered").unwrap().unwrap_err();
+    assert_eq!(err.code(), Some(tonic::Code::Aborted), "{err}");
+    assert!(err.to_string().contains("step 2: the worker was configured anew while it waited"), "{err}");
+    let mut other = clients[1].clone();
+    other.configure(anew(1, peers)).await.unwrap();
+    let sums: Vec<u64> = step_all(&clients, &[4, 4], 1).await.into_iter().map(Result::unwrap).collect();
+    assert_eq!(sums, [2 * 2, 2 * 4], "0..4 from both: evens to shard 0, odds to shard 1");
 }
