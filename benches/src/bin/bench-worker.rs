@@ -9,7 +9,8 @@ use worker_service::WorkerConfig;
 
 fn main() {
     let token = std::env::var(worker_service::TOKEN_ENV).expect("the token in EXELIXI_TOKEN");
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    // As exelixi worker: the network on this one thread, computing on blocking threads.
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     // The built-in problems, and the benchmark's own.
     let catalog =
         exelixi::Catalog::builtin().fixed("slow-rastrigin", "Rastrigin-30 at about 50 µs", SlowRastrigin::default);
