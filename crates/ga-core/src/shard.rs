@@ -631,23 +631,13 @@ impl<P: Problem> Shard<P> {
         Some((Ahead { generation, emitted_before, after: self.stamp(), step }, candidates))
     }
 
-    /// Evaluates each of `candidates` that has no fitness yet, on the shard's threads.
+    /// Evaluates every one of `candidates` on the shard's threads (each one's fitness set).
     pub fn evaluate(&mut self, candidates: &mut [Candidate<P::Genome>]) {
         let problem = &self.problem;
-        if candidates.iter().all(|c| c.fitness.is_none()) {
-            // Every one (a step's own): no index to keep.
-            let view: &[Candidate<P::Genome>] = candidates;
-            let fitness = self.eval_cost.map(self.pool.as_deref(), view.len(), |i| problem.fitness(&view[i].genome));
-            for (c, f) in candidates.iter_mut().zip(fitness) {
-                c.fitness = Some(f);
-            }
-            return;
-        }
-        let open: Vec<usize> = (0..candidates.len()).filter(|&i| candidates[i].fitness.is_none()).collect();
         let view: &[Candidate<P::Genome>] = candidates;
-        let fitness = self.eval_cost.map(self.pool.as_deref(), open.len(), |j| problem.fitness(&view[open[j]].genome));
-        for (i, f) in open.into_iter().zip(fitness) {
-            candidates[i].fitness = Some(f);
+        let fitness = self.eval_cost.map(self.pool.as_deref(), view.len(), |i| problem.fitness(&view[i].genome));
+        for (c, f) in candidates.iter_mut().zip(fitness) {
+            c.fitness = Some(f);
         }
     }
 

@@ -109,6 +109,28 @@ struct Queue {
     epoch: u64,
 }
 
+impl Queue {
+    /// Refuses a wait for `step` begun in the configuration of `epoch` when another one is
+    /// served now.
+    fn still(&self, step: u64, epoch: u64) -> Result<(), Status> {
+        if self.epoch != epoch {
+            return Err(Status::aborted(format!(
+                "step {step}: the worker was configured anew while it waited for its peers' batches"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The batches and notes of `step`, taken out of the queue, once `peers` peers have
+    /// delivered it.
+    fn take_step(&mut self, step: u64, peers: usize) -> Option<StepBatches> {
+        if self.steps.get(&step).map_or(0, |b| b.from.len()) < peers {
+            return None;
+        }
+        Some(self.steps.remove(&step).map(|b| (b.batches, b.notes)).unwrap_or_default())
+    }
+}
+
 /// One step's batches at their owner: the peers whose delivery of the step has come, and
 /// every batch of the step so far (this shard's own included).
 #[derive(Default)]
@@ -594,13 +616,9 @@ impl Service {
             notified.as_mut().enable();
             {
                 let mut queue = lock(&self.0.queue);
-                if queue.epoch != epoch {
-                    return Err(Status::aborted(format!(
-                        "step {step}: the worker was configured anew while it waited for its peers' batches"
-                    )));
-                }
-                if queue.steps.get(&step).map_or(0, |b| b.from.len()) >= peers {
-                    return Ok(queue.steps.remove(&step).map(|b| (b.batches, b.notes)).unwrap_or_default());
+                queue.still(step, epoch)?;
+                if let Some(batches) = queue.take_step(step, peers) {
+                    return Ok(batches);
                 }
             }
             notified.await;
@@ -723,19 +741,15 @@ impl Service {
     ) -> Result<StepBatches, Status> {
         let mut queue = lock(&self.0.queue);
         loop {
-            if queue.epoch != epoch {
-                return Err(Status::aborted(format!(
-                    "step {step}: the worker was configured anew while it waited for its peers' batches"
-                )));
-            }
+            queue.still(step, epoch)?;
             if let Some(e) = lock(failed).take() {
                 return Err(e);
             }
             if gone.load(Ordering::SeqCst) {
                 return Err(Status::cancelled(format!("step {step}: the chain's request was given up")));
             }
-            if queue.steps.get(&step).map_or(0, |b| b.from.len()) >= peers {
-                return Ok(queue.steps.remove(&step).map(|b| (b.batches, b.notes)).unwrap_or_default());
+            if let Some(batches) = queue.take_step(step, peers) {
+                return Ok(batches);
             }
             // The request's end sets no condition variable: it is looked at now and then.
             queue = self
