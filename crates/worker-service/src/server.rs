@@ -676,30 +676,22 @@ impl Service {
         };
         // A delivery that failed, for the wait to see (set under the queue's lock).
         let failed: Arc<Mutex<Option<Status>>> = Arc::default();
-        let send = |delivery: SendStep| {
-            let (service, failed) = (self.clone(), failed.clone());
-            handle.spawn(async move {
-                let sent = delivery.await;
-                if let Err(e) = &sent {
-                    let _queue = lock(&service.0.queue);
-                    *lock(&failed) = Some(e.clone());
-                    service.0.arrived_here.notify_all();
-                }
-                sent
-            })
-        };
+        let send = |delivery: SendStep| spawn_send(handle, self, &failed, delivery);
         let (mut answers, mut last) = (Vec::with_capacity(chain.len()), step);
         for link in chain {
             last += 1;
             let (release, released) = std::sync::mpsc::channel();
             let (service, id, step) = (self.clone(), run_id.to_string(), last);
+            let (handle_, failed_) = (handle.clone(), failed.clone());
+            // Sent from the runtime now, while the job computes on (its own candidates).
             let early: Release = Box::new(move |sent, note| {
-                let _ = release.send(service.deliver_step((sent, Vec::new(), note), (me, shards), &id, step, false));
+                let delivery = service.deliver_step((sent, Vec::new(), note), (me, shards), &id, step, false);
+                let _ = release.send(delivery.map(|d| spawn_send(&handle_, &service, &failed_, Box::pin(d))));
             });
             let addressed = running.job.ahead(&phase, &link.payload, Some(early)).map_err(status)?;
             let released = match released.try_recv() {
-                Ok(delivery) => {
-                    sends.push(send(Box::pin(delivery?)));
+                Ok(sending) => {
+                    sends.push(sending?);
                     true
                 }
                 Err(_) => false,
@@ -760,6 +752,26 @@ impl Service {
                 .0;
         }
     }
+}
+
+/// Sends a chain's step delivery from the runtime; a failure is recorded in `failed` and
+/// wakes the chain's wait for its peers.
+fn spawn_send(
+    handle: &tokio::runtime::Handle,
+    service: &Service,
+    failed: &Arc<Mutex<Option<Status>>>,
+    delivery: SendStep,
+) -> JoinHandle<Result<(), Status>> {
+    let (service, failed) = (service.clone(), failed.clone());
+    handle.spawn(async move {
+        let sent = delivery.await;
+        if let Err(e) = &sent {
+            let _queue = lock(&service.0.queue);
+            *lock(&failed) = Some(e.clone());
+            service.0.arrived_here.notify_all();
+        }
+        sent
+    })
 }
 
 impl Service {

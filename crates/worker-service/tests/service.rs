@@ -858,20 +858,46 @@ async fn a_released_delivery_reaches_the_peers_while_the_job_still_works() {
     for call in calls {
         call.await.unwrap().unwrap();
     }
-    // Step 2 as announced, announcing step 3 (send 301: a batch sent after the release).
-    let calls: Vec<_> = clients.iter().map(|c| step(c, (200, 2), Some(301))).collect();
+    // Step 2 as announced, announcing step 3 (send 40).
+    let calls: Vec<_> = clients.iter().map(|c| step(c, (200, 2), Some(40))).collect();
     for (shard, call) in calls.into_iter().enumerate() {
         // Shard 0 received 10 + 1 and 200 + 1; shard 1 received 10 and 200.
         let other = 1 - shard as u64;
         assert_eq!(sum(&call.await.unwrap().unwrap()), 10 + other + 200 + other, "shard {shard}");
     }
-    // Step 3: the job addressed a peer after it released the step's delivery.
-    let calls: Vec<_> = clients.iter().map(|c| step(c, (301, 3), None)).collect();
+    // Step 3 as announced, then links 4 and 5 (send 500, send 60) run on the chain's thread,
+    // which must send each link's released delivery while its job still waits for the
+    // peer's; announcing step 6 (send 301: a batch sent after the release).
+    let calls: Vec<_> = clients
+        .iter()
+        .map(|c| {
+            let mut c = c.clone();
+            let links = [500u64, 60].map(|n| (n.to_le_bytes().to_vec(), Vec::new())).to_vec();
+            tokio::spawn(async move {
+                let (first, then) = (("send", 40u64.to_le_bytes().to_vec()), ("sum", Vec::new()));
+                c.step_chain(first, then, 3, links, Some(301u64.to_le_bytes().to_vec())).await
+            })
+        })
+        .collect();
+    for (shard, call) in calls.into_iter().enumerate() {
+        let (answer, chained, ended) = call.await.unwrap().unwrap();
+        let other = 1 - shard as u64;
+        let before = 10 + other + 200 + other;
+        let got: Vec<u64> = std::iter::once(&answer).chain(&chained).map(|a| sum(a)).collect();
+        let want = [40, 500, 60].iter().scan(before, |t, n| {
+            *t += n + other;
+            Some(*t)
+        });
+        assert_eq!(got, want.collect::<Vec<_>>(), "shard {shard}");
+        assert!(!ended, "shard {shard}");
+    }
+    // Step 6: the job addressed a peer after it released the step's delivery.
+    let calls: Vec<_> = clients.iter().map(|c| step(c, (301, 6), None)).collect();
     for (shard, call) in calls.into_iter().enumerate() {
         let err = call.await.unwrap().unwrap_err();
         assert_eq!(err.code(), Some(tonic::Code::Internal), "shard {shard}: {err}");
         assert!(
-            err.to_string().contains("step 3 addressed shard") && err.to_string().contains("was released"),
+            err.to_string().contains("step 6 addressed shard") && err.to_string().contains("was released"),
             "shard {shard}: {err}"
         );
     }
