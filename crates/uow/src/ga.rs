@@ -961,8 +961,9 @@ struct ClusterPopulation<'c, G> {
     /// The run's `n_gen` (no step is chained past the last generation).
     n_gen: u32,
     /// The answers of chained steps the generation loop has not asked for yet: the
-    /// generation each step was asked at, and every shard's answer.
-    chained: VecDeque<(u32, Vec<Bytes>)>,
+    /// generation each step was asked at, every shard's answer, and for the step that
+    /// makes a snapshot (a chain's last) what each shard was asked for its delta.
+    chained: VecDeque<(u32, Vec<Bytes>, Option<Vec<AdmitRequest>>)>,
     /// Whether the workers ended the last chain early: the loop must stop at the census
     /// of its last step, as they did.
     ended: bool,
@@ -1072,10 +1073,21 @@ impl<G: Genome + Serialize + DeserializeOwned> ClusterPopulation<'_, G> {
                 since.iter().map(|s| encode("admit request", s)).collect::<Result<_, _>>().map_err(population_error)?
             }
         };
-        let slot_of = |i: usize| since.and_then(|s| s.get(i)).and_then(|r| r.spill.as_ref()).map(|(_, slot)| *slot);
         let mut admit_request = |i: u32| requests.get(i as usize).cloned().unwrap_or_default();
         // One round trip: each shard admits as soon as its peers' batches are in.
         let answers = self.step_phases((first, &mut |_| request.to_vec()), ("admit", &mut admit_request), ahead)?;
+        self.read_admitted(answers, since)
+    }
+
+    /// Reads a step's admit answers: merges the censuses in shard order (returns how many
+    /// were admitted) and, when the shards were asked for snapshot deltas (`since`), takes
+    /// each one's delta; a delta not asked for is an error.
+    fn read_admitted(
+        &mut self,
+        answers: Vec<Bytes>,
+        since: Option<&[AdmitRequest]>,
+    ) -> ga_core::Result<(u64, Vec<Option<Delta>>)> {
+        let slot_of = |i: usize| since.and_then(|s| s.get(i)).and_then(|r| r.spill.as_ref()).map(|(_, slot)| *slot);
         let mut censuses = Vec::with_capacity(answers.len());
         let mut deltas = Vec::with_capacity(answers.len());
         for (i, a) in answers.into_iter().enumerate() {
@@ -1093,6 +1105,9 @@ impl<G: Genome + Serialize + DeserializeOwned> ClusterPopulation<'_, G> {
                 deltas.push(None);
                 continue;
             };
+            if since.is_none() {
+                return Err(population_error(format!("shard {i} answered a snapshot delta it was not asked for")));
+            }
             let members = match (head.spilled, slot_of(i), self.spill) {
                 (None, _, _) => {
                     // In the answer (also when a worker could not write its slot). Copied out, exactly sized: a slice would keep the whole receive buffer
@@ -1134,21 +1149,13 @@ impl<G: Genome + Serialize + DeserializeOwned> ClusterPopulation<'_, G> {
         let first = if self.islands { "island" } else { "next" };
         if !self.due(generation.saturating_add(self.per_step)) {
             let links = self.links(generation);
-            if !links.is_empty() {
+            if !links.0.is_empty() {
                 return self.chain((first, &request), generation, links, ahead);
             }
             return self.admit((first, &request), ahead).map(|admitted| (admitted, 1));
         }
         // The snapshot of the generation this step makes comes with its admit answers.
-        let shards = self.cluster.shards() as usize;
-        let since: Vec<AdmitRequest> = (0..shards)
-            .map(|i| {
-                let book = self.last.as_ref().and_then(|l| l.books.get(i));
-                let (seen, emitted) = book.map_or((0, 0), Book::since);
-                let slot = book.map_or(0, |b| b.members.next_slot());
-                AdmitRequest { seen, emitted, spill: self.spill.map(|dir| (dir.to_string(), slot)) }
-            })
-            .collect();
+        let since = self.since();
         let (admitted, deltas) = self.admit_with((first, &request), Some(&since), ahead)?;
         self.pending = Some(deltas);
         Ok((admitted, 1))
@@ -1157,19 +1164,39 @@ impl<G: Genome + Serialize + DeserializeOwned> ClusterPopulation<'_, G> {
     /// The links of a chain after the step of `generation`: the steps the workers may run on
     /// their own (tournament and (μ+λ) steps, without islands: each worker can make the
     /// framework's decision from its peers' censuses), as many as [`CHAIN_TIME`] holds by the
-    /// last step's time, none past the last generation, none that makes a snapshot's
-    /// generation (its admit request asks for a delta).
-    fn links(&self, generation: u32) -> Vec<(Vec<u8>, Vec<u8>)> {
-        let Some(step_time) = self.step_time.filter(|_| self.announce && !self.islands) else { return Vec::new() };
+    /// last step's time, none past the last generation; a step that makes a snapshot's
+    /// generation ends the chain, its admit requests (returned) asking each shard for its
+    /// delta.
+    fn links(&self, generation: u32) -> (Vec<Vec<u8>>, Option<Vec<AdmitRequest>>) {
+        let Some(step_time) = self.step_time.filter(|_| self.announce && !self.islands) else {
+            return (Vec::new(), None);
+        };
         let budget = (CHAIN_TIME.as_secs_f64() / step_time.as_secs_f64().max(1e-7)) as usize;
         let mut links = Vec::new();
         let mut g = generation.saturating_add(1);
-        while links.len() < budget.min(MAX_LINKS) && g.saturating_add(1) < self.n_gen && !self.due(g + 1) {
+        while links.len() < budget.min(MAX_LINKS) && g.saturating_add(1) < self.n_gen {
             let Ok(request) = encode("next request", &NextRequest { generation: g, cutoff_bin: 0 }) else { break };
-            links.push((request, Vec::new()));
+            links.push(request);
+            if self.due(g + 1) {
+                return (links, Some(self.since()));
+            }
             g += 1;
         }
-        links
+        (links, None)
+    }
+
+    /// What each shard is asked for the delta of a snapshot made now: its key counts and
+    /// spill slot in the last snapshot.
+    fn since(&self) -> Vec<AdmitRequest> {
+        let shards = self.cluster.shards() as usize;
+        (0..shards)
+            .map(|i| {
+                let book = self.last.as_ref().and_then(|l| l.books.get(i));
+                let (seen, emitted) = book.map_or((0, 0), Book::since);
+                let slot = book.map_or(0, |b| b.members.next_slot());
+                AdmitRequest { seen, emitted, spill: self.spill.map(|dir| (dir.to_string(), slot)) }
+            })
+            .collect()
     }
 
     /// Runs the step of `generation` and `links` as a chain ([`Cluster::step_chain`]),
@@ -1180,16 +1207,29 @@ impl<G: Genome + Serialize + DeserializeOwned> ClusterPopulation<'_, G> {
         &mut self,
         (first, request): (&str, &[u8]),
         generation: u32,
-        links: Vec<(Vec<u8>, Vec<u8>)>,
+        (links, since): (Vec<Vec<u8>>, Option<Vec<AdmitRequest>>),
         alone: Option<&[u8]>,
     ) -> ga_core::Result<(u64, u32)> {
         let after = generation.saturating_add(1 + links.len() as u32);
         let ahead =
             encode("next request", &NextRequest { generation: after, cutoff_bin: 0 }).map_err(population_error)?;
+        // The last link's admit asks each shard for its delta when it makes a snapshot.
+        let last_admit: Vec<Vec<u8>> = match &since {
+            Some(since) => since.iter().map(|s| encode("admit request", s)).collect::<Result<_, _>>(),
+            None => Ok(Vec::new()),
+        }
+        .map_err(population_error)?;
+        let mut per_shard_links = |i: u32| {
+            let mut shard_links: Vec<(Vec<u8>, Vec<u8>)> = links.iter().map(|r| (r.clone(), Vec::new())).collect();
+            if let (Some(last), Some(admit)) = (shard_links.last_mut(), last_admit.get(i as usize)) {
+                last.1.clone_from(admit);
+            }
+            shard_links
+        };
         let chained = self.cluster.step_chain(
             (first, &mut |_| request.to_vec()),
             ("admit", &mut |_| Vec::new()),
-            &links,
+            (links.len(), &mut per_shard_links),
             Some(&mut |_| ahead.clone()),
         );
         let per_shard = match chained {
@@ -1222,25 +1262,14 @@ impl<G: Genome + Serialize + DeserializeOwned> ClusterPopulation<'_, G> {
         }
         let mut steps = steps.into_iter();
         let first_answers = steps.next().unwrap_or_default();
+        let mut since = since;
         for (k, answers) in steps.enumerate() {
-            self.chained.push_back((generation + 1 + k as u32, answers));
+            // Only the last link (when the chain ran to it) was asked for a snapshot delta.
+            let asked = if k + 1 == links.len() { since.take() } else { None };
+            self.chained.push_back((generation + 1 + k as u32, answers, asked));
         }
         self.ended = ended;
-        Ok((self.merge_answers(first_answers)?, count as u32))
-    }
-
-    /// Merges the admit answers of one step (without snapshot deltas) into the census;
-    /// returns how many were admitted.
-    fn merge_answers(&mut self, answers: Vec<Bytes>) -> ga_core::Result<u64> {
-        let mut censuses = Vec::with_capacity(answers.len());
-        for a in &answers {
-            let (census, head) = self.decode::<(ShardCensus, Option<DeltaHead>)>("admitted", a)?;
-            if head.is_some() {
-                return Err(population_error("a chained step answered a snapshot delta"));
-            }
-            censuses.push(census);
-        }
-        Ok(self.merge_censuses(censuses))
+        Ok((self.read_admitted(first_answers, None)?.0, count as u32))
     }
 
     /// Puts every shard back in its state of `snapshot`; the census is theirs.
@@ -1292,13 +1321,17 @@ impl<G: Genome + Serialize + DeserializeOwned> Population for ClusterPopulation<
 
     fn step(&mut self, generation: u32, cutoff_bin: u32) -> ga_core::Result<u64> {
         // A step the workers ran in the last chain: its census is here already.
-        if let Some((asked, answers)) = self.chained.pop_front() {
+        if let Some((asked, answers, since)) = self.chained.pop_front() {
             if asked != generation {
                 return Err(population_error(format!(
                     "the workers ran the step of generation {asked} where the run is at {generation}"
                 )));
             }
-            return self.merge_answers(answers);
+            let (admitted, deltas) = self.read_admitted(answers, since.as_deref())?;
+            if since.is_some() {
+                self.pending = Some(deltas);
+            }
+            return Ok(admitted);
         }
         if self.ended {
             return Err(population_error(format!(
@@ -1356,7 +1389,7 @@ impl<G: Genome + Serialize + DeserializeOwned> Population for ClusterPopulation<
         // Steps of a chain the loop did not take: it stopped short of the workers' own
         // decision. A cancelled run (nobody reads its output) reports the generation the
         // shards hold; otherwise the two decisions differ, and the report would be wrong.
-        if let Some((at, _)) = self.chained.front() {
+        if let Some((at, ..)) = self.chained.front() {
             if !self.cancelled.get() {
                 return Err(population_error(format!(
                     "the run stopped at generation {at}, but its workers went on: their stop decisions differ \

@@ -117,8 +117,9 @@ pub trait Cluster {
     }
 
     /// A step as [`Cluster::step_announcing`] (announcing if `ahead` is given), followed by
-    /// a **chain**: one more step per link, with the link's payloads for `first` and `then`
-    /// (the same for every shard), which each shard runs without another call, after its job
+    /// a **chain** of `links.0` links: one more step per link, with the link's payloads for
+    /// `first` and `then` (`links.1` gives each shard its `links.0` pairs), which each shard
+    /// runs without another call, after its job
     /// has read every peer's note of the step and agreed to go on
     /// ([`worker_service::ShardWork::go_on`]). An announcement is then for the step after the
     /// last link. Returns, per shard, the answers of the step and of each link that ran, and
@@ -129,7 +130,7 @@ pub trait Cluster {
         &mut self,
         first: (&str, &mut dyn FnMut(u32) -> Vec<u8>),
         then: (&str, &mut dyn FnMut(u32) -> Vec<u8>),
-        links: &[(Vec<u8>, Vec<u8>)],
+        links: (usize, &mut dyn FnMut(u32) -> Vec<(Vec<u8>, Vec<u8>)>),
         ahead: Option<&mut dyn FnMut(u32) -> Vec<u8>>,
     ) -> Result<Option<Vec<(Vec<Bytes>, bool)>>, ClusterError> {
         let _ = (first, then, links, ahead);

@@ -136,11 +136,11 @@ impl Cluster for RemoteCluster {
         &mut self,
         (first, first_payload): (&str, &mut dyn FnMut(u32) -> Vec<u8>),
         (then, then_payload): (&str, &mut dyn FnMut(u32) -> Vec<u8>),
-        links: &[(Vec<u8>, Vec<u8>)],
+        (count, links): (usize, &mut dyn FnMut(u32) -> Vec<(Vec<u8>, Vec<u8>)>),
         mut ahead: Option<&mut dyn FnMut(u32) -> Vec<u8>>,
     ) -> Result<Option<Vec<(Vec<Bytes>, bool)>>, ClusterError> {
         let step = self.steps + 1;
-        self.steps += 1 + links.len() as u64;
+        self.steps += 1 + count as u64;
         // Named as a lone step: a chain is one call whichever its length (the status
         // board's metrics label calls by it).
         let name = format!("{first} then {then}");
@@ -148,7 +148,8 @@ impl Cluster for RemoteCluster {
             let (first, input, then, then_input) =
                 (first.to_string(), first_payload(i), then.to_string(), then_payload(i));
             let ahead = ahead.as_mut().map(|a| a(i));
-            let links = links.to_vec();
+            let mut links = links(i);
+            links.truncate(count);
             let sent = input.len() + then_input.len() + links.iter().map(|(p, t)| p.len() + t.len()).sum::<usize>();
             (sent, async move {
                 let (answer, chained, ended) =

@@ -8,7 +8,8 @@ use ga_core::{Engine, GenerationStats, Migration, Outcome, Problem, Topology};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use uow::ga::{self, GaConfig, GaJob};
-use uow::{LocalCluster, RemoteCluster, UnitOfWork};
+use uow::{Cluster, ClusterError, LocalCluster, RemoteCluster, UnitOfWork};
+use worker_service::Bytes;
 use worker_service::{Job, Registry, WorkError, WorkerConfig};
 
 /// The workers' side of the problems these tests run.
@@ -50,12 +51,8 @@ where
     trace(lines, &outcome)
 }
 
-fn remote<P>(problem: &P, cfg: GaConfig, shards: u32) -> String
-where
-    P: Problem,
-    P::Genome: Serialize + DeserializeOwned,
-{
-    let runtime = tokio::runtime::Runtime::new().unwrap();
+/// `shards` worker services on loopback, served by `runtime`: their endpoints and token.
+fn workers(runtime: &tokio::runtime::Runtime, shards: u32) -> (Vec<String>, String) {
     let token = worker_service::generate_token().unwrap();
     let mut endpoints = Vec::new();
     for _ in 0..shards {
@@ -64,6 +61,16 @@ where
         let config = WorkerConfig::new(token.clone(), Arc::new(TestJobs));
         runtime.spawn(worker_service::serve(listener, config, std::future::pending()));
     }
+    (endpoints, token)
+}
+
+fn remote<P>(problem: &P, cfg: GaConfig, shards: u32) -> String
+where
+    P: Problem,
+    P::Genome: Serialize + DeserializeOwned,
+{
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (endpoints, token) = workers(&runtime, shards);
     let mut lines = Vec::new();
     let mut observer = |s: &GenerationStats| lines.push(format!("{s:?}"));
     let mut job = GaJob::new(problem, cfg, &mut observer);
@@ -181,4 +188,108 @@ fn spilled_snapshots_make_the_same_run_and_the_same_checkpoint_file() {
 fn a_spill_slot_that_cannot_be_written_sends_the_members_in_the_answer() {
     // No worker can write a slot, and none creates the folder.
     assert_eq!(spilled_against_in_answers(2, true), None);
+}
+
+/// A cluster that counts the chains it runs and those whose last link makes a snapshot
+/// (its admit payload, a request for the shard's delta, is not empty).
+struct Chains<C> {
+    inner: C,
+    chains: usize,
+    ending_in_a_snapshot: usize,
+}
+
+impl<C: Cluster> Cluster for Chains<C> {
+    fn shards(&self) -> u32 {
+        self.inner.shards()
+    }
+
+    fn phase(&mut self, phase: &str, payload: &mut dyn FnMut(u32) -> Vec<u8>) -> Result<Vec<Bytes>, ClusterError> {
+        self.inner.phase(phase, payload)
+    }
+
+    fn step(
+        &mut self,
+        first: (&str, &mut dyn FnMut(u32) -> Vec<u8>),
+        then: (&str, &mut dyn FnMut(u32) -> Vec<u8>),
+    ) -> Result<Vec<Bytes>, ClusterError> {
+        self.inner.step(first, then)
+    }
+
+    fn step_announcing(
+        &mut self,
+        first: (&str, &mut dyn FnMut(u32) -> Vec<u8>),
+        then: (&str, &mut dyn FnMut(u32) -> Vec<u8>),
+        ahead: &mut dyn FnMut(u32) -> Vec<u8>,
+    ) -> Result<Vec<Bytes>, ClusterError> {
+        self.inner.step_announcing(first, then, ahead)
+    }
+
+    fn step_chain(
+        &mut self,
+        first: (&str, &mut dyn FnMut(u32) -> Vec<u8>),
+        then: (&str, &mut dyn FnMut(u32) -> Vec<u8>),
+        (count, links): (usize, &mut dyn FnMut(u32) -> Vec<(Vec<u8>, Vec<u8>)>),
+        ahead: Option<&mut dyn FnMut(u32) -> Vec<u8>>,
+    ) -> Result<Option<Vec<(Vec<Bytes>, bool)>>, ClusterError> {
+        let mut snapshot = false;
+        let mut seen = |i: u32| {
+            let shard_links = links(i);
+            snapshot |= shard_links.last().is_some_and(|(_, then)| !then.is_empty());
+            shard_links
+        };
+        let ran = self.inner.step_chain(first, then, (count, &mut seen), ahead);
+        self.chains += 1;
+        self.ending_in_a_snapshot += usize::from(snapshot);
+        ran
+    }
+}
+
+/// A OneMax-64 run over 2 shards with a snapshot every 4 generations written to a
+/// checkpoint file in `dir`, on the cluster `make` gives (then handed to `done`); the
+/// output and the last checkpoint file's bytes.
+fn checkpointed_every_4<C: Cluster>(
+    dir: &std::path::Path,
+    make: impl FnOnce(&GaJob<'_, OneMax>) -> C,
+    done: impl FnOnce(C),
+) -> (String, Vec<u8>) {
+    let om = OneMax { bits: 64 };
+    let mut cfg = config("onemax", &om, 5);
+    cfg.size = Some(64);
+    cfg.params.max_indiv = 4_000;
+    let writer = uow::checkpoint::Writer::new(dir).unwrap();
+    let mut lines = Vec::new();
+    let mut observer = |s: &GenerationStats| lines.push(format!("{s:?}"));
+    let mut job = GaJob::new(&om, cfg, &mut observer).with_checkpoints(4, Some(&writer));
+    let mut cluster = make(&job);
+    let outcome = job.orchestrate(&mut cluster).unwrap();
+    done(cluster);
+    drop(job);
+    writer.flush().unwrap();
+    let (path, _, _) = uow::checkpoint::newest(dir).unwrap();
+    (trace(lines, &outcome), std::fs::read(path).unwrap())
+}
+
+#[test]
+fn a_chain_ends_with_a_snapshots_step_and_the_run_and_its_checkpoint_are_unchanged() {
+    let scratch = std::env::temp_dir().join(format!("uow-chained-snapshot-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&scratch);
+    // Local shards do not chain: every step is asked alone.
+    let local = |job: &GaJob<'_, OneMax>| LocalCluster::new(job, &TestJobs, 2).unwrap();
+    let (local_run, local_file) = checkpointed_every_4(&scratch.join("local"), local, drop);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (endpoints, token) = workers(&runtime, 2);
+    let (mut chains, mut ending) = (0, 0);
+    let remote = |job: &GaJob<'_, OneMax>| {
+        let configured = RemoteCluster::configure(runtime.handle().clone(), job, &endpoints, &token, "chained");
+        Chains { inner: runtime.block_on(configured).unwrap(), chains: 0, ending_in_a_snapshot: 0 }
+    };
+    let done = |mut counted: Chains<RemoteCluster>| {
+        (chains, ending) = (counted.chains, counted.ending_in_a_snapshot);
+        runtime.block_on(counted.inner.stop()).unwrap();
+    };
+    let (remote_run, remote_file) = checkpointed_every_4(&scratch.join("remote"), remote, done);
+    let _ = std::fs::remove_dir_all(&scratch);
+    assert!(ending > 0 && ending <= chains, "{ending} of {chains} chains ended with a snapshot's step");
+    assert_eq!(remote_run, local_run);
+    assert_eq!(remote_file, local_file, "the same checkpoint whether its step was chained or not");
 }
