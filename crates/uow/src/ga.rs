@@ -982,6 +982,11 @@ const CHAIN_TIME: Duration = Duration::from_millis(50);
 /// The most steps after the first in one chain.
 const MAX_LINKS: usize = 63;
 
+/// Each shard's admit request, encoded (none: every shard's is empty).
+fn encoded_admits(since: Option<&[AdmitRequest]>) -> ga_core::Result<Vec<Vec<u8>>> {
+    since.unwrap_or_default().iter().map(|s| encode("admit request", s).map_err(population_error)).collect()
+}
+
 fn population_error(e: impl std::fmt::Display) -> ga_core::Error {
     ga_core::Error::Population(e.to_string())
 }
@@ -1067,12 +1072,7 @@ impl<G: Genome + Serialize + DeserializeOwned> ClusterPopulation<'_, G> {
         since: Option<&[AdmitRequest]>,
         ahead: Option<&[u8]>,
     ) -> ga_core::Result<(u64, Vec<Option<Delta>>)> {
-        let requests: Vec<Vec<u8>> = match since {
-            None => Vec::new(),
-            Some(since) => {
-                since.iter().map(|s| encode("admit request", s)).collect::<Result<_, _>>().map_err(population_error)?
-            }
-        };
+        let requests = encoded_admits(since)?;
         let mut admit_request = |i: u32| requests.get(i as usize).cloned().unwrap_or_default();
         // One round trip: each shard admits as soon as its peers' batches are in.
         let answers = self.step_phases((first, &mut |_| request.to_vec()), ("admit", &mut admit_request), ahead)?;
@@ -1106,7 +1106,10 @@ impl<G: Genome + Serialize + DeserializeOwned> ClusterPopulation<'_, G> {
                 continue;
             };
             if since.is_none() {
-                return Err(population_error(format!("shard {i} answered a snapshot delta it was not asked for")));
+                let e = UowError::Job(format!("shard {i} answered a snapshot delta it was not asked for"));
+                let engine = population_error(&e);
+                self.failure.get_or_insert(e);
+                return Err(engine);
             }
             let members = match (head.spilled, slot_of(i), self.spill) {
                 (None, _, _) => {
@@ -1214,11 +1217,7 @@ impl<G: Genome + Serialize + DeserializeOwned> ClusterPopulation<'_, G> {
         let ahead =
             encode("next request", &NextRequest { generation: after, cutoff_bin: 0 }).map_err(population_error)?;
         // The last link's admit asks each shard for its delta when it makes a snapshot.
-        let last_admit: Vec<Vec<u8>> = match &since {
-            Some(since) => since.iter().map(|s| encode("admit request", s)).collect::<Result<_, _>>(),
-            None => Ok(Vec::new()),
-        }
-        .map_err(population_error)?;
+        let last_admit = encoded_admits(since.as_deref())?;
         let mut per_shard_links = |i: u32| {
             let mut shard_links: Vec<(Vec<u8>, Vec<u8>)> = links.iter().map(|r| (r.clone(), Vec::new())).collect();
             if let (Some(last), Some(admit)) = (shard_links.last_mut(), last_admit.get(i as usize)) {
