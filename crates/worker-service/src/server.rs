@@ -148,9 +148,6 @@ type StepBatches = (Vec<Batch>, Vec<(u32, Bytes)>);
 /// configuration it ran in (shard, shards, run id).
 type Ran = (Vec<u8>, Sent, u32, u32, String);
 
-/// A step's delivery to its peers, on its way.
-type SendStep = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), Status>> + Send>>;
-
 /// Sets its flag when dropped: a request's handler that is given up says so to the
 /// computing thread it started.
 struct SetOnDrop(Arc<AtomicBool>);
@@ -676,7 +673,6 @@ impl Service {
         };
         // A delivery that failed, for the wait to see (set under the queue's lock).
         let failed: Arc<Mutex<Option<Status>>> = Arc::default();
-        let send = |delivery: SendStep| spawn_send(handle, self, &failed, delivery);
         let (mut answers, mut last) = (Vec::with_capacity(chain.len()), step);
         for link in chain {
             last += 1;
@@ -686,7 +682,7 @@ impl Service {
             // Sent from the runtime now, while the job computes on (its own candidates).
             let early: Release = Box::new(move |sent, note| {
                 let delivery = service.deliver_step((sent, Vec::new(), note), (me, shards), &id, step, false);
-                let _ = release.send(delivery.map(|d| spawn_send(&handle_, &service, &failed_, Box::pin(d))));
+                let _ = release.send(delivery.map(|d| spawn_send(&handle_, &service, &failed_, d)));
             });
             let addressed = running.job.ahead(&phase, &link.payload, Some(early)).map_err(status)?;
             let released = match released.try_recv() {
@@ -703,7 +699,7 @@ impl Service {
             };
             let delivery = self.deliver_step(addressed, (me, shards), run_id, last, released)?;
             if !released {
-                sends.push(send(Box::pin(delivery)));
+                sends.push(spawn_send(handle, self, &failed, delivery));
             }
             let (batches, notes) = self.wait_step_here(last, shards as usize - 1, epoch, gone, &failed)?;
             // The job may end the chain here instead (its work ahead undone).
@@ -760,7 +756,7 @@ fn spawn_send(
     handle: &tokio::runtime::Handle,
     service: &Service,
     failed: &Arc<Mutex<Option<Status>>>,
-    delivery: SendStep,
+    delivery: impl std::future::Future<Output = Result<(), Status>> + Send + 'static,
 ) -> JoinHandle<Result<(), Status>> {
     let (service, failed) = (service.clone(), failed.clone());
     handle.spawn(async move {
