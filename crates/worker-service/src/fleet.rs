@@ -11,6 +11,24 @@ use std::time::{Duration, Instant};
 /// The environment variable from which a worker process reads the run's token.
 pub const TOKEN_ENV: &str = "EXELIXI_TOKEN";
 
+/// The environment variable through which glibc's `malloc` takes its settings.
+pub const MALLOC_TUNABLES_ENV: &str = "GLIBC_TUNABLES";
+
+/// The `malloc` settings a fleet starts its workers with (glibc; other C libraries ignore
+/// them), unless the worker's command or the parent's environment sets
+/// [`MALLOC_TUNABLES_ENV`] itself: each of its heaps keeps 16 MiB of freed memory at its top
+/// instead of handing it back to the system at once.
+///
+/// A worker allocates and frees its step's deliveries and children each generation; with
+/// genomes of tens of kilobytes these are megabytes. glibc gives freed memory back to the
+/// system once more than about twice the largest recent allocation is free at a heap's
+/// top, so every generation the pages came back as fresh page faults, each zeroed by the
+/// kernel: 65 000 to 80 000 faults in a 200-generation Rastrigin-4000 run over 2 workers,
+/// 14 000 with this setting, and the workers' throughput 17% higher (`docs/PERFORMANCE.md`,
+/// "Workers keep their freed memory"). A worker's resident memory then stays near its
+/// peak plus 16 MiB a heap, as a long-running service's does.
+pub const WORKER_MALLOC_TUNABLES: &str = "glibc.malloc.top_pad=16777216";
+
 /// How long a worker may take to say where it listens.
 const START_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -54,8 +72,8 @@ fn lock(m: &Mutex<Vec<Member>>) -> std::sync::MutexGuard<'_, Vec<Member>> {
 impl Fleet {
     /// Starts `n` workers, shard `i` from `command(i)`: a program that runs
     /// [`serve_process`](crate::serve_process) with `exit_with_parent`. The fleet gives
-    /// each the token in [`TOKEN_ENV`], holds its stdin and reads its stdout; stderr is
-    /// inherited.
+    /// each the token in [`TOKEN_ENV`] and [`WORKER_MALLOC_TUNABLES`] (unless set already),
+    /// holds its stdin and reads its stdout; stderr is inherited.
     pub fn start(n: u32, token: &str, command: impl Fn(u32) -> Command) -> Result<Self, FleetError> {
         let fleet = Fleet { members: Arc::new(Mutex::new(Vec::new())) };
         // Every process is started before any is waited for: they start side by side.
@@ -95,7 +113,13 @@ impl Fleet {
         token: &str,
         command: &dyn Fn(u32) -> Command,
     ) -> Result<(u32, Option<std::process::ChildStdout>), FleetError> {
-        let mut child = command(shard)
+        let mut command = command(shard);
+        let tuned = command.get_envs().any(|(k, _)| k == MALLOC_TUNABLES_ENV)
+            || std::env::var_os(MALLOC_TUNABLES_ENV).is_some();
+        if !tuned {
+            command.env(MALLOC_TUNABLES_ENV, WORKER_MALLOC_TUNABLES);
+        }
+        let mut child = command
             .env(TOKEN_ENV, token)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -267,4 +291,40 @@ fn read_endpoint(stdout: std::process::ChildStdout) -> Result<String, String> {
     line.trim().strip_prefix("listening ").map(str::to_string).ok_or_else(|| {
         if line.is_empty() { "it exited before listening".to_string() } else { format!("unexpected output {line:?}") }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The value of `name` in the environment a running process started with.
+    fn environment_of(pid: u32, name: &str) -> Option<String> {
+        let environ = std::fs::read(format!("/proc/{pid}/environ")).expect("the worker's environment is readable");
+        environ.split(|b| *b == 0).find_map(|entry| {
+            let entry = std::str::from_utf8(entry).ok()?;
+            entry.strip_prefix(name)?.strip_prefix('=').map(str::to_string)
+        })
+    }
+
+    #[test]
+    fn workers_start_with_the_malloc_settings_unless_their_command_or_the_parent_sets_them() {
+        // A stand-in worker: announces an endpoint and lives until its stdin closes.
+        let script = "echo listening http://127.0.0.1:1; exec cat >/dev/null";
+        let fleet = Fleet::start(2, "token", |shard| {
+            let mut c = Command::new("sh");
+            c.args(["-c", script]);
+            if shard == 1 {
+                c.env(MALLOC_TUNABLES_ENV, "glibc.malloc.top_pad=0");
+            }
+            c
+        })
+        .unwrap();
+        let expected = std::env::var(MALLOC_TUNABLES_ENV).unwrap_or_else(|_| WORKER_MALLOC_TUNABLES.to_string());
+        assert_eq!(environment_of(fleet.pid(0).unwrap(), MALLOC_TUNABLES_ENV), Some(expected));
+        assert_eq!(
+            environment_of(fleet.pid(1).unwrap(), MALLOC_TUNABLES_ENV).as_deref(),
+            Some("glibc.malloc.top_pad=0")
+        );
+        assert_eq!(environment_of(fleet.pid(0).unwrap(), TOKEN_ENV).as_deref(), Some("token"));
+    }
 }

@@ -31,7 +31,7 @@ pub mod pb {
 pub use client::{CONNECT_TIMEOUT, ClientError, KEEPALIVE_INTERVAL, KEEPALIVE_TIMEOUT, WorkerClient};
 pub use compute::ComputeClass;
 pub use conn::Limits;
-pub use fleet::{Fleet, FleetError, Killer, TOKEN_ENV};
+pub use fleet::{Fleet, FleetError, Killer, MALLOC_TUNABLES_ENV, TOKEN_ENV, WORKER_MALLOC_TUNABLES};
 /// Payloads as calls return them: shared slices of what was received, never copied again.
 pub use prost::bytes::Bytes;
 pub use server::{ServeError, WorkerConfig, serve, serve_process};
