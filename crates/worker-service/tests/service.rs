@@ -838,6 +838,48 @@ async fn a_chain_runs_its_steps_without_requests_until_a_job_ends_it() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chained_steps_second_phase_delivers_its_batches_before_the_next_link() {
+    let (a, _ha) = start(1 << 20).await;
+    let (b, _hb) = start(1 << 20).await;
+    let clients = configure(&[a, b]).await;
+    let owned = |shard: u64, n: u64| (0..n).filter(|v| v % 2 == shard).sum::<u64>();
+    // Every step scatters twice: its first phase as the step's batches, its second as loose
+    // batches, which each owner takes up in its next phase (the next link's, or the "sum"
+    // asked afterwards). Links 2 and 3 run on the chain's thread.
+    let scatters = [(4u64, 3u64), (6, 5), (2, 1)];
+    let calls: Vec<_> = clients
+        .iter()
+        .map(|c| {
+            let mut c = c.clone();
+            let links =
+                scatters[1..].iter().map(|(n, m)| (n.to_le_bytes().to_vec(), m.to_le_bytes().to_vec())).collect();
+            let (n, m) = scatters[0];
+            tokio::spawn(async move {
+                c.step_chain(
+                    ("scatter", n.to_le_bytes().to_vec()),
+                    ("scatter", m.to_le_bytes().to_vec()),
+                    1,
+                    links,
+                    None,
+                )
+                .await
+            })
+        })
+        .collect();
+    for (shard, call) in calls.into_iter().enumerate() {
+        let (_, chained, ended) = call.await.unwrap().unwrap();
+        assert_eq!((chained.len(), ended), (2, false), "shard {shard}");
+    }
+    // Both workers scattered the same values; each reached its owner once from each: none
+    // lost, none counted twice.
+    for (shard, c) in clients.iter().enumerate() {
+        let s = shard as u64;
+        let want: u64 = scatters.iter().map(|&(n, m)| 2 * (owned(s, n) + owned(s, m))).sum();
+        assert_eq!(sum(&c.clone().phase("sum", Vec::new()).await.unwrap()), want, "shard {shard}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_released_delivery_reaches_the_peers_while_the_job_still_works() {
     let (a, _ha) = start(1 << 20).await;
     let (b, _hb) = start(1 << 20).await;
