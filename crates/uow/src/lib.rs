@@ -119,10 +119,9 @@ pub trait Cluster {
     /// A step as [`Cluster::step_announcing`] (announcing if `ahead` is given), followed by
     /// a **chain** of `links.0` links: one more step per link, with the link's payloads for
     /// `first` and `then` (`links.1` gives each shard its `links.0` pairs), which each shard
-    /// runs without another call, after its job
-    /// has read every peer's note of the step and agreed to go on
-    /// ([`worker_service::ShardWork::go_on`]). An announcement is then for the step after the
-    /// last link. Returns, per shard, the answers of the step and of each link that ran, and
+    /// runs without another call, after its job has read every peer's note of the step and
+    /// agreed to go on ([`worker_service::ShardWork::go_on`]). An announcement is then for the
+    /// step after the last link. Returns, per shard, the answers of the step and of each link that ran, and
     /// whether its job ended the chain early; or `None`, having run nothing, if this cluster
     /// does not chain (the default).
     #[allow(clippy::type_complexity)]

@@ -278,6 +278,11 @@ async fn configure_job(endpoints: &[String], job: &str) -> Vec<WorkerClient> {
     clients
 }
 
+/// What one worker's "scatter n" sends shard `shard` of `shards`: the sum of its values.
+fn scattered_to(shard: u64, shards: u64, n: u64) -> u64 {
+    (0..n).filter(|v| v % shards == shard).sum()
+}
+
 fn sum(bytes: &[u8]) -> u64 {
     u64::from_le_bytes(bytes.try_into().unwrap())
 }
@@ -583,7 +588,7 @@ async fn a_step_runs_its_second_phase_once_every_peers_batches_are_in() {
     // Worker 0 scatters 0..10, worker 1 0..1 (a batch for shard 0 only: shards 1 and 2 get
     // an empty delivery, which still counts), worker 2 nothing at all.
     let sums: Vec<u64> = step_all(&clients, &[10, 1, 0], 1).await.into_iter().map(Result::unwrap).collect();
-    let owned = |shard: u64, n: u64| (0..n).filter(|v| v % 3 == shard).sum::<u64>();
+    let owned = |shard: u64, n: u64| scattered_to(shard, 3, n);
     let expected: Vec<u64> = (0..3).map(|s| owned(s, 10) + owned(s, 1)).collect();
     assert_eq!(sums, expected);
     // A second step adds its batches to the totals.
@@ -744,7 +749,7 @@ async fn an_announced_step_is_worked_on_ahead_once_and_a_broken_announcement_is_
     let (a, _ha) = start(1 << 20).await;
     let (b, _hb) = start(1 << 20).await;
     let clients = configure(&[a, b]).await;
-    let owned = |shard: u64, n: u64| (0..n).filter(|v| v % 2 == shard).sum::<u64>();
+    let owned = |shard: u64, n: u64| scattered_to(shard, 2, n);
     let aheads = |c: &WorkerClient| {
         let mut c = c.clone();
         async move {
@@ -793,7 +798,7 @@ async fn a_chain_runs_its_steps_without_requests_until_a_job_ends_it() {
     let (a, _ha) = start(1 << 20).await;
     let (b, _hb) = start(1 << 20).await;
     let clients = configure(&[a, b]).await;
-    let owned = |shard: u64, n: u64| (0..n).filter(|v| v % 2 == shard).sum::<u64>();
+    let owned = |shard: u64, n: u64| scattered_to(shard, 2, n);
     let link = |n: u64| (n.to_le_bytes().to_vec(), Vec::new());
     // Step 1 (scatter 4), then links scatter 6 and 3 run on their own; the link scattering 0
     // ends the chain (its work ahead undone), and the one after it never runs, nor the
@@ -842,7 +847,7 @@ async fn a_chained_steps_second_phase_delivers_its_batches_before_the_next_link(
     let (a, _ha) = start(1 << 20).await;
     let (b, _hb) = start(1 << 20).await;
     let clients = configure(&[a, b]).await;
-    let owned = |shard: u64, n: u64| (0..n).filter(|v| v % 2 == shard).sum::<u64>();
+    let owned = |shard: u64, n: u64| scattered_to(shard, 2, n);
     // Every step scatters twice: its first phase as the step's batches, its second as loose
     // batches, which each owner takes up in its next phase (the next link's, or the "sum"
     // asked afterwards). Links 2 and 3 run on the chain's thread.
