@@ -31,8 +31,14 @@ thread_local! {
     static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
-/// The key of a genome, digesting its canonical bytes in a per-thread buffer.
+/// The key of a genome: [`Genome::key`], the digest of its canonical bytes.
+#[inline]
 pub fn key_of<G: Genome>(genome: &G) -> Key {
+    genome.key()
+}
+
+/// [`Genome::key`] by default: the canonical bytes written into a per-thread buffer.
+pub(crate) fn key_by_scratch<G: Genome>(genome: &G) -> Key {
     SCRATCH.with(|s| {
         let mut buf = s.borrow_mut();
         buf.clear();

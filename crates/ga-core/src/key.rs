@@ -36,6 +36,121 @@ impl fmt::Display for Key {
     }
 }
 
+/// XXH3-64's default secret as far as its paths for 17 to 240 bytes read it: its first
+/// 136 bytes (`kSecret` in the XXH3 specification,
+/// <https://github.com/Cyan4973/xxHash/blob/dev/doc/xxhash_spec.md>).
+const SECRET: [u8; 136] = [
+    0xb8, 0xfe, 0x6c, 0x39, 0x23, 0xa4, 0x4b, 0xbe, 0x7c, 0x01, 0x81, 0x2c, 0xf7, 0x21, 0xad, 0x1c, //
+    0xde, 0xd4, 0x6d, 0xe9, 0x83, 0x90, 0x97, 0xdb, 0x72, 0x40, 0xa4, 0xa4, 0xb7, 0xb3, 0x67, 0x1f, //
+    0xcb, 0x79, 0xe6, 0x4e, 0xcc, 0xc0, 0xe5, 0x78, 0x82, 0x5a, 0xd0, 0x7d, 0xcc, 0xff, 0x72, 0x21, //
+    0xb8, 0x08, 0x46, 0x74, 0xf7, 0x43, 0x24, 0x8e, 0xe0, 0x35, 0x90, 0xe6, 0x81, 0x3a, 0x26, 0x4c, //
+    0x3c, 0x28, 0x52, 0xbb, 0x91, 0xc3, 0x00, 0xcb, 0x88, 0xd0, 0x65, 0x8b, 0x1b, 0x53, 0x2e, 0xa3, //
+    0x71, 0x64, 0x48, 0x97, 0xa2, 0x0d, 0xf9, 0x4e, 0x38, 0x19, 0xef, 0x46, 0xa9, 0xde, 0xac, 0xd8, //
+    0xa8, 0xfa, 0x76, 0x3f, 0xe3, 0x9c, 0x34, 0x3f, 0xf9, 0xdc, 0xbb, 0xc7, 0xc7, 0x0b, 0x4f, 0x1d, //
+    0x8a, 0x51, 0xe0, 0x4b, 0xcd, 0xb4, 0x59, 0x31, 0xc8, 0x9f, 0x7e, 0xc9, 0xd9, 0x78, 0x73, 0x64, //
+    0xea, 0xc5, 0xac, 0x83, 0x34, 0xd3, 0xeb, 0xc3,
+];
+
+/// The secret's little-endian word at byte `at`.
+const fn secret_word(at: usize) -> u64 {
+    let mut w = 0u64;
+    let mut i = 8;
+    while i > 0 {
+        i -= 1;
+        w = (w << 8) | SECRET[at + i] as u64;
+    }
+    w
+}
+
+/// The secret's words at 8-byte steps: `ALIGNED[j]` is the word at byte 8j.
+const ALIGNED: [u64; 16] = {
+    let mut t = [0u64; 16];
+    let mut j = 0;
+    while j < 16 {
+        t[j] = secret_word(8 * j);
+        j += 1;
+    }
+    t
+};
+
+/// The words the 129-to-240-byte path reads after its first eight rounds: at byte 3 + 8j.
+const SHIFTED: [u64; 14] = {
+    let mut t = [0u64; 14];
+    let mut j = 0;
+    while j < 14 {
+        t[j] = secret_word(3 + 8 * j);
+        j += 1;
+    }
+    t
+};
+
+/// The words its last round reads (bytes 136 − 17 and on).
+const LAST: (u64, u64) = (secret_word(119), secret_word(127));
+
+const PRIME64_1: u64 = 0x9e37_79b1_85eb_ca87;
+
+/// XXH3's 16-byte round (seed 0): the two words, each keyed by a secret word, multiplied
+/// to 128 bits and folded.
+#[inline(always)]
+fn mix16(lo: u64, hi: u64, (s_lo, s_hi): (u64, u64)) -> u64 {
+    let product = u128::from(lo ^ s_lo) * u128::from(hi ^ s_hi);
+    (product as u64) ^ ((product >> 64) as u64)
+}
+
+#[inline(always)]
+fn avalanche(mut h: u64) -> u64 {
+    h ^= h >> 37;
+    h = h.wrapping_mul(0x1656_6791_9e37_79f9);
+    h ^ (h >> 32)
+}
+
+/// XXH3-64 (seed 0) of the little-endian bytes of `n` words, word `j` being `word(j)`:
+/// the digest [`Key::of_bytes`] gives those bytes, without writing them anywhere. `None`
+/// outside the lengths done here, 24 to 240 bytes (3 to 30 words); every read of these
+/// paths is a whole word when the length is.
+#[inline(always)]
+pub(crate) fn xxh3_of_words(n: usize, word: impl Fn(usize) -> u64) -> Option<Key> {
+    let len = 8 * n as u64;
+    let pair = |j: usize| (word(j), word(j + 1));
+    let secret = |j: usize| (ALIGNED[j], ALIGNED[j + 1]);
+    let mut acc = len.wrapping_mul(PRIME64_1);
+    let add = |acc: u64, (lo, hi): (u64, u64), s: (u64, u64)| acc.wrapping_add(mix16(lo, hi, s));
+    match n {
+        3..=16 => {
+            // 17 to 128 bytes: pairs from both ends, inwards.
+            if n > 12 {
+                acc = add(acc, pair(6), secret(12));
+                acc = add(acc, pair(n - 8), secret(14));
+            }
+            if n > 8 {
+                acc = add(acc, pair(4), secret(8));
+                acc = add(acc, pair(n - 6), secret(10));
+            }
+            if n > 4 {
+                acc = add(acc, pair(2), secret(4));
+                acc = add(acc, pair(n - 4), secret(6));
+            }
+            acc = add(acc, pair(0), secret(0));
+            acc = add(acc, pair(n - 2), secret(2));
+            Some(Key(avalanche(acc)))
+        }
+        17..=30 => {
+            // 129 to 240 bytes: eight rounds, a mix, the other whole rounds, the last 16 bytes.
+            for i in 0..8 {
+                acc = add(acc, pair(2 * i), secret(2 * i));
+            }
+            acc = avalanche(acc);
+            for i in 8..n / 2 {
+                let j = 2 * (i - 8);
+                acc = add(acc, pair(2 * i), (SHIFTED[j], SHIFTED[j + 1]));
+            }
+            acc = add(acc, pair(n - 2), LAST);
+            Some(Key(avalanche(acc)))
+        }
+        _ => None,
+    }
+}
+
 /// Keys are already uniform digests, so the set uses them as their own hash.
 #[derive(Default, Clone, Copy)]
 pub struct KeyHasher(u64);
@@ -195,6 +310,23 @@ mod tests {
     fn xxh3_is_the_specified_function() {
         // XXH3_64bits of the empty input with seed 0 (xxHash's published test vector).
         assert_eq!(Key::of_bytes(b"").0, 0x2d06_8005_38d3_94c2);
+    }
+
+    #[test]
+    fn the_word_digest_is_xxh3_of_the_words_bytes_at_every_length_it_takes() {
+        let mut rng = crate::rng::Rng::new(11);
+        for n in 0..40 {
+            for _ in 0..50 {
+                let words: Vec<u64> = (0..n).map(|_| rng.next_u64()).collect();
+                let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+                let got = xxh3_of_words(n, |j| words[j]);
+                if (3..=30).contains(&n) {
+                    assert_eq!(got, Some(Key::of_bytes(&bytes)), "{n} words");
+                } else {
+                    assert_eq!(got, None, "{n} words");
+                }
+            }
+        }
     }
 
     #[test]

@@ -336,7 +336,7 @@ pub fn inversion<T>(genes: &mut [T], rng: &mut Rng) {
 /// Tournament selection: the fittest of `k` uniform draws (with replacement) among
 /// `fitness`, returned as an index; ties go to the earliest draw. `fitness` must not be
 /// empty and `k` must be at least 1.
-#[inline]
+#[inline(always)]
 pub fn tournament(fitness: &[f64], k: usize, rng: &mut Rng) -> usize {
     let mut best = rng.index(fitness.len());
     let mut best_fitness = fitness[best];

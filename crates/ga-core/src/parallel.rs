@@ -45,6 +45,8 @@ impl Cost {
         let n = items.len();
         let pool = match pool {
             Some(pool) if n > 1 && self.ns_per_item * n as f64 >= PARALLEL_MIN_NS => pool,
+            // Nowhere else to run it: nothing to decide, nothing to time.
+            None => return items.into_iter().enumerate().map(|(i, t)| f(i, t)).collect(),
             _ => {
                 let start = Instant::now();
                 let out: Vec<R> = items.into_iter().enumerate().map(|(i, t)| f(i, t)).collect();
