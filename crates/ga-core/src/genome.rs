@@ -326,8 +326,9 @@ impl Bits {
         Self { words, len: self.len }
     }
 
-    /// Flips each bit independently with probability `p`, drawing geometric gaps between
-    /// flips so that the cost is proportional to the number of flips. Returns that number.
+    /// Flips each bit independently with probability `p`, at a cost proportional to the
+    /// number of flips (a binomial count of flips and which bits when few are expected,
+    /// geometric gaps between flips otherwise). Returns that number.
     pub fn flip_each(&mut self, p: f64, rng: &mut Rng) -> usize {
         if p <= 0.0 || self.len == 0 {
             return 0;

@@ -351,7 +351,8 @@ pub fn tournament(fitness: &[f64], k: usize, rng: &mut Rng) -> usize {
     best
 }
 
-/// Visits each index in `0..n` with probability `p`, skipping geometrically between visits.
+/// Visits each index in `0..n` with probability `p`, in order, at a cost proportional to the
+/// visits (see `rng::each_success`).
 fn each_with_probability(n: usize, p: f64, rng: &mut Rng, mut f: impl FnMut(usize, &mut Rng)) -> usize {
     if p <= 0.0 {
         return 0;

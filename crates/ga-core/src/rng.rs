@@ -68,26 +68,120 @@ impl Geometric {
 }
 
 /// Calls `f(i, rng)` for each `i` in `0..n` whose own Bernoulli(`p`) trial succeeds, in
-/// order, for `0 < p < 1`: it draws the geometric gaps between successes, as
-/// [`Rng::geometric`] does (one draw per success and one that goes past `n`), so the cost is
-/// O(successes). Returns how many succeeded.
+/// order, for `0 < p < 1`, at a cost in O(successes). Returns how many succeeded.
 ///
-/// The draw that goes past the end is decided without its logarithm when `u` is clearly
-/// below (1 − p)^r, r the positions left: the gap ⌊ln u / ln(1 − p)⌋ is then at least r,
-/// by a margin (a relative 10⁻⁹ on u) that no rounding of the logarithm, the quotient or
-/// the power comes near, so the outcome is the one the logarithm would give, draw for
-/// draw. The powers are tabled per thread for the last (p, n) asked twice in a row (a
-/// mutation operator's, child after child), for n up to [`TABLED`] positions.
+/// Two ways of drawing the same distribution, chosen by (n, p) alone:
+/// - **Few successes** (n·p at most [`FEW`], the usual mutation rate of one gene or a few
+///   per genome): the number of successes K from Binomial(n, p), by one 64-bit draw against
+///   the distribution function's table (the probabilities to within 2⁻⁵², the rounding of
+///   their sums), then which K positions, uniformly among the K-subsets of `0..n`, by
+///   Floyd's algorithm (Bentley & Floyd, "A sample of brilliance", CACM 30(9), 1987): K
+///   draws, no logarithm. Independent trials are exactly this: their number is binomial,
+///   and given it every set of that size is as likely.
+/// - **Many**: the geometric gaps between successes, as [`Rng::geometric`] draws them (one
+///   draw per success and one that goes past `n`). That last draw is decided without its
+///   logarithm when `u` is clearly below (1 − p)^r, r the positions left: the gap
+///   ⌊ln u / ln(1 − p)⌋ is then at least r, by a margin (a relative 10⁻⁹ on u) that no
+///   rounding of the logarithm, the quotient or the power comes near, so the outcome is the
+///   one the logarithm would give, draw for draw. The powers are tabled for n up to
+///   [`TABLED`] positions.
+///
+/// The tables are kept per thread for the last (p, n) asked (a mutation operator's, child
+/// after child); the powers are built on the second call in a row.
 pub(crate) fn each_success(n: usize, p: f64, rng: &mut Rng, mut f: impl FnMut(usize, &mut Rng)) -> usize {
     OVERSHOOT.with(|cell| match cell.try_borrow_mut() {
         Ok(mut table) => {
-            let (ln_q, below) = table.prepare(p, n);
-            successes(n, ln_q, below, rng, &mut f)
+            let (ln_q, below, few) = table.prepare(p, n);
+            if few.is_empty() { successes(n, ln_q, below, rng, &mut f) } else { few_successes(n, few, rng, &mut f) }
         }
         // Asked again from inside `f` (an operator whose per-position work draws successes
-        // itself): no table, the same draws.
-        Err(_) => successes(n, (-p).ln_1p(), &[], rng, &mut f),
+        // itself): tables of its own, the same draws.
+        Err(_) => {
+            let mut few = Vec::new();
+            binomial_thresholds(n, p, &mut few);
+            if few.is_empty() {
+                successes(n, (-p).ln_1p(), &[], rng, &mut f)
+            } else {
+                few_successes(n, &few, rng, &mut f)
+            }
+        }
     })
+}
+
+/// Expected successes up to which [`each_success`] draws their number, then their places.
+const FEW: f64 = 8.0;
+
+/// A probability of a count small enough that the counts past it are drawn as it: 2⁻⁷⁰
+/// (they hold less than 2⁻⁶⁴ together).
+const TAIL: f64 = 1.0 / 1_180_591_620_717_411_303_424.0;
+
+/// Most entries of a [`binomial_thresholds`] table (and so most successes it can draw).
+const FEW_MAX: usize = 64;
+
+/// Fills `out` with t_k = ⌊2⁶⁴ · P(K ≤ k)⌋ for K ~ Binomial(n, p), k = 0, 1, … up to the
+/// first k where the sum reaches 1 in floating point (that entry is `u64::MAX`) or n; empty
+/// when n·p is above [`FEW`] or the table would be longer than [`FEW_MAX`].
+fn binomial_thresholds(n: usize, p: f64, out: &mut Vec<u64>) {
+    out.clear();
+    if n as f64 * p > FEW {
+        return;
+    }
+    // P(K = 0) = (1 − p)^n; P(K = k + 1) = P(K = k) · (n − k)/(k + 1) · p/(1 − p).
+    let mut pmf = (n as f64 * (-p).ln_1p()).exp();
+    let ratio = p / (1.0 - p);
+    let (mean, mut cdf) = (n as f64 * p, 0.0);
+    for k in 0..=n.min(FEW_MAX - 1) {
+        cdf += pmf;
+        let next = pmf * ((n - k) as f64 / (k + 1) as f64 * ratio);
+        if !cdf.is_finite() || !next.is_finite() {
+            break;
+        }
+        // The last count: n, or where the sum rounds to 1, or past the mean where the
+        // probabilities left fall under 2⁻⁶⁴ (they only shrink from there; the sum may stop
+        // a rounding short of 1 forever).
+        if k == n || cdf >= 1.0 || (k as f64 >= mean && next < TAIL) {
+            out.push(u64::MAX);
+            return;
+        }
+        // Below 1, so below 2⁶⁴ once scaled (1 − 2⁻⁵³ at most).
+        out.push((cdf * 18_446_744_073_709_551_616.0) as u64);
+        pmf = next;
+    }
+    out.clear();
+}
+
+/// [`each_success`]'s draws for few successes, with the table `thresholds`.
+#[inline(always)]
+fn few_successes(n: usize, thresholds: &[u64], rng: &mut Rng, f: &mut impl FnMut(usize, &mut Rng)) -> usize {
+    let x = rng.next_u64();
+    // The last entry is u64::MAX: only x = u64::MAX passes it, and takes that count too.
+    let k = thresholds.iter().position(|&t| x < t).unwrap_or(thresholds.len() - 1);
+    // None or one (three draws in four at one mutation a genome): Floyd's first step alone.
+    if k <= 1 {
+        if k == 1 {
+            let i = rng.index(n);
+            f(i, rng);
+        }
+        return k;
+    }
+    // On the stack for a few (a larger array would cost its zeroing on every call).
+    let (mut few, mut many) = ([0usize; 8], Vec::new());
+    let picks: &mut [usize] = if k <= few.len() {
+        &mut few[..k]
+    } else {
+        many.resize(k, 0);
+        &mut many
+    };
+    // Floyd: for m from n − k up, a draw t in 0..=m, taken unless already taken, else m.
+    for (j, m) in (n - k..n).enumerate() {
+        let t = rng.index(m + 1);
+        picks[j] = if picks[..j].contains(&t) { m } else { t };
+    }
+    picks.sort_unstable();
+    for &i in picks.iter() {
+        f(i, rng);
+    }
+    k
 }
 
 /// [`each_success`]'s draws, with `ln_q` = ln(1 − p) and the table `below` (maybe empty).
@@ -124,6 +218,7 @@ struct Overshoot {
     ln_q: f64,
     n: usize,
     below: Vec<f64>,
+    few: Vec<u64>,
 }
 
 thread_local! {
@@ -131,23 +226,24 @@ thread_local! {
 }
 
 impl Overshoot {
-    /// ln(1 − p), and the table for (p, n) (empty: none yet, or not worth one). The first
-    /// call for a (p, n) only remembers it; a second in a row builds the table.
+    /// ln(1 − p), the powers and the count table for (p, n) (either may be empty: powers
+    /// not yet built or not worth it, too many successes for a count). A new (p, n) gets its
+    /// count table at once; the powers, only needed without one, on a second call in a row.
     #[inline]
-    fn prepare(&mut self, p: f64, n: usize) -> (f64, &[f64]) {
-        if self.p != p.to_bits() {
-            // As Geometric::new computes it.
-            (self.p, self.ln_q) = (p.to_bits(), (-p).ln_1p());
+    fn prepare(&mut self, p: f64, n: usize) -> (f64, &[f64], &[u64]) {
+        if self.p != p.to_bits() || self.n != n {
+            if self.p != p.to_bits() {
+                // As Geometric::new computes it.
+                (self.p, self.ln_q) = (p.to_bits(), (-p).ln_1p());
+            }
             self.n = n;
             self.below.clear();
-        } else if self.n != n {
-            self.n = n;
-            self.below.clear();
-        } else if self.below.is_empty() && n <= TABLED {
+            binomial_thresholds(n, p, &mut self.few);
+        } else if self.few.is_empty() && self.below.is_empty() && n <= TABLED {
             let ln_q = self.ln_q;
             self.below.extend((0..=n).map(|r| (r as f64 * ln_q).exp() * (1.0 - 1e-9)));
         }
-        (self.ln_q, &self.below)
+        (self.ln_q, &self.below, &self.few)
     }
 }
 
@@ -374,7 +470,7 @@ mod tests {
     }
 
     #[test]
-    fn successes_are_those_of_the_geometric_gaps_draw_for_draw() {
+    fn many_successes_are_those_of_the_geometric_gaps_draw_for_draw() {
         // The reference: gaps from Rng::geometric_ln, as the operators drew them before the
         // table; each (p, n) asked many times in a row (the table is built on the second).
         let reference = |n: usize, p: f64, rng: &mut Rng| {
@@ -386,16 +482,9 @@ mod tests {
             }
             hits
         };
-        for (n, p) in [
-            (1000, 0.001),
-            (30, 1.0 / 30.0),
-            (0, 0.5),
-            (1, 0.5),
-            (64, 1e-12),
-            (5000, 0.3),
-            (200, 0.999),
-            (70_000, 1e-4),
-        ] {
+        // Every one expects more than FEW successes.
+        for (n, p) in [(5000, 0.3), (200, 0.999), (70_000, 1e-3), (1000, 0.05), (100, 0.5), (9, 0.999)] {
+            assert!(n as f64 * p > FEW);
             let (mut a, mut b) = (Rng::new(n as u64), Rng::new(n as u64));
             for call in 0..200 {
                 let mut hits = Vec::new();
@@ -408,10 +497,99 @@ mod tests {
         // Alternating rates: the table follows the last (p, n), never a stale one.
         let (mut a, mut b) = (Rng::new(1), Rng::new(1));
         for call in 0..100 {
-            let p = if call % 3 == 0 { 0.01 } else { 0.002 };
+            let p = if call % 3 == 0 { 0.1 } else { 0.02 };
             let mut hits = Vec::new();
             each_success(500, p, &mut a, |i, _| hits.push(i));
             assert_eq!(hits, reference(500, p, &mut b), "call {call}");
+        }
+    }
+
+    /// P(K = k) for K ~ Binomial(n, p), by logarithms (independent of the table's recurrence).
+    fn binomial_pmf(n: usize, p: f64, k: usize) -> f64 {
+        let ln_choose: f64 = (0..k).map(|i| ((n - i) as f64).ln() - ((i + 1) as f64).ln()).sum();
+        (ln_choose + k as f64 * p.ln() + (n - k) as f64 * (-p).ln_1p()).exp()
+    }
+
+    #[test]
+    fn few_successes_are_independent_trials_in_distribution() {
+        // Expecting at most FEW successes: a count and a uniform set of that many positions.
+        // Checked: ascending distinct positions below n; the count's distribution against
+        // Binomial(n, p) and each position's rate against p (chi-square-like bounds that a
+        // right sampler passes with room, and a count off by one, or positions not uniform,
+        // fails by far); the same draws when asked from inside `f` (no table there).
+        for (n, p, draws) in [
+            (1000, 0.001, 40_000),
+            (100, 0.01, 40_000),
+            (30, 1.0 / 30.0, 40_000),
+            (8, 0.9, 40_000),
+            (20, 0.4, 40_000),
+            (1, 0.5, 20_000),
+            (64, 1e-12, 2_000),
+        ] {
+            assert!(n as f64 * p <= FEW);
+            let mut rng = Rng::new(n as u64 ^ p.to_bits());
+            let mut counts = vec![0u64; n + 1];
+            let mut at = vec![0u64; n];
+            for _ in 0..draws {
+                let mut hits: Vec<usize> = Vec::new();
+                let k = each_success(n, p, &mut rng, |i, _| hits.push(i));
+                assert_eq!(k, hits.len());
+                assert!(hits.windows(2).all(|w| w[0] < w[1]) && hits.iter().all(|&i| i < n), "{hits:?}");
+                counts[k] += 1;
+                for i in hits {
+                    at[i] += 1;
+                }
+            }
+            let draws = draws as f64;
+            for (k, &c) in counts.iter().enumerate() {
+                let expected = draws * binomial_pmf(n, p, k);
+                let sd = expected.max(1.0).sqrt();
+                assert!(
+                    (c as f64 - expected).abs() < 6.0 * sd + 2.0,
+                    "n {n}, p {p}: count {k} {c} times, expected {expected:.1}"
+                );
+            }
+            let per_position = draws * p;
+            let sd = (per_position * (1.0 - p)).sqrt().max(1.0);
+            for (i, &c) in at.iter().enumerate() {
+                assert!(
+                    (c as f64 - per_position).abs() < 6.0 * sd + 2.0,
+                    "n {n}, p {p}: position {i} {c} times, expected {per_position:.1}"
+                );
+            }
+        }
+        // From inside `f`: the same draws as from outside.
+        let (mut a, mut b) = (Rng::new(4), Rng::new(4));
+        for _ in 0..500 {
+            let (mut outer, mut inner) = (Vec::new(), Vec::new());
+            each_success(50, 0.05, &mut a, |i, rng| {
+                outer.push(i);
+                each_success(1000, 0.002, rng, |j, _| inner.push(j));
+            });
+            let (mut outer_b, mut inner_b) = (Vec::new(), Vec::new());
+            let mut visits = Vec::new();
+            each_success(50, 0.05, &mut b, |i, _| visits.push(i));
+            for i in visits {
+                outer_b.push(i);
+                each_success(1000, 0.002, &mut b, |j, _| inner_b.push(j));
+            }
+            assert_eq!((outer, inner), (outer_b, inner_b));
+        }
+    }
+
+    #[test]
+    fn the_count_table_ends_at_the_last_count_worth_drawing() {
+        let mut t = Vec::new();
+        for (n, p) in [(1000, 0.001), (100, 0.01), (8, 0.9), (1, 0.5), (64, 1e-12), (0, 0.5), (3, 0.999_999)] {
+            binomial_thresholds(n, p, &mut t);
+            assert!(!t.is_empty() && t.len() <= n + 1 && t.len() <= FEW_MAX, "n {n}, p {p}: {}", t.len());
+            assert_eq!(t.last(), Some(&u64::MAX), "n {n}, p {p}");
+            assert!(t.windows(2).all(|w| w[0] <= w[1]), "n {n}, p {p}: ascending");
+        }
+        // Too many successes expected for a count: the gaps instead.
+        for (n, p) in [(1000, 0.01), (20, 0.5), (1 << 20, 1e-5)] {
+            binomial_thresholds(n, p, &mut t);
+            assert!(t.is_empty(), "n {n}, p {p}");
         }
     }
 

@@ -702,7 +702,9 @@ impl<P: Problem> Shard<P> {
             let a = ops::tournament(&fitness, size, rng);
             let b = ops::tournament(&fitness, size, rng);
             let (mother, father) = (&members[a].genome, &members[b].genome);
-            let mut g = match (rng.chance(crossover_rate), spare) {
+            // A certain event takes no draw (rates of 1 are the built-in problems' usual).
+            let certain = |rng: &mut Rng, p: f64| p >= 1.0 || rng.chance(p);
+            let mut g = match (certain(rng, crossover_rate), spare) {
                 (true, Some(mut g)) => {
                     problem.breed_into(mother, father, rng, &mut g);
                     g
@@ -714,7 +716,7 @@ impl<P: Problem> Shard<P> {
                 }
                 (false, None) => mother.clone(),
             };
-            if rng.chance(mutation_rate) {
+            if certain(rng, mutation_rate) {
                 problem.mutate(&mut g, rng);
             }
             g

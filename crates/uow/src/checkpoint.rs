@@ -36,8 +36,11 @@ use serde::{Deserialize, Serialize};
 /// The payload format this build writes and reads. 2: `Params` gained `migration`
 /// (islands), and the built-in problems' default selection and Rastrigin's operators
 /// changed (the version should have risen with that change, one commit earlier). 3:
-/// `Selection::Plus` gained `offspring`.
-pub const FORMAT_VERSION: u32 = 3;
+/// `Selection::Plus` gained `offspring`. 4: per-gene mutation at low rates draws how many
+/// genes mutate, then which (`ga_core`'s `each_success`), and a tournament step's child
+/// draws nothing for a rate of 1: the same distributions, other draws, so a run continued
+/// from a version-3 checkpoint would not be the run it began.
+pub const FORMAT_VERSION: u32 = 4;
 
 const MAGIC: &[u8; 8] = b"EXLXCKPT";
 /// A retired checkpoint file that the next write overwrites (readers list only
