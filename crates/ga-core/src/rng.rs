@@ -73,8 +73,8 @@ impl Geometric {
 /// Two ways of drawing the same distribution, chosen by (n, p) alone:
 /// - **Few successes** (n·p at most [`FEW`], the usual mutation rate of one gene or a few
 ///   per genome): the number of successes K from Binomial(n, p), by one 64-bit draw against
-///   the distribution function's table (the probabilities to within 2⁻⁵², the rounding of
-///   their sums), then which K positions, uniformly among the K-subsets of `0..n`, by
+///   the distribution function's table (the probabilities to within about 10⁻¹³, the
+///   rounding of their recurrence and sums), then which K positions, uniformly among the K-subsets of `0..n`, by
 ///   Floyd's algorithm (Bentley & Floyd, "A sample of brilliance", CACM 30(9), 1987): K
 ///   draws, no logarithm. Independent trials are exactly this: their number is binomial,
 ///   and given it every set of that size is as likely.
@@ -111,8 +111,9 @@ pub(crate) fn each_success(n: usize, p: f64, rng: &mut Rng, mut f: impl FnMut(us
 /// Expected successes up to which [`each_success`] draws their number, then their places.
 const FEW: f64 = 8.0;
 
-/// A probability of a count small enough that the counts past it are drawn as it: 2⁻⁷⁰
-/// (they hold less than 2⁻⁶⁴ together).
+/// A probability of a count small enough that the counts past it are drawn as it: 2⁻⁷⁰.
+/// Past the mean P(K = j + 1) ≤ P(K = j) · j/(j + 1), so the counts past the last one
+/// tabled (at most 63) hold less than 2⁻⁷⁰ · 65 < 2⁻⁶³ together.
 const TAIL: f64 = 1.0 / 1_180_591_620_717_411_303_424.0;
 
 /// Most entries of a [`binomial_thresholds`] table (and so most successes it can draw).
@@ -137,8 +138,8 @@ fn binomial_thresholds(n: usize, p: f64, out: &mut Vec<u64>) {
             break;
         }
         // The last count: n, or where the sum rounds to 1, or past the mean where the
-        // probabilities left fall under 2⁻⁶⁴ (they only shrink from there; the sum may stop
-        // a rounding short of 1 forever).
+        // probabilities left are negligible (`TAIL`; the sum may stay a rounding short of
+        // 1 forever).
         if k == n || cdf >= 1.0 || (k as f64 >= mean && next < TAIL) {
             out.push(u64::MAX);
             return;
@@ -210,8 +211,9 @@ fn successes(n: usize, ln_q: f64, below: &[f64], rng: &mut Rng, f: &mut impl FnM
 /// Genomes up to this many positions get a table of (1 − p)^r (8 bytes a position).
 const TABLED: usize = 1 << 16;
 
-/// One thread's ln(1 − p) and table for [`each_success`]: (1 − p)^r · (1 − 10⁻⁹) for r in
-/// 0..=n, for the last (p, n) asked.
+/// One thread's tables for [`each_success`], for the last (p, n) asked: ln(1 − p), the
+/// count table ([`binomial_thresholds`]) and, without one, the powers (1 − p)^r · (1 − 10⁻⁹)
+/// for r in 0..=n.
 #[derive(Default)]
 struct Overshoot {
     p: u64,
