@@ -634,6 +634,13 @@ impl<P: Problem> Shard<P> {
     /// Evaluates every one of `candidates` on the shard's threads (each one's fitness set).
     pub fn evaluate(&mut self, candidates: &mut [Candidate<P::Genome>]) {
         let problem = &self.problem;
+        if self.pool.is_none() {
+            // One thread: each in place, no vector of values between.
+            for c in candidates.iter_mut() {
+                c.fitness = Some(problem.fitness(&c.genome));
+            }
+            return;
+        }
         let view: &[Candidate<P::Genome>] = candidates;
         let fitness = self.eval_cost.map(self.pool.as_deref(), view.len(), |i| problem.fitness(&view[i].genome));
         for (c, f) in candidates.iter_mut().zip(fitness) {
