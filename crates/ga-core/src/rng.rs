@@ -165,14 +165,10 @@ fn few_successes(n: usize, thresholds: &[u64], rng: &mut Rng, f: &mut impl FnMut
         }
         return k;
     }
-    // On the stack for a few (a larger array would cost its zeroing on every call).
-    let (mut few, mut many) = ([0usize; 8], Vec::new());
-    let picks: &mut [usize] = if k <= few.len() {
-        &mut few[..k]
-    } else {
-        many.resize(k, 0);
-        &mut many
-    };
+    // On the stack, never allocated: a small array for a few (zeroing the large one on
+    // every call would cost more than the draws), the large one only for more.
+    let (mut few, mut many) = ([0usize; 8], None);
+    let picks: &mut [usize] = if k <= few.len() { &mut few[..k] } else { &mut many.insert([0usize; FEW_MAX])[..k] };
     // Floyd: for m from n − k up, a draw t in 0..=m, taken unless already taken, else m.
     for (j, m) in (n - k..n).enumerate() {
         let t = rng.index(m + 1);
