@@ -255,6 +255,13 @@ async fn closed_within(stream: &mut tokio::net::TcpStream, limit: Duration) -> b
     }
 }
 
+/// Two workers of a "scatter" run, started and configured, with their server tasks.
+async fn two_workers() -> (Vec<WorkerClient>, [JoinHandle<()>; 2]) {
+    let (a, ha) = start(1 << 20).await;
+    let (b, hb) = start(1 << 20).await;
+    (configure(&[a, b]).await, [ha, hb])
+}
+
 async fn configure(endpoints: &[String]) -> Vec<WorkerClient> {
     configure_job(endpoints, "scatter").await
 }
@@ -289,9 +296,7 @@ fn sum(bytes: &[u8]) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batches_reach_their_shard_before_the_phase_answers() {
-    let (a, _ha) = start(1 << 20).await;
-    let (b, _hb) = start(1 << 20).await;
-    let mut clients = configure(&[a, b]).await;
+    let (mut clients, _servers) = two_workers().await;
     // Both scatter concurrently (each delivering to the other mid-phase), then both sum.
     let (x, y) = (clients[0].clone(), clients[1].clone());
     let (r1, r2) =
@@ -746,9 +751,7 @@ fn spawn_announcing(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_announced_step_is_worked_on_ahead_once_and_a_broken_announcement_is_refused() {
-    let (a, _ha) = start(1 << 20).await;
-    let (b, _hb) = start(1 << 20).await;
-    let clients = configure(&[a, b]).await;
+    let (clients, _servers) = two_workers().await;
     let owned = |shard: u64, n: u64| scattered_to(shard, 2, n);
     let aheads = |c: &WorkerClient| {
         let mut c = c.clone();
@@ -795,9 +798,7 @@ async fn an_announced_step_is_worked_on_ahead_once_and_a_broken_announcement_is_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_chain_runs_its_steps_without_requests_until_a_job_ends_it() {
-    let (a, _ha) = start(1 << 20).await;
-    let (b, _hb) = start(1 << 20).await;
-    let clients = configure(&[a, b]).await;
+    let (clients, _servers) = two_workers().await;
     let owned = |shard: u64, n: u64| scattered_to(shard, 2, n);
     let link = |n: u64| (n.to_le_bytes().to_vec(), Vec::new());
     // Step 1 (scatter 4), then links scatter 6 and 3 run on their own; the link scattering 0
@@ -844,9 +845,7 @@ async fn a_chain_runs_its_steps_without_requests_until_a_job_ends_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_chained_steps_second_phase_delivers_its_batches_before_the_next_link() {
-    let (a, _ha) = start(1 << 20).await;
-    let (b, _hb) = start(1 << 20).await;
-    let clients = configure(&[a, b]).await;
+    let (clients, _servers) = two_workers().await;
     let owned = |shard: u64, n: u64| scattered_to(shard, 2, n);
     // Every step scatters twice: its first phase as the step's batches, its second as loose
     // batches, which each owner takes up in its next phase (the next link's, or the "sum"
