@@ -17,7 +17,7 @@ fn main() {
     let bits = args.first().copied().unwrap_or(1000) as usize;
     let runs = args.get(1).copied().unwrap_or(100);
     let start = std::time::Instant::now();
-    let (mut evals, mut digest) = (0, 0u64);
+    let (mut evals, mut refused, mut digest) = (0, 0, 0u64);
     for seed in 0..runs {
         let outcome = Engine::new(OneMax { bits })
             .params(onemax_protocol(200))
@@ -25,11 +25,15 @@ fn main() {
             .run(&mut |_: &_| {})
             .unwrap_or_else(|e| usage(&e.to_string()));
         evals += outcome.evaluations;
+        refused += outcome.duplicates;
         let best = outcome.best().map_or(0, |b| b.key.0);
         digest = ga_core::rng::mix64(digest ^ best ^ outcome.evaluations.rotate_left(32));
     }
     let secs = start.elapsed().as_secs_f64();
-    println!("{evals} offspring in {secs:.3} s: {:.2} M/s (digest {digest:016x})", evals as f64 / secs / 1e6);
+    println!(
+        "{evals} offspring ({refused} duplicates refused) in {secs:.3} s: {:.2} M/s (digest {digest:016x})",
+        evals as f64 / secs / 1e6
+    );
 }
 
 fn usage(why: &str) -> ! {

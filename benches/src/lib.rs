@@ -33,6 +33,12 @@ impl Problem for ZeroCostOneMax {
     fn breed(&self, mother: &Bits, father: &Bits, rng: &mut Rng) -> Bits {
         self.0.breed(mother, father, rng)
     }
+    fn breed_into(&self, mother: &Bits, father: &Bits, rng: &mut Rng, child: &mut Bits) {
+        self.0.breed_into(mother, father, rng, child)
+    }
+    fn breed_pair_into(&self, mother: &Bits, father: &Bits, rng: &mut Rng, first: &mut Bits, second: &mut Bits) {
+        self.0.breed_pair_into(mother, father, rng, first, second)
+    }
     fn fitness(&self, _: &Bits) -> f64 {
         0.5
     }

@@ -292,7 +292,7 @@ pub struct ParamFlags {
     /// Best individuals copied into the next generation (tournament selection).
     #[arg(long, value_name = "N", value_parser = whole::<usize>("0 or more, fewer than the population"))]
     elites: Option<usize>,
-    /// Probability that a child is bred from two parents (tournament selection).
+    /// Probability that a pair of children is bred from its two parents rather than copied (tournament selection).
     #[arg(long, value_name = "X", allow_hyphen_values = true, value_parser = real("a number in [0, 1]"))]
     pub(crate) crossover_rate: Option<f64>,
     /// Children bred each generation as a fraction of the population, in (0, 1] (plus

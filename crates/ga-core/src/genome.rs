@@ -307,6 +307,26 @@ impl Bits {
         child.len = self.len;
     }
 
+    /// Uniform crossover making two complementary children from one mask: `first` takes
+    /// each bit from `self` or `other` as [`Bits::uniform_crossover_into`] does with the
+    /// same draws, `second` takes it from the other parent. Reuses both children's storage.
+    pub fn uniform_crossover_pair_into(&self, other: &Self, rng: &mut Rng, first: &mut Self, second: &mut Self) {
+        assert_eq!(self.len, other.len, "crossover of bit strings of different lengths");
+        let n = self.words.len();
+        first.words.resize(n, 0);
+        second.words.resize(n, 0);
+        let parents = self.words.iter().zip(&other.words);
+        for ((f, s), (&a, &b)) in first.words.iter_mut().zip(second.words.iter_mut()).zip(parents) {
+            // Where the mask is set, a to the first and b to the second; else the reverse.
+            let differ = (a ^ b) & rng.next_u64();
+            *f = b ^ differ;
+            *s = a ^ differ;
+        }
+        mask_tail(&mut first.words, self.len);
+        mask_tail(&mut second.words, self.len);
+        (first.len, second.len) = (self.len, self.len);
+    }
+
     /// One-point crossover: bits before a random cut from `self`, the rest from `other`.
     pub fn one_point_crossover(&self, other: &Self, rng: &mut Rng) -> Self {
         assert_eq!(self.len, other.len, "crossover of bit strings of different lengths");
@@ -541,6 +561,30 @@ mod tests {
         let c = a.uniform_crossover(&b, &mut r);
         assert_eq!(c.words()[1] >> 6, 0);
         assert_eq!(c.iter().count(), 70);
+    }
+
+    #[test]
+    fn a_uniform_pair_is_the_single_child_and_its_complement() {
+        let mut r = Rng::new(8);
+        for len in [0, 1, 63, 64, 70, 1000] {
+            let (a, b) = (Bits::random(len, &mut r), Bits::random(len, &mut r));
+            // Storage of other lengths and contents, to be overwritten.
+            let (mut first, mut second) = (Bits::random(len + 65, &mut r), Bits::from_bools(&[true; 3]));
+            let (mut single, mut twin) = (r.clone(), r.clone());
+            a.uniform_crossover_pair_into(&b, &mut twin, &mut first, &mut second);
+            assert_eq!(first, a.uniform_crossover(&b, &mut single), "{len} bits: the first child as one");
+            assert_eq!(single, twin, "{len} bits: the same draws");
+            assert_eq!((first.len(), second.len()), (len, len));
+            for (i, ((x, y), (pa, pb))) in first.iter().zip(second.iter()).zip(a.iter().zip(b.iter())).enumerate() {
+                assert!(
+                    (x, y) == (pa, pb) || (x, y) == (pb, pa),
+                    "{len} bits, bit {i}: each parent's bit to one child"
+                );
+            }
+            // Both children's tails stay clear (a word's unused bits), so keys are canonical.
+            assert_eq!(first.key(), digest(&first));
+            assert_eq!(second.key(), digest(&second));
+        }
     }
 
     #[test]

@@ -65,8 +65,16 @@ pub(crate) fn best_indices(fitness: &[f64], k: usize) -> Vec<usize> {
     }
     if k == 1 {
         // One elite, the usual case: the first of the highest, in one pass.
-        let best =
-            (1..fitness.len()).fold(0, |best, i| if fitness[i].total_cmp(&fitness[best]).is_gt() { i } else { best });
+        // f64::total_cmp's order, as integers: each value keyed once.
+        let key = |f: f64| {
+            let bits = f.to_bits() as i64;
+            bits ^ (((bits >> 63) as u64) >> 1) as i64
+        };
+        let first = (0, key(fitness[0]));
+        let (best, _) = fitness.iter().enumerate().skip(1).fold(first, |(best, top), (i, &f)| {
+            let k = key(f);
+            if k > top { (i, k) } else { (best, top) }
+        });
         return vec![best];
     }
     let rank = |a: &usize, b: &usize| fitness[*b].total_cmp(&fitness[*a]).then(a.cmp(b));

@@ -351,6 +351,37 @@ pub fn tournament(fitness: &[f64], k: usize, rng: &mut Rng) -> usize {
     best
 }
 
+/// Two tournaments of `k` among `fitness` (the parents of a pair of children): the winners
+/// of the first `k` and of the next `k` of 2`k` uniform draws, all from one 64-bit word
+/// when they fit in it ([`Rng::below_each`]), else as two [`tournament`]s. Ties go to the
+/// earliest draw. `fitness` must not be empty and `k` must be at least 1.
+#[inline(always)]
+pub fn tournament_pair(fitness: &[f64], k: usize, rng: &mut Rng) -> (usize, usize) {
+    let mut drawn = [0u64; 2 * BATCHED];
+    if k > BATCHED {
+        return (tournament(fitness, k, rng), tournament(fitness, k, rng));
+    }
+    let drawn = &mut drawn[..2 * k];
+    rng.below_each(fitness.len() as u64, drawn);
+    let (first, second) = drawn.split_at(k);
+    let fittest = |contestants: &[u64]| {
+        let mut best = contestants[0] as usize;
+        let mut best_fitness = fitness[best];
+        for &c in &contestants[1..] {
+            let f = fitness[c as usize];
+            // Strictly better only: a tie stays with the earlier draw.
+            if f > best_fitness {
+                (best, best_fitness) = (c as usize, f);
+            }
+        }
+        best
+    };
+    (fittest(first), fittest(second))
+}
+
+/// Most contestants of a tournament that [`tournament_pair`] draws together.
+const BATCHED: usize = 8;
+
 /// Visits each index in `0..n` with probability `p`, in order, at a cost proportional to the
 /// visits (see `rng::each_success`).
 fn each_with_probability(n: usize, p: f64, rng: &mut Rng, mut f: impl FnMut(usize, &mut Rng)) -> usize {
@@ -452,6 +483,38 @@ mod tests {
         // The maximum of 3 uniform draws on 0..100 has mean ≈ 74.
         assert!((70.0..78.0).contains(&mean), "{mean}");
         assert_eq!(tournament(&[0.3], 5, &mut r), 0);
+    }
+
+    #[test]
+    fn tournament_pairs_are_two_tournaments_of_batched_draws() {
+        let fitness: Vec<f64> = (0..100).map(|i| i as f64 / 100.0).collect();
+        let mut r = Rng::new(3);
+        let (mut sum, mut same) = ([0usize; 2], 0);
+        for _ in 0..10_000 {
+            let (a, b) = tournament_pair(&fitness, 3, &mut r);
+            (sum[0], sum[1], same) = (sum[0] + a, sum[1] + b, same + usize::from(a == b));
+        }
+        for s in sum {
+            // The maximum of 3 uniform draws on 0..100 has mean ≈ 74.
+            let mean = s as f64 / 1e4;
+            assert!((70.0..78.0).contains(&mean), "{mean}");
+        }
+        // Independent winners: equal with probability Σ P(i)² ≈ 0.018.
+        assert!((100..300).contains(&same), "{same} of 10 000 pairs the same");
+        // Ties go to the earlier draw; one contestant each is two uniform draws.
+        let flat = [0.5; 7];
+        let mut batched = Rng::new(9);
+        let mut drawn = [0u64; 2];
+        for _ in 0..100 {
+            let (a, b) = tournament_pair(&flat, 1, &mut batched.clone());
+            batched.below_each(7, &mut drawn);
+            assert_eq!((a as u64, b as u64), (drawn[0], drawn[1]));
+        }
+        // More contestants than are batched: two plain tournaments, draw for draw.
+        let (mut x, mut y) = (Rng::new(4), Rng::new(4));
+        let big = tournament_pair(&fitness, BATCHED + 1, &mut x);
+        assert_eq!(big, (tournament(&fitness, BATCHED + 1, &mut y), tournament(&fitness, BATCHED + 1, &mut y)));
+        assert_eq!(x, y);
     }
 
     #[test]

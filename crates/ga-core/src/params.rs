@@ -15,16 +15,16 @@ pub enum Selection {
     /// survive and breed in random pairs; the poor-fit ones are mutated with probability
     /// `mutation_rate` or evicted (at least three stay); fresh genomes backfill the rest.
     Cutoff,
-    /// A generational GA: `elites` best individuals carry over; every other slot gets a child
-    /// of two parents chosen by tournaments of `size`, bred with probability
-    /// `crossover_rate` (else a copy of the first parent), then mutated with probability
-    /// `mutation_rate`.
+    /// A generational GA: `elites` best individuals carry over; every other slot gets a child,
+    /// bred in pairs: two parents chosen by tournaments of `size`, crossed with probability
+    /// `crossover_rate` into two children ([`Problem::breed_pair_into`](crate::Problem::breed_pair_into);
+    /// else copies of the two parents), each then mutated with probability `mutation_rate`.
     Tournament {
         /// Contestants per tournament (at least 1).
         size: usize,
         /// Best individuals copied unchanged into the next generation.
         elites: usize,
-        /// Probability that a child is bred from two parents rather than copied.
+        /// Probability that a pair of children is bred from its two parents rather than copied.
         crossover_rate: f64,
     },
     /// (μ+λ) survivor selection: λ = `offspring` × μ children are bred each generation (at
@@ -41,7 +41,7 @@ pub enum Selection {
     Plus {
         /// Contestants per tournament (at least 1).
         size: usize,
-        /// Probability that a child is bred from two parents rather than copied.
+        /// Probability that a pair of children is bred from its two parents rather than copied.
         crossover_rate: f64,
         /// Children bred each generation, as a fraction of the population, in (0, 1].
         offspring: f64,
@@ -55,7 +55,8 @@ pub enum Selection {
 /// knapsack P07 2 320 (2 900), Rastrigin-10 10 300 (11 500), and TSP berlin52's median tour
 /// is 7 830 (7 734, within its seed-to-seed spread 7 542–8 135). Those were measured with
 /// the mutation draws of then; since mutation draws its count (2026-12-02) the same runs
-/// need 1 400, 15 740, 2 780 and 10 320, and the tour is 7 734. Tables in
+/// need 1 400, 15 740, 2 780 and 10 320, and the tour is 7 734; since children are bred in
+/// pairs (the same night), 1 360, 15 320, 2 780 and 10 440, and 7 762. Tables in
 /// docs/PERFORMANCE.md.
 pub const PLUS_OFFSPRING: f64 = 0.2;
 

@@ -30,6 +30,25 @@ pub trait Problem: Send + Sync {
         *child = self.breed(mother, father, rng);
     }
 
+    /// Two children of the same two parents, into `first` and `second` (retired genomes, as
+    /// for [`Problem::breed_into`]): the engine's tournament steps breed in pairs, as DEAP,
+    /// pygmo and Jenetics do, one crossover for two children. It must leave the same pair
+    /// for the same draws whatever the two held. The default breeds `first` from (mother,
+    /// father) and then `second` from (father, mother), in that order; a crossover that
+    /// makes complementary children (uniform, one-point, SBX) does better to make both
+    /// from one set of draws.
+    fn breed_pair_into(
+        &self,
+        mother: &Self::Genome,
+        father: &Self::Genome,
+        rng: &mut Rng,
+        first: &mut Self::Genome,
+        second: &mut Self::Genome,
+    ) {
+        self.breed_into(mother, father, rng, first);
+        self.breed_into(father, mother, rng, second);
+    }
+
     /// Fitness in `[0, 1]`, higher is better. Called once per admitted genome, possibly on
     /// several threads at once. A value outside `[0, 1]` (or NaN) stops the run with
     /// [`Error::InvalidFitness`](crate::Error::InvalidFitness).
@@ -89,6 +108,16 @@ macro_rules! delegate_problem {
             fn breed_into(&self, mother: &Self::Genome, father: &Self::Genome, rng: &mut Rng, child: &mut Self::Genome) {
                 (**self).breed_into(mother, father, rng, child)
             }
+            fn breed_pair_into(
+                &self,
+                mother: &Self::Genome,
+                father: &Self::Genome,
+                rng: &mut Rng,
+                first: &mut Self::Genome,
+                second: &mut Self::Genome,
+            ) {
+                (**self).breed_pair_into(mother, father, rng, first, second)
+            }
             fn fitness(&self, genome: &Self::Genome) -> f64 {
                 (**self).fitness(genome)
             }
@@ -109,3 +138,40 @@ macro_rules! delegate_problem {
 }
 
 delegate_problem!(&P, std::sync::Arc<P>);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Breeds the mother's first element plus a draw, to show which parent came first.
+    struct Tagged;
+
+    impl Problem for Tagged {
+        type Genome = Vec<i64>;
+        fn random_genome(&self, rng: &mut Rng) -> Vec<i64> {
+            vec![rng.below(10) as i64]
+        }
+        fn mutate(&self, _: &mut Vec<i64>, _: &mut Rng) {}
+        fn breed(&self, mother: &Vec<i64>, _: &Vec<i64>, rng: &mut Rng) -> Vec<i64> {
+            vec![mother[0], rng.below(1000) as i64]
+        }
+        fn fitness(&self, _: &Vec<i64>) -> f64 {
+            0.0
+        }
+    }
+
+    #[test]
+    fn a_pair_by_default_is_two_children_with_the_parents_roles_swapped() {
+        let (mother, father) = (vec![1], vec![2]);
+        let (mut a, mut b) = (Rng::new(3), Rng::new(3));
+        let (mut first, mut second) = (vec![7; 5], Vec::new());
+        Tagged.breed_pair_into(&mother, &father, &mut a, &mut first, &mut second);
+        let expected = (Tagged.breed(&mother, &father, &mut b), Tagged.breed(&father, &mother, &mut b));
+        assert_eq!((first, second), expected);
+        assert_eq!(a, b, "the same draws");
+        // Through a shared reference, the same.
+        let (mut first, mut second) = (Vec::new(), Vec::new());
+        <&Tagged as Problem>::breed_pair_into(&&Tagged, &mother, &father, &mut Rng::new(3), &mut first, &mut second);
+        assert_eq!((first, second), expected);
+    }
+}

@@ -174,7 +174,15 @@ fn few_successes(n: usize, thresholds: &[u64], rng: &mut Rng, f: &mut impl FnMut
         let t = rng.index(m + 1);
         picks[j] = if picks[..j].contains(&t) { m } else { t };
     }
-    picks.sort_unstable();
+    // Insertion sort: a few entries, where the library's sort costs more in setting up.
+    for j in 1..k {
+        let (v, mut at) = (picks[j], j);
+        while at > 0 && picks[at - 1] > v {
+            picks[at] = picks[at - 1];
+            at -= 1;
+        }
+        picks[at] = v;
+    }
     for &i in picks.iter() {
         f(i, rng);
     }
@@ -220,7 +228,10 @@ struct Overshoot {
 }
 
 thread_local! {
-    static OVERSHOOT: std::cell::RefCell<Overshoot> = std::cell::RefCell::new(Overshoot::default());
+    // Built empty without a first-use check (a const initialiser): asked once a mutation.
+    static OVERSHOOT: std::cell::RefCell<Overshoot> = const {
+        std::cell::RefCell::new(Overshoot { p: 0, ln_q: 0.0, n: 0, below: Vec::new(), few: Vec::new() })
+    };
 }
 
 impl Overshoot {
@@ -317,6 +328,44 @@ impl Rng {
     #[inline]
     pub fn index(&mut self, len: usize) -> usize {
         self.below(len as u64) as usize
+    }
+
+    /// Fills `out` with independent uniform integers in `0..n` (`n` positive), from one
+    /// 64-bit draw when n^len surely fits in 64 bits (len times n's bit length at most 64;
+    /// else one [`Rng::below`] each): the method of Brackett-Rozinsky & Lemire ("Batched
+    /// ranged random integer generation", Software: Practice and Experience, 2025).
+    /// Multiplying the draw by n, then the low word left by n again, and so on, gives as high
+    /// words the base-n digits of ⌊x · n^len / 2⁶⁴⌋ and, as the last low word, the low word
+    /// of x · n^len: [`Rng::below`]'s method with the bound n^len, its rejection included,
+    /// so the values are exactly uniform and independent. One value is [`Rng::below`]'s,
+    /// draw for draw.
+    #[inline]
+    pub fn below_each(&mut self, n: u64, out: &mut [u64]) {
+        debug_assert!(n > 0, "Rng::below_each(0)");
+        // n^len < 2^span.
+        let span = (64 - n.leading_zeros() as usize).saturating_mul(out.len());
+        if span > 64 {
+            for v in out.iter_mut() {
+                *v = self.below(n);
+            }
+            return;
+        }
+        loop {
+            let mut low = self.next_u64();
+            for v in out.iter_mut() {
+                let m = u128::from(low) * u128::from(n);
+                (*v, low) = ((m >> 64) as u64, m as u64);
+            }
+            // At or above 2^span, so above n^len: taken at once. Else (rarely: with
+            // probability under 2^span / 2⁶⁴) Lemire's test with the bound n^len.
+            if span < 64 && low >> span != 0 {
+                return;
+            }
+            let bound = n.pow(out.len() as u32);
+            if low >= bound.wrapping_neg() % bound {
+                return;
+            }
+        }
     }
 
     /// A uniform integer in `lo..=hi`. Requires `lo <= hi`.
@@ -589,6 +638,45 @@ mod tests {
             binomial_thresholds(n, p, &mut t);
             assert!(t.is_empty(), "n {n}, p {p}");
         }
+    }
+
+    #[test]
+    fn batched_draws_are_uniform_independent_and_below_s_for_one() {
+        // Every triple of 0..5 equally often: 125 cells, 250 000 draws (2 000 a cell, whose
+        // standard deviation is about 45; 6 of them is a bound no fair cell comes near).
+        let mut r = Rng::new(12);
+        let mut cells = vec![0u32; 125];
+        let mut out = [0u64; 3];
+        for _ in 0..250_000 {
+            r.below_each(5, &mut out);
+            cells[(out[0] * 25 + out[1] * 5 + out[2]) as usize] += 1;
+        }
+        assert!(cells.iter().all(|&c| c.abs_diff(2_000) < 270), "{cells:?}");
+        // One value is Rng::below's, draw for draw; bounds whose powers do not fit in a word
+        // are one Rng::below each, draw for draw.
+        for (n, len) in [(7u64, 1usize), (1 << 40, 1), (1 << 40, 2), (1_000_003, 4), (3, 41)] {
+            let (mut a, mut b) = (Rng::new(n), Rng::new(n));
+            let mut out = vec![0u64; len];
+            for _ in 0..200 {
+                a.below_each(n, &mut out);
+                let one_by_one: Vec<u64> = (0..len).map(|_| b.below(n)).collect();
+                if len == 1 || (64 - n.leading_zeros() as usize) * len > 64 {
+                    assert_eq!(out, one_by_one, "n {n}, len {len}");
+                }
+                assert!(out.iter().all(|&v| v < n), "n {n}, len {len}: {out:?}");
+            }
+        }
+        // A bound of exactly 64 bits takes Lemire's test every time: still in range, and
+        // both halves of the range reached.
+        let n = (1u64 << 32) - 5;
+        let mut out = [0u64; 2];
+        let (mut low, mut high) = (false, false);
+        for _ in 0..1_000 {
+            r.below_each(n, &mut out);
+            assert!(out.iter().all(|&v| v < n), "{out:?}");
+            (low, high) = (low || out[1] < n / 2, high || out[1] >= n / 2);
+        }
+        assert!(low && high);
     }
 
     #[test]

@@ -27,6 +27,10 @@ const STREAM_CUTOFF: u64 = 3;
 const STREAM_CHILD: u64 = 4;
 const STREAM_CHILD_RETRY: u64 = 5;
 
+/// Elites up to this many leave the members one by one at a step (each a move of the
+/// members after it), more through a pass over all of them.
+const FEW_ELITES: usize = 4;
+
 /// Attempts to breed a genome this shard has not emitted before, per slot.
 const RETRIES: u32 = 8;
 
@@ -682,7 +686,8 @@ impl<P: Problem> Shard<P> {
     }
 
     /// A generational step on this shard: its `elites` best stay, every other slot of its
-    /// quota gets a child of two tournament winners, each child from its own stream. With
+    /// quota gets a child, bred in pairs (two tournament winners, one crossover, two
+    /// children; each pair from its own stream, slots 2i and 2i + 1 from pair i). With
     /// no `elites` (a (μ+λ) step) every slot gets a child and every member waits in the
     /// reserve for [`Shard::admit`] to keep the best of both. Breeds the candidates (their
     /// caller evaluates them); only the emitted keys (and the spare genomes used) change
@@ -700,17 +705,43 @@ impl<P: Problem> Shard<P> {
         let problem = &self.problem;
         let members = &self.members;
         let fitness: Vec<f64> = members.iter().map(|m| m.fitness).collect();
-        // A child, in a dropped member's storage when there is one (the same genome
-        // either way).
+        // A certain event takes no draw (rates of 1 are the built-in problems' usual).
+        let certain = |rng: &mut Rng, p: f64| p >= 1.0 || rng.chance(p);
+        let parents = |rng: &mut Rng| {
+            let a = ops::tournament(&fitness, size, rng);
+            let b = ops::tournament(&fitness, size, rng);
+            (&members[a].genome, &members[b].genome)
+        };
+        // Two children of two tournament winners, in dropped members' storage where there
+        // is some (the same genomes either way): one crossover (or, at its rate's miss,
+        // copies of the parents), then each mutated at its rate.
+        let pair = |rng: &mut Rng, (first, second): (Option<P::Genome>, Option<P::Genome>)| {
+            if members.is_empty() {
+                return [problem.random_genome(rng), problem.random_genome(rng)];
+            }
+            let (a, b) = ops::tournament_pair(&fitness, size, rng);
+            let (mother, father) = (&members[a].genome, &members[b].genome);
+            let mut first = first.unwrap_or_else(|| mother.clone());
+            let mut second = second.unwrap_or_else(|| father.clone());
+            if certain(rng, crossover_rate) {
+                problem.breed_pair_into(mother, father, rng, &mut first, &mut second);
+            } else {
+                first.clone_from(mother);
+                second.clone_from(father);
+            }
+            for g in [&mut first, &mut second] {
+                if certain(rng, mutation_rate) {
+                    problem.mutate(g, rng);
+                }
+            }
+            [first, second]
+        };
+        // One child, for a slot whose child of the pair was refused.
         let child = |rng: &mut Rng, spare: Option<P::Genome>| {
             if members.is_empty() {
                 return problem.random_genome(rng);
             }
-            let a = ops::tournament(&fitness, size, rng);
-            let b = ops::tournament(&fitness, size, rng);
-            let (mother, father) = (&members[a].genome, &members[b].genome);
-            // A certain event takes no draw (rates of 1 are the built-in problems' usual).
-            let certain = |rng: &mut Rng, p: f64| p >= 1.0 || rng.chance(p);
+            let (mother, father) = parents(rng);
             let mut g = match (certain(rng, crossover_rate), spare) {
                 (true, Some(mut g)) => {
                     problem.breed_into(mother, father, rng, &mut g);
@@ -732,19 +763,27 @@ impl<P: Problem> Shard<P> {
         let open = self.quota - elites;
         let slots = ((open as f64 * offspring).round() as usize).max(1).min(open);
         let gen64 = u64::from(generation);
+        // Pair i from stream i fills slots 2i and 2i + 1 (an odd count's last second child
+        // is not used: its storage goes back to the spares).
         let streams = Rng::family(seed, &[STREAM_CHILD, gen64, u64::from(index)]);
-        let spares: Vec<Option<P::Genome>> = (0..slots).map(|_| self.spare.pop()).collect();
-        let bred = self.breed_cost.map_owned(self.pool.as_deref(), spares, |i, spare| {
-            let g = child(&mut streams.stream(i as u64), spare);
-            let k = key_of(&g);
-            (g, k)
+        let spares: Vec<_> = (0..slots.div_ceil(2)).map(|_| (self.spare.pop(), self.spare.pop())).collect();
+        let bred = self.breed_cost.map_owned(self.pool.as_deref(), spares, |i, spares| {
+            let [first, second] = pair(&mut streams.stream(i as u64), spares);
+            let keys = (key_of(&first), key_of(&second));
+            [(first, keys.0), (second, keys.1)]
         });
+        // Retries draw from streams of their own, slot by slot.
+        let retries = Rng::family(seed, &[STREAM_CHILD_RETRY, gen64, u64::from(index)]);
         let mut out = Emission::new(index, generation, &mut self.emitted, slots);
-        for (i, (genome, key)) in bred.into_iter().enumerate() {
+        for (i, (genome, key)) in bred.into_iter().flatten().enumerate() {
+            if i == slots {
+                self.spare.push(genome);
+                break;
+            }
             // A refused genome's storage takes the next attempt (the same genome either way).
             let Err(refused) = out.try_push(genome, key) else { continue };
             let mut refused = Some(refused);
-            let mut rng = Rng::stream(seed, &[STREAM_CHILD_RETRY, gen64, u64::from(index), i as u64]);
+            let mut rng = retries.stream(i as u64);
             let found = (0..RETRIES).any(|_| {
                 let g = child(&mut rng, refused.take());
                 let k = key_of(&g);
@@ -774,9 +813,23 @@ impl<P: Problem> Shard<P> {
         self.duplicates += bred.refused;
         self.shortfall = bred.shortfall;
         self.plus_step = bred.plus;
-        let members = std::mem::take(&mut self.members);
-        let mut by_index: Vec<Option<Individual<P::Genome>>> = members.into_iter().map(Some).collect();
+        let mut rest = std::mem::take(&mut self.members);
         self.members = Vec::with_capacity(self.quota);
+        if bred.elites.len() <= FEW_ELITES {
+            // A few taken out where they stand, from the last position down (so that each
+            // position still holds its member); the rest move up in order.
+            let mut positions = bred.elites.clone();
+            positions.sort_unstable_by(|a, b| b.cmp(a));
+            let mut taken: Vec<_> = positions.into_iter().map(|i| (i, rest.remove(i))).collect();
+            for &i in &bred.elites {
+                if let Some(at) = taken.iter().position(|&(j, _)| j == i) {
+                    self.members.push(taken.swap_remove(at).1);
+                }
+            }
+            self.reserve = rest;
+            return;
+        }
+        let mut by_index: Vec<Option<Individual<P::Genome>>> = rest.into_iter().map(Some).collect();
         self.members.extend(bred.elites.iter().filter_map(|&i| by_index[i].take()));
         self.reserve = by_index.into_iter().flatten().collect();
     }

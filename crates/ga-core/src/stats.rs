@@ -36,13 +36,16 @@ impl Histogram {
     /// The histogram of some fitness values, each in `[0, 1]`.
     pub fn of(granularity: u32, fitness: impl IntoIterator<Item = f64>) -> Self {
         let mut h = Self::new(granularity);
-        let fitness = fitness.into_iter();
-        let mut raw: Vec<u32> = Vec::with_capacity(fitness.size_hint().0);
-        for f in fitness {
-            raw.push(h.bin(f));
-            h.sum += f;
-            h.best = h.best.max(f);
-        }
+        let (mut sum, mut best) = (0.0, 0.0f64);
+        let mut raw: Vec<u32> = fitness
+            .into_iter()
+            .map(|f| {
+                sum += f;
+                best = best.max(f);
+                h.bin(f)
+            })
+            .collect();
+        (h.sum, h.best) = (sum, best);
         h.count = raw.len() as u64;
         let (Some(&lo), Some(&hi)) = (raw.iter().min(), raw.iter().max()) else { return h };
         let span = (hi - lo) as usize + 1;

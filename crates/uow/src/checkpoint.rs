@@ -39,8 +39,9 @@ use serde::{Deserialize, Serialize};
 /// `Selection::Plus` gained `offspring`. 4: per-gene mutation at low rates draws how many
 /// genes mutate, then which (`ga_core`'s `each_success`), and a tournament step's child
 /// draws nothing for a rate of 1: the same distributions, other draws, so a run continued
-/// from a version-3 checkpoint would not be the run it began.
-pub const FORMAT_VERSION: u32 = 4;
+/// from a version-3 checkpoint would not be the run it began. 5: tournament steps breed
+/// children in pairs (one crossover, two children), other draws again.
+pub const FORMAT_VERSION: u32 = 5;
 
 const MAGIC: &[u8; 8] = b"EXLXCKPT";
 /// A retired checkpoint file that the next write overwrites (readers list only

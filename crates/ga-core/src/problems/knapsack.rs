@@ -90,6 +90,14 @@ impl Problem for Knapsack {
         mother.uniform_crossover(father, rng)
     }
 
+    fn breed_into(&self, mother: &Bits, father: &Bits, rng: &mut Rng, child: &mut Bits) {
+        mother.uniform_crossover_into(father, rng, child);
+    }
+
+    fn breed_pair_into(&self, mother: &Bits, father: &Bits, rng: &mut Rng, first: &mut Bits, second: &mut Bits) {
+        mother.uniform_crossover_pair_into(father, rng, first, second);
+    }
+
     fn check(&self, genome: &Bits) -> Result<(), String> {
         if genome.len() == self.items() {
             Ok(())

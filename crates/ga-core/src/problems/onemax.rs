@@ -38,6 +38,10 @@ impl Problem for OneMax {
         mother.uniform_crossover_into(father, rng, child);
     }
 
+    fn breed_pair_into(&self, mother: &Bits, father: &Bits, rng: &mut Rng, first: &mut Bits, second: &mut Bits) {
+        mother.uniform_crossover_pair_into(father, rng, first, second);
+    }
+
     fn check(&self, genome: &Bits) -> Result<(), String> {
         if genome.len() == self.bits { Ok(()) } else { Err(format!("{} bits, expected {}", genome.len(), self.bits)) }
     }
