@@ -218,7 +218,6 @@ const TABLED: usize = 1 << 16;
 /// One thread's tables for [`each_success`], for the last (p, n) asked: ln(1 − p), the
 /// count table ([`binomial_thresholds`]) and, without one, the powers (1 − p)^r · (1 − 10⁻⁹)
 /// for r in 0..=n.
-#[derive(Default)]
 struct Overshoot {
     p: u64,
     ln_q: f64,
