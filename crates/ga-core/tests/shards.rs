@@ -314,3 +314,28 @@ fn a_step_bred_ahead_is_the_step_next_would_take() {
     shard.admit().unwrap();
     assert!(shard.next_ahead(0).is_none());
 }
+
+/// A tournament step keeps its `elites` best members, best first, ties by position: taken
+/// out in place (up to four) or by a pass over all (more), the same choice.
+#[test]
+fn a_step_keeps_its_elites_best_first_however_many() {
+    let problem = OneMax { bits: 12 };
+    for elites in [1, 3, 4, 5, 8] {
+        let selection = Selection::Tournament { size: 3, elites, crossover_rate: 0.9 };
+        let params = Params { n_pop: 20, selection, ..problem.params() };
+        let mut shard = Shard::new(&problem, params, 5, 0, 1, None).unwrap();
+        let fresh = shard.init();
+        shard.receive(fresh);
+        shard.admit().unwrap();
+        let before: Vec<_> = shard.members().iter().map(|m| (m.key, m.fitness)).collect();
+        let mut ranked: Vec<usize> = (0..before.len()).collect();
+        ranked.sort_by(|&a, &b| before[b].1.total_cmp(&before[a].1).then(a.cmp(&b)));
+        let expected: Vec<_> = ranked[..elites].iter().map(|&i| before[i].0).collect();
+        let children = shard.next(0, 0);
+        let kept: Vec<_> = shard.members().iter().map(|m| m.key).collect();
+        assert_eq!(kept, expected, "{elites} elites");
+        shard.receive(children);
+        shard.admit().unwrap();
+        assert_eq!(shard.members().len(), 20, "{elites} elites: the population is whole again");
+    }
+}
