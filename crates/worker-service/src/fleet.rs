@@ -308,8 +308,10 @@ mod tests {
 
     #[test]
     fn workers_start_with_the_malloc_settings_unless_their_command_or_the_parent_sets_them() {
-        // A stand-in worker: announces an endpoint and lives until its stdin closes.
-        let script = "echo listening http://127.0.0.1:1; exec cat >/dev/null";
+        // A stand-in worker: announces an endpoint and lives until its stdin closes. No
+        // `exec` after the announcement: a process caught in the middle of exec can show an
+        // empty /proc/PID/environ (this test failed so once in CI).
+        let script = "echo listening http://127.0.0.1:1; cat >/dev/null";
         let fleet = Fleet::start(2, "token", |shard| {
             let mut c = Command::new("sh");
             c.args(["-c", script]);
