@@ -338,12 +338,17 @@ pub fn inversion<T>(genes: &mut [T], rng: &mut Rng) {
 /// empty and `k` must be at least 1.
 #[inline(always)]
 pub fn tournament(fitness: &[f64], k: usize, rng: &mut Rng) -> usize {
-    let mut best = rng.index(fitness.len());
-    let mut best_fitness = fitness[best];
-    for _ in 1..k {
-        let c = rng.index(fitness.len());
+    let first = rng.index(fitness.len());
+    fittest(fitness, first, (1..k).map(|_| rng.index(fitness.len())))
+}
+
+/// The fittest of `first` and then `rest`, by index into `fitness`: strictly better only
+/// replaces, so a tie stays with the earlier contestant.
+#[inline(always)]
+fn fittest(fitness: &[f64], first: usize, rest: impl Iterator<Item = usize>) -> usize {
+    let (mut best, mut best_fitness) = (first, fitness[first]);
+    for c in rest {
         let f = fitness[c];
-        // Strictly better only: a tie stays with the earlier draw.
         if f > best_fitness {
             (best, best_fitness) = (c, f);
         }
@@ -357,26 +362,16 @@ pub fn tournament(fitness: &[f64], k: usize, rng: &mut Rng) -> usize {
 /// earliest draw. `fitness` must not be empty and `k` must be at least 1.
 #[inline(always)]
 pub fn tournament_pair(fitness: &[f64], k: usize, rng: &mut Rng) -> (usize, usize) {
-    let mut drawn = [0u64; 2 * BATCHED];
     if k > BATCHED {
         return (tournament(fitness, k, rng), tournament(fitness, k, rng));
     }
+    let mut drawn = [0u64; 2 * BATCHED];
     let drawn = &mut drawn[..2 * k];
     rng.below_each(fitness.len() as u64, drawn);
+    let winner =
+        |contestants: &[u64]| fittest(fitness, contestants[0] as usize, contestants[1..].iter().map(|&c| c as usize));
     let (first, second) = drawn.split_at(k);
-    let fittest = |contestants: &[u64]| {
-        let mut best = contestants[0] as usize;
-        let mut best_fitness = fitness[best];
-        for &c in &contestants[1..] {
-            let f = fitness[c as usize];
-            // Strictly better only: a tie stays with the earlier draw.
-            if f > best_fitness {
-                (best, best_fitness) = (c as usize, f);
-            }
-        }
-        best
-    };
-    (fittest(first), fittest(second))
+    (winner(first), winner(second))
 }
 
 /// Most contestants of a tournament that [`tournament_pair`] draws together.
@@ -501,14 +496,18 @@ mod tests {
         }
         // Independent winners: equal with probability Σ P(i)² ≈ 0.018.
         assert!((100..300).contains(&same), "{same} of 10 000 pairs the same");
-        // Ties go to the earlier draw; one contestant each is two uniform draws.
+        // One contestant each is two uniform draws; among equals the earlier draw wins (the
+        // first of each three).
         let flat = [0.5; 7];
         let mut batched = Rng::new(9);
-        let mut drawn = [0u64; 2];
+        let (mut two, mut six) = ([0u64; 2], [0u64; 6]);
         for _ in 0..100 {
             let (a, b) = tournament_pair(&flat, 1, &mut batched.clone());
-            batched.below_each(7, &mut drawn);
-            assert_eq!((a as u64, b as u64), (drawn[0], drawn[1]));
+            let (c, d) = tournament_pair(&flat, 3, &mut batched.clone());
+            batched.clone().below_each(7, &mut six);
+            batched.below_each(7, &mut two);
+            assert_eq!((a as u64, b as u64), (two[0], two[1]));
+            assert_eq!((c as u64, d as u64), (six[0], six[3]));
         }
         // More contestants than are batched: two plain tournaments, draw for draw.
         let (mut x, mut y) = (Rng::new(4), Rng::new(4));

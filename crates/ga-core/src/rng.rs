@@ -74,9 +74,9 @@ impl Geometric {
 /// - **Few successes** (n·p at most [`FEW`], the usual mutation rate of one gene or a few
 ///   per genome): the number of successes K from Binomial(n, p), by one 64-bit draw against
 ///   the distribution function's table (the probabilities to within about 10⁻¹³, the
-///   rounding of their recurrence and sums), then which K positions, uniformly among the K-subsets of `0..n`, by
-///   Floyd's algorithm (Bentley & Floyd, "A sample of brilliance", CACM 30(9), 1987): K
-///   draws, no logarithm. Independent trials are exactly this: their number is binomial,
+///   rounding of their recurrence and sums), then which K positions, uniformly among the
+///   K-subsets of `0..n`, by Floyd's algorithm (Bentley & Floyd, "A sample of brilliance",
+///   CACM 30(9), 1987): K draws, no logarithm. Independent trials are exactly this: their number is binomial,
 ///   and given it every set of that size is as likely.
 /// - **Many**: the geometric gaps between successes, as [`Rng::geometric`] draws them (one
 ///   draw per success and one that goes past `n`). That last draw is decided without its
